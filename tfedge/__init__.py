@@ -1,0 +1,40 @@
+"""tfedge: run TensorFlow Lite models on edge devices with one small, safe runtime.
+
+``from tfedge import Interpreter`` is a drop-in for tflite_runtime's Interpreter, with
+``Interpreter.run()`` as the fast call by name. Importing tfedge imports no backend:
+that happens when the first Interpreter is created.
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .errors import (
+    BackendNotFoundError,
+    ConversionError,
+    DelegateError,
+    InputError,
+    InvokeError,
+    ModelError,
+    SignatureError,
+    TfedgeError,
+)
+from .interpreter import Interpreter, SignatureRunner, TensorSpec
+from .quant import QuantParams, dequantize, quantize
+
+__all__ = [
+    "BackendNotFoundError",
+    "ConversionError",
+    "DelegateError",
+    "InputError",
+    "Interpreter",
+    "InvokeError",
+    "ModelError",
+    "QuantParams",
+    "SignatureError",
+    "SignatureRunner",
+    "TensorSpec",
+    "TfedgeError",
+    "__version__",
+    "dequantize",
+    "quantize",
+]

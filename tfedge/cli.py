@@ -1,0 +1,249 @@
+"""The ``tfedge`` command: ``info``, ``run`` (and more subcommands as they land).
+
+Results go to stdout (``--json`` for scripts), messages to stderr. Exit status: 0 on
+success, 1 on a tfedge error (one line on stderr; the traceback with ``--verbose``),
+2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .errors import InputError, TfedgeError
+from .interpreter import Interpreter, TensorSpec
+
+__all__ = ["main"]
+
+
+def _spec_dict(spec: TensorSpec) -> dict[str, Any]:
+    """A TensorSpec as JSON-ready data."""
+    q = spec.quantization
+    return {
+        "name": spec.name,
+        "tensor_name": spec.tensor_name,
+        "index": spec.index,
+        "shape": list(spec.shape),
+        "shape_signature": list(spec.shape_signature),
+        "dtype": spec.dtype.name,
+        "quantization": None
+        if q is None
+        else {"scales": list(q.scales), "zero_points": list(q.zero_points), "axis": q.axis},
+    }
+
+
+def model_info(interp: Interpreter, path: str) -> dict[str, Any]:
+    """Everything ``tfedge info`` reports about a loaded model."""
+    signatures = {}
+    for key in interp.signatures or (None,):
+        signatures[key or "(main graph)"] = {
+            "inputs": [_spec_dict(s) for s in interp.input_specs(key)],
+            "outputs": [_spec_dict(s) for s in interp.output_specs(key)],
+        }
+    return {
+        "path": path,
+        "size_bytes": len(interp.model_content),
+        "backend": interp.backend,
+        "backend_version": interp.backend_version,
+        "num_threads": interp.num_threads,
+        "subgraphs": interp.num_subgraphs(),
+        "signatures": signatures,
+    }
+
+
+def _fmt_quant(spec: dict[str, Any]) -> str:
+    """Quantization as ``scale=0.0039 zero_point=-128`` (or ``per-channel``)."""
+    q = spec["quantization"]
+    if q is None:
+        return ""
+    if len(q["scales"]) > 1:
+        return f"per-channel ({len(q['scales'])} scales, axis {q['axis']})"
+    return f"scale={q['scales'][0]:.6g} zero_point={q['zero_points'][0]}"
+
+
+def _print_info(info: dict[str, Any]) -> None:
+    """The human-readable form of ``tfedge info``."""
+    print(f"model      {info['path']} ({info['size_bytes']:,} bytes)")
+    print(f"backend    {info['backend']} {info['backend_version']}, {info['num_threads']} thread(s)")
+    print(f"subgraphs  {info['subgraphs']}")
+    for name, sig in info["signatures"].items():
+        print(f"signature  {name}")
+        for kind in ("inputs", "outputs"):
+            for spec in sig[kind]:
+                shape = tuple(spec["shape"])
+                signature = tuple(spec["shape_signature"])
+                dyn = f" (signature {signature})" if signature != shape else ""
+                print(f"  {kind[:-1]:<6} {spec['name']:<28} {str(shape):<20} {spec['dtype']:<8} "
+                      f"{_fmt_quant(spec)}{dyn}".rstrip())
+    for key in ("operators",):
+        if info.get(key):
+            print("operators  " + ", ".join(f"{op} x{n}" for op, n in info[key].items()))
+
+
+def _load_inputs(interp: Interpreter, args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """Inputs from ``--input NAME=FILE`` (.npy/.npz) or random ones with ``--random``."""
+    specs = interp.input_specs(args.signature)
+    inputs: dict[str, np.ndarray] = {}
+    for item in args.input or ():
+        name, sep, file = item.rpartition("=")
+        if not sep:
+            name, file = ("", item)
+        inputs.update(_read_array_file(file, name, specs))
+    if args.random:
+        rng = np.random.default_rng(args.seed)
+        for spec in specs:
+            if spec.name not in inputs:
+                inputs[spec.name] = random_input(spec, rng)
+    return inputs
+
+
+def random_input(spec: TensorSpec, rng: np.random.Generator) -> np.ndarray:
+    """A random array that fits ``spec`` (free dimensions set to 1)."""
+    shape = tuple(d if d > 0 else 1 for d in spec.shape_signature) or spec.shape
+    if spec.dtype.kind == "f":
+        return rng.standard_normal(shape).astype(spec.dtype)
+    if spec.dtype.kind in "iu":
+        info = np.iinfo(spec.dtype)
+        return rng.integers(max(info.min, -128), min(info.max, 127), shape, endpoint=True).astype(spec.dtype)
+    if spec.dtype.kind == "b":
+        return rng.integers(0, 2, shape).astype(bool)
+    if spec.dtype.kind in "OSU":
+        return np.array([b"tfedge"] * int(np.prod(shape)), dtype=object).reshape(shape)
+    raise InputError(f"Input {spec.name!r} has type {spec.dtype.name}, for which --random cannot make data.")
+
+
+def _read_array_file(file: str, name: str, specs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
+    """Arrays from a .npy (one input) or .npz (keyed by input name) file."""
+    try:
+        loaded = np.load(file, allow_pickle=False)
+    except FileNotFoundError as exc:
+        raise InputError(f"Input file {file!r} does not exist.") from exc
+    except (OSError, ValueError) as exc:
+        raise InputError(f"Input file {file!r} is not a readable .npy or .npz file: {exc}") from exc
+    if isinstance(loaded, np.ndarray):
+        if not name:
+            if len(specs) != 1:
+                names = ", ".join(s.name for s in specs)
+                raise InputError(f"The model has several inputs ({names}); use --input NAME={file}.")
+            name = specs[0].name
+        return {name: loaded}
+    with loaded:
+        return {key: loaded[key] for key in loaded.files}
+
+
+def _atomic_save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` to ``path`` as .npz through a temporary file and a rename."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise InputError(f"Cannot write {path!r}: the directory {str(target.parent)!r} does not exist.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    interp = Interpreter(args.model, backend=args.backend, num_threads=args.threads)
+    info = model_info(interp, args.model)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        _print_info(info)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    interp = Interpreter(args.model, backend=args.backend, num_threads=args.threads)
+    inputs = _load_inputs(interp, args)
+    if not inputs and interp.input_specs(args.signature):
+        raise InputError("No inputs given. Pass --input NAME=FILE.npy (or .npz), or --random.")
+    outputs = interp.run(inputs, signature=args.signature, raw=args.raw)
+    if args.output:
+        _atomic_save_npz(args.output, outputs)
+        print(f"wrote {len(outputs)} output(s) to {args.output}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({k: {"shape": list(v.shape), "dtype": v.dtype.name, "values": v.tolist()}
+                          for k, v in outputs.items()}, default=_json_default))
+    elif not args.output:
+        with np.printoptions(threshold=64, edgeitems=4):
+            for name, value in outputs.items():
+                print(f"{name} {value.shape} {value.dtype.name}\n{value}")
+    return 0
+
+
+def _json_default(value: Any) -> Any:
+    """JSON for what ``tolist()`` leaves as bytes (string tensors)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(type(value).__name__)
+
+
+def _threads(text: str) -> int:
+    """argparse type for ``--threads``: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``tfedge``."""
+    parser = argparse.ArgumentParser(prog="tfedge", description="Run TensorFlow Lite models on edge devices.")
+    parser.add_argument("--version", action="version", version=f"tfedge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("model", help="path to a .tflite file")
+    common.add_argument("--backend", choices=("ai_edge_litert", "tflite_runtime", "tensorflow"),
+                        help="TFLite backend (default: $TFEDGE_BACKEND, else the best installed)")
+    common.add_argument("--threads", type=_threads, help="CPU threads (default: all cores this process may use)")
+    common.add_argument("--json", action="store_true", help="print JSON on stdout")
+    common.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")
+
+    p_info = sub.add_parser("info", parents=[common], help="describe a model: inputs, outputs, signatures")
+    p_info.set_defaults(func=_cmd_info)
+
+    p_run = sub.add_parser("run", parents=[common], help="run a model on .npy/.npz inputs")
+    p_run.add_argument("--input", "-i", action="append", metavar="NAME=FILE",
+                       help="an input from a .npy file (NAME= may be left out for one-input models), "
+                            "or all inputs from a .npz keyed by name; repeatable")
+    p_run.add_argument("--random", action="store_true", help="random inputs for those not given")
+    p_run.add_argument("--seed", type=int, default=0, help="seed for --random (default 0)")
+    p_run.add_argument("--signature", help="signature to run (default: the only one, or the main graph)")
+    p_run.add_argument("--raw", action="store_true", help="no (de)quantization: integers in and out")
+    p_run.add_argument("--output", "-o", metavar="OUT.npz", help="save the outputs to a .npz file")
+    p_run.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tfedge`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except TfedgeError as exc:
+        if args.verbose:
+            raise
+        print(f"tfedge: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
