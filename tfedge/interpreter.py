@@ -268,7 +268,10 @@ class Interpreter:
                     except RuntimeError as exc:
                         raise _invoke_error(exc) from exc
                     if plain is not None:
-                        return {plain[0]: wrapper.GetTensor(plain[1], subgraph)}
+                        try:
+                            return {plain[0]: wrapper.GetTensor(plain[1], subgraph)}
+                        except ValueError:
+                            pass  # the general path reads it again and explains
                     return outputs(view, wrapper, False)
             finally:
                 release()
@@ -298,7 +301,10 @@ class Interpreter:
         """Read (and dequantize unless ``raw``) every output of ``view``."""
         result = {}
         for name, index, quant in view.outputs:
-            out = wrapper.GetTensor(index, view.subgraph)
+            try:
+                out = wrapper.GetTensor(index, view.subgraph)
+            except ValueError as exc:
+                raise InvokeError(f"Output {name!r} cannot be read: {_first_line(exc)}") from exc
             result[name] = out if quant is None or raw else dequantize(out, quant)
         return result
 
@@ -425,7 +431,7 @@ class Interpreter:
         try:
             return self._raw.get_tensor(tensor_index, *args)
         except ValueError as exc:
-            raise InputError(f"get_tensor({tensor_index}) failed: {_first_line(exc)}") from exc
+            raise InvokeError(f"get_tensor({tensor_index}) failed: {_first_line(exc)}") from exc
 
     def tensor(self, tensor_index: int) -> Any:
         """A function returning a numpy view of tensor ``tensor_index`` (no copy)."""
@@ -466,7 +472,7 @@ class Interpreter:
 
     def num_subgraphs(self) -> int:
         """Number of subgraphs in the model."""
-        return int(self._raw._interpreter.NumSubgraphs())
+        return int(self._summary.num_subgraphs)
 
 
 class SignatureRunner:
@@ -601,6 +607,8 @@ def _coerce(slot: _Slot, value: Any, raw: bool) -> np.ndarray:
     if value.dtype == dtype:
         return value
     kind = value.dtype.kind
+    if dtype.kind in "SO" and kind in "SUO":
+        return value  # string tensors: the backend encodes bytes, str and object arrays
     if slot.quant is not None and not raw and kind == "f":
         if np.isnan(value).any():
             raise InputError(f"Input {slot.spec.name!r} contains NaN, which cannot be quantized.")

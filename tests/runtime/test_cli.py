@@ -1,0 +1,95 @@
+"""The ``tfedge`` command: info, run, exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import model_path
+
+from tfedge.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_info_json(capsys: pytest.CaptureFixture[str], backend: str) -> None:
+    assert main(["info", str(model_path("add_quantized_int8.tflite")), "--json", "--backend", backend]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["backend"] == backend
+    assert info["size_bytes"] == model_path("add_quantized_int8.tflite").stat().st_size
+    (sig,) = info["signatures"].values()
+    (inp,) = sig["inputs"]
+    assert inp["name"] == "a" and inp["dtype"] == "int8" and inp["shape"] == [1, 8, 8, 3]
+    assert inp["quantization"]["zero_points"] == [0]
+
+
+def test_info_text(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(model_path("multi_signatures.tflite"))]) == 0
+    out = capsys.readouterr().out
+    assert "signature  add" in out and "signature  sub" in out and "(signature (-1,))" in out
+
+
+def test_run_npy_to_npz(tmp_path: Path, capsys: pytest.CaptureFixture[str], backend: str) -> None:
+    x = np.random.default_rng(0).random((1, 8, 8, 3), dtype=np.float32)
+    np.save(tmp_path / "a.npy", x)
+    out = tmp_path / "out.npz"
+    code = main(["run", str(model_path("add.tflite")), "--input", f"a={tmp_path / 'a.npy'}",
+                 "-o", str(out), "--backend", backend])
+    assert code == 0
+    with np.load(out) as saved:
+        np.testing.assert_array_equal(saved["x"], x * 3)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
+
+
+def test_run_random_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(model_path("multi_add.tflite")), "--random", "--json"]) == 0
+    outputs = json.loads(capsys.readouterr().out)
+    assert len(outputs) == 2 and all(v["dtype"] == "float32" for v in outputs.values())
+
+
+def test_run_without_inputs_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(model_path("add.tflite"))]) == 1
+    assert capsys.readouterr().err == (
+        "tfedge: error: No inputs given. Pass --input NAME=FILE.npy (or .npz), or --random.\n"
+    )
+
+
+def test_wrong_shape_input_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    np.save(tmp_path / "a.npy", np.zeros((8, 8, 3), np.float32))
+    assert main(["run", str(model_path("add.tflite")), "-i", str(tmp_path / "a.npy")]) == 1
+    assert capsys.readouterr().err == (
+        "tfedge: error: Input 'a' expects shape (1, 8, 8, 3) float32, got (8, 8, 3) float32.\n"
+    )
+
+
+def test_output_in_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "nope" / "out.npz"
+    assert main(["run", str(model_path("add.tflite")), "--random", "-o", str(target)]) == 1
+    assert "the directory" in capsys.readouterr().err and not target.exists()
+
+
+@pytest.mark.parametrize("bad", ["test_model_broken.tflite", "missing.tflite"])
+def test_broken_model_one_line_no_traceback(bad: str) -> None:
+    path = model_path("add.tflite").parent / bad
+    result = subprocess.run(
+        [sys.executable, "-m", "tfedge", "info", str(path)], capture_output=True, text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, timeout=60,
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("INFO:")]
+    assert len(lines) == 1 and lines[0].startswith("tfedge: error: Model file")
+    assert "Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(model_path("add.tflite")), "--threads", "0"])
+    assert info.value.code == 2
+    assert "--threads: must be a whole number >= 1, got '0'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
