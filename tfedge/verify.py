@@ -27,7 +27,8 @@ _HINT = "The file is corrupt or truncated; download or copy it again."
 _SCHEMA_VERSION = 3
 _CUSTOM = 32  # BuiltinOperator.CUSTOM
 _MAX_RANK = 16
-_MAX_ELEMENTS = 1 << 40  # more than any device can hold: a corrupt dimension
+# Kernels count elements in a C int (RuntimeShape::FlatSize), so more cannot run.
+_MAX_ELEMENTS = (1 << 31) - 1
 
 # TensorType code -> bytes per element; None where the size is not fixed (strings,
 # resources, variants) or below a byte (INT4, INT2, UINT4 are stored packed).
@@ -135,15 +136,18 @@ class _Reader:
     def table(self, pos: int, where: str, nfields: int) -> _Table:
         """Check the table at `pos` and its vtable; read the first `nfields` field offsets."""
         buf, size = self.buf, self.size
-        if pos & 3 or pos + 4 > size:
-            _fail(f"{where} is at byte {pos}, outside the {size}-byte file or misaligned.")
+        if pos + 4 > size:
+            _fail(f"{where} would start at byte {pos}, past the end of the {size}-byte file.")
+        if pos & 3:
+            _fail(f"{where} starts at byte {pos}, which is not a multiple of 4.")
         self.budget -= 1
         if self.budget < 0:
             _fail(f"{where} is one table too many: offsets in the file point back at tables "
                   "already read.")
         vt = pos - _I32.unpack_from(buf, pos)[0]
-        if vt & 1 or vt < 0 or vt + 4 > size:
-            _fail(f"{where} has its vtable at byte {vt}, outside the file or misaligned.")
+        if vt < 0 or vt + 4 > size or vt & 1:
+            _fail(f"{where} has its vtable at byte {vt}, outside the {size}-byte file or "
+                  "misaligned.")
         vt_size, obj_size = _HEADER.unpack_from(buf, vt)
         if vt_size < 4 or vt_size & 1 or vt + vt_size > size:
             _fail(f"{where} has a vtable of {vt_size} bytes at byte {vt}, which does not fit.")
@@ -190,8 +194,8 @@ class _Table:
             return 0
         dest = pos + _U32.unpack_from(self.r.buf, pos)[0]
         if dest + 4 > self.r.size:
-            _fail(f"the {name} of {self.where} points at byte {dest}, past the end of the "
-                  f"{self.r.size}-byte file.")
+            _fail(f"the {name} field of {self.where} points at byte {dest}, past the end of "
+                  f"the {self.r.size}-byte file.")
         return dest
 
     def vector(self, slot: int, width: int, name: str) -> tuple[int, int]:
@@ -200,9 +204,12 @@ class _Table:
         if not pos:
             return 0, 0
         n = _U32.unpack_from(self.r.buf, pos)[0]
-        if pos & 3 or n > (self.r.size - pos - 4) // width:
-            _fail(f"the {name} of {self.where} (byte {pos}) claims {n} elements, more than "
-                  f"the {self.r.size}-byte file holds, or is misaligned.")
+        if n > (self.r.size - pos - 4) // width:
+            _fail(f"the {name} field of {self.where} points at a vector of {n} elements at "
+                  f"byte {pos}, more than the {self.r.size}-byte file holds.")
+        if pos & 3:
+            _fail(f"the {name} field of {self.where} points at a vector at byte {pos}, which "
+                  "is not a multiple of 4.")
         return pos + 4, n
 
     def ints(self, slot: int, code: str, name: str) -> tuple[int, ...] | None:
@@ -219,7 +226,7 @@ class _Table:
             return None
         # The runtime reads names as C strings: without the terminator it reads on.
         if start + n >= self.r.size or self.r.buf[start + n]:
-            _fail(f"the {name} of {self.where} is not a terminated string.")
+            _fail(f"the {name} field of {self.where} is not a terminated string.")
         return str(self.r.buf[start:start + n], "utf-8", "replace")
 
     def tables(self, slot: int, name: str, item: str, nfields: int) -> list[_Table]:
@@ -268,12 +275,15 @@ def verify_model(
         A summary of the model: operators, custom and Select-TF ops, signatures.
 
     Raises:
+        ValueError: `file_size` is less than ``len(data)``.
         ModelError: The file is not a TFLite model, or it is corrupt or truncated; the
             message says what is wrong and where.
     """
     buf = memoryview(data).cast("B")
     size = len(buf)
     total = size if file_size is None else file_size
+    if total < size:
+        raise ValueError(f"file_size is {file_size}, less than the {size} bytes of data given.")
     if size < 8:
         _fail(f"a TFLite model has at least 8 bytes, this one has {size}.")
     if bytes(buf[4:8]) != b"TFL3":
@@ -429,9 +439,9 @@ def _subgraph(
                 continue
             for slot, width in offsets.get(kind, ()):
                 if width == "s":
-                    options.string(slot, f"field {slot}")
+                    options.string(slot, f"#{slot}")
                 else:
-                    options.vector(slot, width, f"field {slot}")
+                    options.vector(slot, width, f"#{slot}")
             called = [options.scalar(slot, _I32, 0) for slot in subgraph_slots.get(kind, ())]
             if type_slot == 11 and kind == _CASE_BRANCHES:
                 called += options.ints(0, "i", "branch subgraphs") or ()
@@ -453,7 +463,8 @@ def _tensor(tensor: _Table, buffer_sizes: list[int]) -> None:
             _fail(f"{where} has the {name} {list(dims)}, with a negative dimension.")
     elements = math.prod(shape)
     if elements > _MAX_ELEMENTS:
-        _fail(f"{where} has the shape {list(shape)}, {elements} elements: not a real model.")
+        _fail(f"{where} has the shape {list(shape)}, {elements} elements; TFLite counts "
+              f"elements in 32-bit integers, so at most {_MAX_ELEMENTS} can run.")
     dtype = tensor.scalar(1, _I8, 0)
     if dtype < 0:
         _fail(f"{where} has the element type {dtype}; types are never negative.")
