@@ -178,6 +178,7 @@ def run(
     modes: Sequence[str] = MODES,
     jobs: int = 2,
     timeout: float = 3.0,
+    progress: bool = False,
 ) -> list[Result]:
     """Load `count` mutants of `models` in each mode, `jobs` children at a time."""
     ctx = multiprocessing.get_context("forkserver")
@@ -190,7 +191,12 @@ def run(
             for mode in modes
             for recipe, data in cases
         ]
-        return [Result(recipe, mode, future.result()) for recipe, mode, future in futures]
+        results = []
+        for done, (recipe, mode, future) in enumerate(futures, 1):
+            results.append(Result(recipe, mode, future.result()))
+            if progress and done % 500 == 0:
+                print(f"{done}/{len(futures)} loaded", file=sys.stderr, flush=True)
+        return results
 
 
 def table(results: Sequence[Result]) -> str:
@@ -220,7 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     models = [MODELS_DIR / name for name in args.models.split(",")]
     results = run(models, count=args.mutants, seed=args.seed, backend=args.backend,
-                  modes=args.modes.split(","), jobs=args.jobs, timeout=args.timeout)
+                  modes=args.modes.split(","), jobs=args.jobs, timeout=args.timeout,
+                  progress=True)
     print(table(results))
     bad = [r for r in results if r.mode == "verify" and r.outcome.startswith(("signal", "timeout"))]
     for r in [r for r in results if r.outcome.startswith(("signal", "timeout"))][:40]:
