@@ -1,4 +1,8 @@
-"""Shared fixtures: where the shared test models are, and which backends are installed."""
+"""Shared test setup: the shared models, the installed backends, and the ``slow`` marker.
+
+Tests marked ``slow`` (minutes each, such as the 10,000-mutant fuzz run) are skipped
+unless pytest is given ``--run-slow``.
+"""
 
 from __future__ import annotations
 
@@ -32,3 +36,18 @@ def backend(request: pytest.FixtureRequest) -> str:
 def in_ci() -> bool:
     """True when running under CI (which sets CI=true)."""
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--run-slow``: slow tests (minutes) are skipped unless asked for."""
+    parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip slow tests unless ``--run-slow`` was given."""
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow; run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,261 @@
+"""Tests of tfedge.verify: real models pass, corrupt ones fail with a clear ModelError."""
+
+from __future__ import annotations
+
+import importlib
+import struct
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tfedge.errors import ModelError
+from tfedge.verify import ModelSummary, verify_model
+
+MODELS_DIR = Path(__file__).resolve().parents[3] / "shared" / "models" / "litert-testdata"
+MODELS = sorted(MODELS_DIR.glob("*.tflite"))
+HINT = "The file is corrupt or truncated; download or copy it again."
+# The deliberately broken files that the verifier rejects (the backends reject them too).
+REJECTED = {"0_subgraphs.tflite", "no_subgraphs.tflite", "test_model_broken.tflite"}
+
+
+def _backends() -> list[tuple[str, Any]]:
+    """(name, Interpreter class) of each installed backend."""
+    found = []
+    for name in ("ai_edge_litert", "tflite_runtime"):
+        try:
+            found.append((name, importlib.import_module(f"{name}.interpreter").Interpreter))
+        except ImportError:
+            pass
+    return found
+
+
+def _read(name: str) -> bytearray:
+    """A test model's bytes, ready to patch."""
+    return bytearray((MODELS_DIR / name).read_bytes())
+
+
+def _field(data: bytearray, table: int, slot: int) -> int:
+    """Position of field `slot` of the table at `table`; 0 if the field is absent."""
+    vtable = table - struct.unpack_from("<i", data, table)[0]
+    if 4 + 2 * slot >= struct.unpack_from("<H", data, vtable)[0]:
+        return 0
+    offset = struct.unpack_from("<H", data, vtable + 4 + 2 * slot)[0]
+    return table + offset if offset else 0
+
+
+def _deref(data: bytearray, pos: int) -> int:
+    """Where the uoffset at `pos` points."""
+    return pos + struct.unpack_from("<I", data, pos)[0]
+
+
+def _item(data: bytearray, table: int, slot: int, index: int) -> int:
+    """Position of table `index` in the vector-of-tables field `slot`."""
+    return _deref(data, _deref(data, _field(data, table, slot)) + 4 + 4 * index)
+
+
+def _tensor(data: bytearray, subgraph: int, index: int) -> int:
+    """Position of a tensor table."""
+    return _item(data, _item(data, _deref(data, 0), 2, subgraph), 0, index)
+
+
+def _error(data: bytes | bytearray) -> str:
+    """The message verify_model raises for `data`."""
+    with pytest.raises(ModelError) as info:
+        verify_model(data)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("path", MODELS, ids=[p.name for p in MODELS])
+def test_testdata_passes_unless_broken(path: Path) -> None:
+    data = path.read_bytes()
+    if path.name in REJECTED:
+        _error(data)
+    else:
+        assert isinstance(verify_model(data), ModelSummary)
+
+
+@pytest.mark.parametrize("path", MODELS, ids=[p.name for p in MODELS])
+@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b[0])
+def test_no_model_a_backend_loads_is_rejected(path: Path, backend: tuple[str, Any]) -> None:
+    data = path.read_bytes()
+    try:
+        backend[1](model_content=data)
+    except (ValueError, RuntimeError):
+        loaded = False
+    else:
+        loaded = True
+    assert loaded == (path.name not in REJECTED)
+
+
+def test_small_models_verify_in_milliseconds() -> None:
+    data = [path.read_bytes() for path in MODELS if path.name not in REJECTED]
+    start = time.perf_counter()
+    for model in data:
+        verify_model(model)
+    assert (time.perf_counter() - start) / len(data) < 0.005
+
+
+def test_accepts_bytearray_and_memoryview() -> None:
+    data = _read("add.tflite")
+    assert verify_model(data) == verify_model(memoryview(bytes(data)))
+
+
+def test_summary_of_add() -> None:
+    summary = verify_model(_read("add.tflite"))
+    assert summary.version == 3
+    assert summary.operator_counts == {"ADD": 2}
+    assert summary.op_versions == {"ADD": 1}
+    assert summary.signature_keys == ("serving_default",)
+    assert (summary.num_subgraphs, summary.num_tensors, summary.num_buffers) == (1, 3, 1)
+    assert summary.custom_ops == summary.flex_ops == ()
+
+
+def test_summary_names_flex_and_custom_ops() -> None:
+    flex = verify_model(_read("softplus_flex.tflite"))
+    assert flex.flex_ops == ("Softplus",)
+    assert flex.custom_ops == ()
+    assert flex.operator_counts == {"CUSTOM:FlexSoftplus": 1}
+    custom = verify_model(_read("custom_sinh.tflite"))
+    assert custom.custom_ops == ("Sinh",)
+    assert custom.flex_ops == ()
+    assert custom.operator_counts == {"CUSTOM:Sinh": 1}
+
+
+def test_summary_of_signatures_metadata_and_subgraphs() -> None:
+    summary = verify_model(_read("multi_signatures.tflite"))
+    assert summary.signature_keys == ("add", "sub")
+    assert summary.metadata_names == ("min_runtime_version",)
+    assert verify_model(_read("multi_subgraphs_while.tflite")).num_subgraphs == 3
+
+
+@pytest.mark.parametrize("size", [0, 4, 7])
+def test_shorter_than_a_header(size: int) -> None:
+    message = _error(_read("add.tflite")[:size])
+    assert message == f"a TFLite model has at least 8 bytes, this one has {size}. {HINT}"
+
+
+def test_every_truncation_is_rejected() -> None:
+    for name in ("add.tflite", "pc_conv.tflite", "multi_subgraphs_while.tflite"):
+        data = _read(name)
+        for size in range(len(data)):
+            _error(data[:size])
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        (12, "the model would start at byte 36, past the end of the 12-byte file."),
+        (100, "the buffers field of the model points at byte 180, past the end of the "
+              "100-byte file."),
+        (543, "operator code 0 would start at byte 540, past the end of the 543-byte file."),
+    ],
+)
+def test_truncation_messages(size: int, expected: str) -> None:
+    assert _error(_read("add.tflite")[:size]) == f"{expected} {HINT}"
+
+
+def test_bad_identifier() -> None:
+    data = _read("add.tflite")
+    data[4:8] = b"TFL2"
+    assert _error(data) == (
+        "not a TFLite model: expected the identifier 'TFL3' at byte 4, found b'TFL2'. "
+        "Pass a .tflite file (convert other formats with tfedge-convert)."
+    )
+
+
+def test_schema_version() -> None:
+    data = _read("add.tflite")
+    struct.pack_into("<I", data, _field(data, _deref(data, 0), 0), 2)
+    assert _error(data) == (
+        "the model has schema version 2; TFLite runtimes read version 3. "
+        "Convert the model again with a current TensorFlow."
+    )
+
+
+def test_buffer_index_out_of_range() -> None:
+    data = _read("pc_conv.tflite")
+    struct.pack_into("<I", data, _field(data, _tensor(data, 0, 1), 2), 90)
+    assert _error(data) == (
+        f"tensor 1 in subgraph 0 points at buffer 90; the model has 6 buffers. {HINT}"
+    )
+
+
+def test_huge_vector_length() -> None:
+    data = _read("add.tflite")
+    subgraph = _item(data, _deref(data, 0), 2, 0)
+    struct.pack_into("<I", data, _deref(data, _field(data, subgraph, 0)), 0x7FFFFFFF)
+    assert _error(data) == (
+        "the tensors field of subgraph 0 points at a vector of 2147483647 elements at byte "
+        f"372, more than the 544-byte file holds. {HINT}"
+    )
+
+
+def test_misaligned_root() -> None:
+    data = _read("add.tflite")
+    struct.pack_into("<I", data, 0, 90)
+    assert _error(data) == f"the model starts at byte 90, which is not a multiple of 4. {HINT}"
+
+
+def test_operator_input_out_of_range() -> None:
+    data = _read("add.tflite")
+    op = _item(data, _item(data, _deref(data, 0), 2, 0), 3, 0)
+    struct.pack_into("<i", data, _deref(data, _field(data, op, 1)) + 4, 7)
+    assert _error(data) == (
+        "an input of operator 0 in subgraph 0 (ADD) points at tensor 7; the model has 3 "
+        f"tensors there. {HINT}"
+    )
+
+
+def test_constant_buffer_size_must_match_shape() -> None:
+    data = _read("pc_conv.tflite")
+    shape = _deref(data, _field(data, _tensor(data, 0, 1), 0))
+    struct.pack_into("<i", data, shape + 16, 64)  # (1, 3, 3, 128) -> (1, 3, 3, 64)
+    assert _error(data) == (
+        "tensor 1 in subgraph 0 has the shape [1, 3, 3, 64] and 1-byte elements, so its "
+        f"buffer 2 should hold 576 bytes, but it holds 1152. {HINT}"
+    )
+
+
+def test_negative_dimension() -> None:
+    data = _read("pc_conv.tflite")
+    shape = _deref(data, _field(data, _tensor(data, 0, 4), 0))
+    struct.pack_into("<i", data, shape + 8, -1)
+    assert _error(data) == (
+        f"tensor 4 in subgraph 0 has the shape [1, -1, 128, 1], with a negative dimension. {HINT}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (7, "the options of operator 0 in subgraph 0 (WHILE) points at subgraph 7; the model "
+            "has 3 subgraphs there."),
+        (0, "subgraph 0 calls subgraph 0, which is already running: control flow that never "
+            "ends."),
+    ],
+)
+def test_while_body_subgraph(body: int, expected: str) -> None:
+    data = _read("multi_subgraphs_while.tflite")
+    op = _item(data, _item(data, _deref(data, 0), 2, 0), 3, 0)
+    struct.pack_into("<i", data, _field(data, _deref(data, _field(data, op, 4)), 1), body)
+    assert _error(data) == f"{expected} {HINT}"
+
+
+def test_file_size_below_data_size_is_a_usage_error() -> None:
+    data = _read("add.tflite")
+    assert verify_model(data, file_size=len(data) + 100) == verify_model(data)
+    with pytest.raises(ValueError) as info:
+        verify_model(data, file_size=len(data) - 1)
+    assert type(info.value) is ValueError
+
+
+def test_element_count_must_fit_32_bits() -> None:
+    data = _read("add.tflite")
+    shape = _deref(data, _field(data, _tensor(data, 0, 1), 0))
+    struct.pack_into("<i", data, shape + 12, 268435464)
+    assert _error(data) == (
+        "tensor 1 in subgraph 0 has the shape [1, 8, 268435464, 3], 6442451136 elements; "
+        f"TFLite counts elements in 32-bit integers, so at most 2147483647 can run. {HINT}"
+    )
