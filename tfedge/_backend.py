@@ -151,13 +151,19 @@ _CUSTOM = re.compile(r"unresolved custom op: ([^.\s]+)")
 _OP_VERSION = re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'")
 
 
-def map_load_error(exc: BaseException, backend: Backend, source: str) -> TfedgeError:
-    """Turn a backend's exception while loading or allocating into a ModelError."""
+def map_load_error(exc: BaseException, backend: Backend, source: str, summary: Any = None) -> TfedgeError:
+    """Turn a backend's exception while loading or allocating into a ModelError.
+
+    ``summary`` (a :class:`tfedge.verify.ModelSummary`, when the model was verified)
+    lets the message name the offending ops.
+    """
     text = str(exc).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
     if _FLEX.search(text):
+        flex = getattr(summary, "flex_ops", ())
+        named = f" ({', '.join(flex)})" if flex else ""
         return ModelError(
-            f"{source} uses Select TensorFlow (flex) ops, which {backend.name} cannot run. "
+            f"{source} uses Select TensorFlow (flex) ops{named}, which {backend.name} cannot run. "
             "Convert the model without Select TF ops (tfedge-convert refuses them unless "
             "--allow-select-tf-ops), or run it with full TensorFlow (backend='tensorflow')."
         )

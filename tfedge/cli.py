@@ -57,6 +57,10 @@ def model_info(interp: Interpreter, path: str) -> dict[str, Any]:
         "num_threads": interp.num_threads,
         "subgraphs": interp.num_subgraphs(),
         "signatures": signatures,
+        "operators": dict(sorted(interp.summary.operator_counts.items())),
+        "operator_versions": dict(sorted(interp.summary.op_versions.items())),
+        "custom_ops": list(interp.summary.custom_ops),
+        "flex_ops": list(interp.summary.flex_ops),
     }
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from . import _backend
 from .errors import InputError, InvokeError, ModelError, SignatureError
 from .quant import QUANTIZED_DTYPES, QuantParams, dequantize, quantize
+from .verify import ModelSummary, verify_model
 
 __all__ = ["Interpreter", "TensorSpec"]
 
@@ -128,6 +129,9 @@ class Interpreter:
         num_threads: Threads for the CPU kernels. None means the number of CPU cores
             this process may use (the backends' own default is 1).
         experimental_delegates: Delegates from ``load_delegate``, as the backend takes.
+        verify: Check the file's structure (:func:`tfedge.verify.verify_model`) before
+            the backend sees it, so a corrupt file raises ModelError instead of crashing
+            the process. It costs a small fraction of the load time; False skips it.
         **backend_options: Passed to the backend's Interpreter unchanged.
 
     Raises:
@@ -145,6 +149,7 @@ class Interpreter:
         backend: str | None = None,
         num_threads: int | None = None,
         experimental_delegates: Sequence[Any] | None = None,
+        verify: bool = True,
         **backend_options: Any,
     ) -> None:
         given = [m for m in (model, model_path, model_content) if m is not None]
@@ -158,6 +163,9 @@ class Interpreter:
         self._acquire, self._release = self._lock.acquire, self._lock.release
         self._backend = _backend.get_backend(backend)
         self._content, self._source = _read_model(given[0])
+        self._summary_cache: ModelSummary | None = None
+        if verify:
+            self._summary_cache = self._verify()
         self.num_threads = num_threads
         try:
             self._raw = self._backend.interpreter_class(
@@ -168,7 +176,7 @@ class Interpreter:
             )
             self._raw.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise _backend.map_load_error(exc, self._backend, self._source) from exc
+            raise _backend.map_load_error(exc, self._backend, self._source, self._summary_cache) from exc
         self._views = self._build_views()
         self._default = self._views[None]
         hot = self._hot_run()
@@ -176,6 +184,20 @@ class Interpreter:
             self.run = hot
 
     # -- load time -------------------------------------------------------------
+
+    def _verify(self) -> ModelSummary:
+        """verify_model on the loaded bytes, with the file named in the message."""
+        try:
+            return verify_model(self._content)
+        except ModelError as exc:
+            raise ModelError(f"{self._source}: {exc}") from exc
+
+    @property
+    def summary(self) -> ModelSummary:
+        """What the model contains: operators, custom and flex ops, signatures."""
+        if self._summary_cache is None:
+            self._summary_cache = self._verify()
+        return self._summary_cache
 
     def _build_views(self) -> dict[str | None, _View]:
         """Look up every signature's tensors once; None is the default view."""
@@ -472,7 +494,7 @@ class Interpreter:
 
     def num_subgraphs(self) -> int:
         """Number of subgraphs in the model."""
-        return int(self._summary.num_subgraphs)
+        return int(self.summary.num_subgraphs)
 
 
 class SignatureRunner:
@@ -524,11 +546,6 @@ def _read_model(model: ModelSource) -> tuple[bytes, str]:
         raise TypeError(f"model must be a path or bytes, got {type(model).__name__}.")
     if not data:
         raise ModelError(f"{source} is empty (0 bytes): the download or copy did not finish. Copy it again.")
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise ModelError(
-            f"{source} is not a TFLite model: expected the identifier 'TFL3' at byte 4, "
-            f"found {bytes(data[4:8])!r}. Check that it is a .tflite file and that it was copied whole."
-        )
     return data, source
 
 
