@@ -195,6 +195,33 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from ._backend import get_backend
+    from .interpreter import _read_model
+    from .isolate import probe_model
+    from .verify import verify_model
+
+    data, source = _read_model(args.model)
+    try:
+        summary = verify_model(data)
+    except TfedgeError as exc:
+        raise type(exc)(f"{source}: {exc}") from exc
+    backend = get_backend(args.backend)
+    verdict = probe_model(data, backend=backend.name, backend_version=backend.version,
+                          timeout=args.timeout, use_cache=not args.no_cache)
+    report = {"path": args.model, "structure": "ok", "subgraphs": summary.num_subgraphs,
+              "probe": verdict.outcome, "detail": verdict.detail, "backend": verdict.backend,
+              "sha256": verdict.sha256, "cached": verdict.cached}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif verdict.ok:
+        print(f"{args.model}: ok (structure verified; loaded and ran once on {verdict.backend}"
+              f"{', cached verdict' if verdict.cached else ''})")
+    if not verdict.ok:
+        raise verdict.error(source)
+    return 0
+
+
 def _threads(text: str) -> int:
     """argparse type for ``--threads``: a whole number >= 1."""
     try:
@@ -222,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_info = sub.add_parser("info", parents=[common], help="describe a model: inputs, outputs, signatures")
     p_info.set_defaults(func=_cmd_info)
+
+    p_check = sub.add_parser("check", parents=[common],
+                             help="verify a model's structure, then load and run it once in a child process")
+    p_check.add_argument("--timeout", type=float, default=10.0, help="seconds the test run may take (default 10)")
+    p_check.add_argument("--no-cache", action="store_true", help="probe again even if the verdict is cached")
+    p_check.set_defaults(func=_cmd_check)
 
     p_run = sub.add_parser("run", parents=[common], help="run a model on .npy/.npz inputs")
     p_run.add_argument("--input", "-i", action="append", metavar="NAME=FILE",

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _backend
 from .errors import InputError, InvokeError, ModelError, SignatureError
+from .isolate import probe_model
 from .quant import QUANTIZED_DTYPES, QuantParams, dequantize, quantize
 from .verify import ModelSummary, verify_model
 
@@ -132,6 +133,11 @@ class Interpreter:
         verify: Check the file's structure (:func:`tfedge.verify.verify_model`) before
             the backend sees it, so a corrupt file raises ModelError instead of crashing
             the process. It costs a small fraction of the load time; False skips it.
+        probe: First load the model and run one inference on zero inputs in a child
+            process (see :mod:`tfedge.isolate`), so a model that crashes or hangs the
+            backend raises ModelError instead. The verdict is cached by the file's
+            SHA-256, so only the first load of a file pays for it.
+        probe_timeout: Seconds the probe may take.
         **backend_options: Passed to the backend's Interpreter unchanged.
 
     Raises:
@@ -150,6 +156,8 @@ class Interpreter:
         num_threads: int | None = None,
         experimental_delegates: Sequence[Any] | None = None,
         verify: bool = True,
+        probe: bool = False,
+        probe_timeout: float = 10.0,
         **backend_options: Any,
     ) -> None:
         given = [m for m in (model, model_path, model_content) if m is not None]
@@ -166,6 +174,13 @@ class Interpreter:
         self._summary_cache: ModelSummary | None = None
         if verify:
             self._summary_cache = self._verify()
+        if probe:
+            verdict = probe_model(
+                self._content, backend=self._backend.name, backend_version=self._backend.version,
+                timeout=probe_timeout,
+            )
+            if not verdict.ok:
+                raise verdict.error(self._source)
         self.num_threads = num_threads
         try:
             self._raw = self._backend.interpreter_class(
