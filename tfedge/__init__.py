@@ -18,15 +18,20 @@ from .errors import (
     SignatureError,
     TfedgeError,
 )
+from .delegates import DelegateFallbackWarning, DelegateSpec
 from .interpreter import Interpreter, SignatureRunner, TensorSpec
+from .pool import InterpreterPool
 from .quant import QuantParams, dequantize, quantize
 
 __all__ = [
     "BackendNotFoundError",
     "ConversionError",
     "DelegateError",
+    "DelegateFallbackWarning",
+    "DelegateSpec",
     "InputError",
     "Interpreter",
+    "InterpreterPool",
     "InvokeError",
     "ModelError",
     "QuantParams",

@@ -9,6 +9,7 @@ model needs, and returns owned float outputs by name.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,8 @@ from typing import Any, Union
 import numpy as np
 
 from . import _backend
-from .errors import InputError, InvokeError, ModelError, SignatureError
+from . import delegates as _delegates
+from .errors import DelegateError, InputError, InvokeError, ModelError, SignatureError
 from .isolate import probe_model
 from .quant import QUANTIZED_DTYPES, QuantParams, dequantize, quantize
 from .verify import ModelSummary, verify_model
@@ -138,12 +140,29 @@ class Interpreter:
             backend raises ModelError instead. The verdict is cached by the file's
             SHA-256, so only the first load of a file pays for it.
         probe_timeout: Seconds the probe may take.
+        delegates: Ordered preference list of delegates: ``"xnnpack"``, ``"gpu"``,
+            ``"edgetpu"``, ``"none"``, a delegate library's path, or ``(entry,
+            {options})`` (see :mod:`tfedge.delegates`). Each that loads and prepares
+            takes the nodes it supports; the rest run on the CPU. A delegate that is
+            missing or fails (at load, prepare, or while running) is dropped with a
+            :class:`~tfedge.delegates.DelegateFallbackWarning`. Default
+            ``("xnnpack",)``, the backends' own default.
+        strict: Raise DelegateError instead of falling back.
+        experimental_delegates: Delegates from ``load_delegate``, as the backend
+            takes; they go first in the preference list.
         **backend_options: Passed to the backend's Interpreter unchanged.
 
     Raises:
         BackendNotFoundError: no backend, or the named one cannot be imported.
         ModelError: the model is missing, empty, not TFLite, corrupt, needs ops the
             backend lacks, or cannot be allocated.
+        DelegateError: with ``strict=True``, a delegate could not be used.
+        ValueError: ``delegates`` has an entry that is no delegate.
+
+    Thread safety: one Interpreter may be shared by many threads. Every call that
+    touches the backend's interpreter holds one lock, so calls run one at a time and
+    never mix inputs or outputs; for parallel throughput use
+    :class:`~tfedge.InterpreterPool`.
     """
 
     def __init__(
@@ -154,6 +173,8 @@ class Interpreter:
         model_content: bytes | None = None,
         backend: str | None = None,
         num_threads: int | None = None,
+        delegates: Sequence[_delegates.DelegateEntry] | None = None,
+        strict: bool = False,
         experimental_delegates: Sequence[Any] | None = None,
         verify: bool = True,
         probe: bool = False,
@@ -182,16 +203,10 @@ class Interpreter:
             if not verdict.ok:
                 raise verdict.error(self._source)
         self.num_threads = num_threads
-        try:
-            self._raw = self._backend.interpreter_class(
-                model_content=self._content,
-                num_threads=num_threads,
-                experimental_delegates=list(experimental_delegates or ()) or None,
-                **backend_options,
-            )
-            self._raw.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise _backend.map_load_error(exc, self._backend, self._source, self._summary_cache) from exc
+        self._strict = bool(strict)
+        self._backend_options = backend_options
+        self._runners: weakref.WeakSet[SignatureRunner] = weakref.WeakSet()
+        self._build(_delegates.resolve(delegates, experimental_delegates), stacklevel=2)
         self._views = self._build_views()
         self._default = self._views[None]
         hot = self._hot_run()
@@ -213,6 +228,47 @@ class Interpreter:
         if self._summary_cache is None:
             self._summary_cache = self._verify()
         return self._summary_cache
+    def _build(self, chain: tuple[_delegates.DelegateSpec, ...], stacklevel: int) -> None:
+        """(Re)build the backend interpreter from a delegate list; ``stacklevel``: frames up to the user's."""
+        try:
+            built = _delegates.build(
+                self._backend,
+                self._content,
+                num_threads=self.num_threads,
+                chain=chain,
+                strict=self._strict,
+                options=self._backend_options,
+                stacklevel=stacklevel + 1,
+            )
+        except DelegateError:
+            raise
+        except (ValueError, RuntimeError) as exc:
+            raise _backend.map_load_error(exc, self._backend, self._source, self._summary_cache) from exc
+        self._built = built
+        self._raw = built.raw
+        # The hot path reads the current backend interpreter from here, so a rebuild
+        # reaches closures made before it.
+        cell = getattr(self, "_cell", None)
+        if cell is None:
+            self._cell = [built.raw]
+        else:
+            cell[0] = built.raw
+
+    def _fall_back(self, exc: BaseException) -> bool:
+        """Drop the delegate ``exc`` blames and rebuild without it (lock held); False if none is to blame."""
+        culprit = _delegates.blame(exc, self._built)
+        if culprit is None:
+            return False
+        remaining = tuple(s for s in self._built.chain if s != culprit)
+        _delegates.fall_back(
+            culprit, f"the model failed while running under it ({_first_line(exc).rstrip('.')})", remaining,
+            strict=self._strict, stacklevel=3,
+        )
+        self._build(remaining, stacklevel=3)
+        for view in self._views.values():
+            for slot in view.slots:
+                slot.shape = slot.spec.shape
+        return True
 
     def _build_views(self) -> dict[str | None, _View]:
         """Look up every signature's tensors once; None is the default view."""
@@ -265,7 +321,13 @@ class Interpreter:
             raise self._unknown_signature(signature)
         arrays = _arrange(view, inputs)
         with self._lock:
-            return self._invoke(view, arrays, raw)
+            while True:
+                try:
+                    return self._invoke(view, arrays, raw)
+                except (InvokeError, InputError) as exc:
+                    # A delegate that fails on these inputs is dropped and the call retried.
+                    if exc.__cause__ is None or not self._fall_back(exc.__cause__):
+                        raise
 
     def __call__(self, inputs: Inputs, *, signature: str | None = None, raw: bool = False) -> dict[str, np.ndarray]:
         """Same as :meth:`run`."""
@@ -283,7 +345,7 @@ class Interpreter:
         view = self._default
         if view.single is None:
             return None
-        raw_interp, acquire, release = self._raw, self._acquire, self._release
+        cell, acquire, release = self._cell, self._acquire, self._release
         index, subgraph, plain = view.single, view.subgraph, view.plain
         outputs = self._outputs
         general = Interpreter.run
@@ -292,9 +354,12 @@ class Interpreter:
         def run(inputs: Inputs, *, signature: str | None = None, raw: bool = False) -> dict[str, np.ndarray]:
             if signature is not None or raw or type(inputs) is not np.ndarray:
                 return general(me(), inputs, signature=signature, raw=raw)
-            wrapper = raw_interp._interpreter
             acquire()
             try:
+                # Only looked up with the lock held, and dropped before it is released:
+                # a reference to the backend's wrapper held by a waiting thread would make
+                # the backend's reallocating calls refuse to run.
+                wrapper = cell[0]._interpreter
                 try:
                     wrapper.SetTensor(index, inputs, subgraph)
                 except ValueError:
@@ -303,13 +368,17 @@ class Interpreter:
                     try:
                         wrapper.Invoke(subgraph)
                     except RuntimeError as exc:
-                        raise _invoke_error(exc) from exc
-                    if plain is not None:
-                        try:
-                            return {plain[0]: wrapper.GetTensor(plain[1], subgraph)}
-                        except ValueError:
-                            pass  # the general path reads it again and explains
-                    return outputs(view, wrapper, False)
+                        wrapper = None
+                        if not me()._fall_back(exc):
+                            raise _invoke_error(exc) from exc
+                    else:
+                        if plain is not None:
+                            try:
+                                return {plain[0]: wrapper.GetTensor(plain[1], subgraph)}
+                            except ValueError:
+                                pass  # the general path reads it again and explains
+                        return outputs(view, wrapper, False)
+                wrapper = None
             finally:
                 release()
             return general(me(), inputs)
@@ -320,12 +389,16 @@ class Interpreter:
 
     def _invoke(self, view: _View, arrays: list[Any], raw: bool) -> dict[str, np.ndarray]:
         """Set the inputs, invoke and read the outputs (lock held)."""
-        wrapper = self._raw._interpreter
-        subgraph = view.subgraph
+        values = []
         for slot, value in zip(view.slots, arrays):
             value = _coerce(slot, value, raw)
             if value.shape != slot.shape and self._reshape(view, slot, value):
                 return self._invoke_batched(view, arrays, raw)
+            values.append(value)
+        # Taken only now: a reference held across _reshape would count as a tensor() view.
+        wrapper = self._raw._interpreter
+        subgraph = view.subgraph
+        for slot, value in zip(view.slots, values):
             wrapper.SetTensor(slot.index, value, subgraph)
         try:
             wrapper.Invoke(subgraph)
@@ -352,6 +425,7 @@ class Interpreter:
             s < 0 or s == d for s, d in zip(signature, value.shape)
         )
         if fits:
+            self._check_no_views("run() with a new input shape")
             wrapper = self._raw._interpreter
             try:
                 wrapper.ResizeInputTensor(slot.index, np.array(value.shape, np.int32), False, view.subgraph)
@@ -399,6 +473,20 @@ class Interpreter:
         return self._backend.version
 
     @property
+    def delegates_used(self) -> tuple[str, ...]:
+        """The delegates applied to the model, in order (``"xnnpack"``, ``"gpu"``, a library path)."""
+        return tuple(spec.label for spec, _ in self._built.applied)
+
+    @property
+    def placement(self) -> dict[str, int]:
+        """Nodes of the main subgraph each delegate runs, and the rest under ``"cpu"``.
+
+        For example ``{"xnnpack": 64, "cpu": 1}``; a delegate that loaded but took no
+        node shows 0.
+        """
+        return dict(self._built.placement)
+
+    @property
     def signatures(self) -> tuple[str, ...]:
         """The model's signature keys."""
         return tuple(k for k in self._views if k is not None)
@@ -429,83 +517,132 @@ class Interpreter:
         return SignatureError(f"Unknown signature {signature!r}. Available: {known}.")
 
     def __repr__(self) -> str:
-        return f"<tfedge.Interpreter {self._source} backend={self.backend} threads={self.num_threads}>"
+        used = ",".join(self.delegates_used) or "none"
+        return f"<tfedge.Interpreter {self._source} backend={self.backend} threads={self.num_threads} delegates={used}>"
 
     # -- drop-in methods of the backend's Interpreter ----------------------------
+    # All hold the lock: a set_tensor or resize from one thread must not land between
+    # another thread's inputs and its invoke. The ones that may move tensor memory call
+    # the backend's wrapper directly after tfedge's own check (_check_no_views): the
+    # backends' check counts every reference to their wrapper, including the ones
+    # tfedge's signature runners hold, and would refuse with "There is at least 1
+    # reference to internal data" although no numpy view exists.
+
+    def _check_no_views(self, what: str) -> None:
+        """InvokeError if numpy views from ``tensor()`` still point into tensor memory (lock held)."""
+        wrapper = self._raw._interpreter
+        runners = sum(1 for r in self._runners if getattr(r._runner, "_interpreter_wrapper", None) is wrapper)
+        # References: self._raw's attribute, the local name, getrefcount's argument.
+        views = sys.getrefcount(wrapper) - 3 - runners
+        if views > 0:
+            raise InvokeError(
+                f"{what} cannot run while {views} numpy array(s) from tensor() still point into the "
+                "interpreter's memory, which it may move. Delete those arrays (keep the function "
+                "tensor() returns and call it again afterwards), or use get_tensor(), which copies."
+            )
 
     def allocate_tensors(self) -> None:
         """Allocate tensor memory (done at load already; kept for drop-in use)."""
         with self._lock:
+            self._check_no_views("allocate_tensors()")
             try:
-                self._raw.allocate_tensors()
+                self._raw._interpreter.AllocateTensors()
             except (ValueError, RuntimeError) as exc:
                 raise InvokeError(f"allocate_tensors failed: {_first_line(exc)}") from exc
-        for view in self._views.values():
-            for slot in view.slots:
-                slot.shape = tuple(int(d) for d in self._raw._interpreter.TensorSize(slot.index, view.subgraph))
+            for view in self._views.values():
+                for slot in view.slots:
+                    slot.shape = tuple(int(d) for d in self._raw._interpreter.TensorSize(slot.index, view.subgraph))
 
     def get_input_details(self) -> list[dict[str, Any]]:
         """The backend's input details of the main subgraph."""
-        return self._raw.get_input_details()
+        with self._lock:
+            return self._raw.get_input_details()
 
     def get_output_details(self) -> list[dict[str, Any]]:
         """The backend's output details of the main subgraph."""
-        return self._raw.get_output_details()
+        with self._lock:
+            return self._raw.get_output_details()
 
     def get_tensor_details(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
         """The backend's details of every tensor."""
-        return self._raw.get_tensor_details(*args, **kwargs)
+        with self._lock:
+            return self._raw.get_tensor_details(*args, **kwargs)
 
     def set_tensor(self, tensor_index: int, value: Any) -> None:
         """Copy ``value`` into tensor ``tensor_index``."""
-        try:
-            self._raw.set_tensor(tensor_index, value)
-        except ValueError as exc:
-            raise InputError(f"set_tensor({tensor_index}) failed: {_first_line(exc)}") from exc
+        with self._lock:
+            try:
+                self._raw.set_tensor(tensor_index, value)
+            except ValueError as exc:
+                raise InputError(f"set_tensor({tensor_index}) failed: {_first_line(exc)}") from exc
 
     def get_tensor(self, tensor_index: int, *args: Any) -> np.ndarray:
         """A copy of tensor ``tensor_index``."""
-        try:
-            return self._raw.get_tensor(tensor_index, *args)
-        except ValueError as exc:
-            raise InvokeError(f"get_tensor({tensor_index}) failed: {_first_line(exc)}") from exc
+        with self._lock:
+            try:
+                return self._raw.get_tensor(tensor_index, *args)
+            except ValueError as exc:
+                raise InvokeError(f"get_tensor({tensor_index}) failed: {_first_line(exc)}") from exc
 
     def tensor(self, tensor_index: int) -> Any:
-        """A function returning a numpy view of tensor ``tensor_index`` (no copy)."""
+        """A function returning a numpy view of tensor ``tensor_index`` (no copy, no lock)."""
         return self._raw.tensor(tensor_index)
 
     def invoke(self) -> None:
-        """Run the main subgraph on the tensors set with ``set_tensor``."""
+        """Run the main subgraph on the tensors set with ``set_tensor``.
+
+        If a delegate fails here, it is dropped as in :meth:`run`: the inputs are
+        carried over to the rebuilt interpreter and the call is retried.
+        """
         with self._lock:
-            try:
-                self._raw.invoke()
-            except (ValueError, RuntimeError) as exc:
-                raise _invoke_error(exc) from exc
+            self._check_no_views("invoke()")
+            while True:
+                try:
+                    self._raw._interpreter.Invoke()
+                    return
+                except (ValueError, RuntimeError) as exc:
+                    inputs = [(d["index"], self._raw.get_tensor(d["index"])) for d in self._raw.get_input_details()]
+                    if not self._fall_back(exc):
+                        raise _invoke_error(exc) from exc
+                wrapper = self._raw._interpreter
+                for index, value in inputs:
+                    if tuple(wrapper.TensorSize(index, 0)) != value.shape:
+                        wrapper.ResizeInputTensor(index, np.array(value.shape, np.int32), False, 0)
+                wrapper.AllocateTensors()
+                for index, value in inputs:
+                    wrapper.SetTensor(index, value, 0)
+                del wrapper
 
     def resize_tensor_input(self, input_index: int, tensor_size: Any, strict: bool = False) -> None:
         """Resize an input tensor; call ``allocate_tensors()`` afterwards."""
-        try:
-            self._raw.resize_tensor_input(input_index, tensor_size, strict)
-        except (ValueError, RuntimeError) as exc:
-            raise InputError(f"resize_tensor_input({input_index}) failed: {_first_line(exc)}") from exc
+        with self._lock:
+            self._check_no_views("resize_tensor_input()")
+            try:
+                self._raw._interpreter.ResizeInputTensor(input_index, np.array(tensor_size, dtype=np.int32), strict, 0)
+            except (ValueError, RuntimeError, TypeError) as exc:
+                raise InputError(f"resize_tensor_input({input_index}) failed: {_first_line(exc)}") from exc
 
     def get_signature_list(self) -> dict[str, dict[str, list[str]]]:
         """``{signature: {"inputs": [...], "outputs": [...]}}``."""
         return self._raw.get_signature_list()
 
     def get_signature_runner(self, signature_key: str | None = None) -> SignatureRunner:
-        """The backend's runner for one signature, with errors mapped."""
+        """The backend's runner for one signature, with errors mapped, sharing this Interpreter's lock."""
         if signature_key is None:
             if len(self.signatures) != 1:
                 raise self._unknown_signature(signature_key)
             signature_key = self.signatures[0]
         if signature_key not in self._views:
             raise self._unknown_signature(signature_key)
-        return SignatureRunner(self._raw.get_signature_runner(signature_key))
+        with self._lock:
+            runner = SignatureRunner(self._raw.get_signature_runner(signature_key), self._lock)
+        self._runners.add(runner)
+        return runner
 
     def reset_all_variables(self) -> None:
         """Reset variable tensors (stateful models) to their initial values."""
-        self._raw.reset_all_variables()
+        with self._lock:
+            self._raw.reset_all_variables()
 
     def num_subgraphs(self) -> int:
         """Number of subgraphs in the model."""
@@ -513,18 +650,24 @@ class Interpreter:
 
 
 class SignatureRunner:
-    """The backend's SignatureRunner, with its errors mapped to tfedge's."""
+    """The backend's SignatureRunner, with its errors mapped to tfedge's.
 
-    def __init__(self, runner: Any) -> None:
+    It holds its Interpreter's lock while it runs, so it is as thread-safe as
+    :meth:`Interpreter.run`.
+    """
+
+    def __init__(self, runner: Any, lock: Any = None) -> None:
         self._runner = runner
+        self._lock = lock if lock is not None else threading.Lock()
 
     def __call__(self, **kwargs: Any) -> dict[str, np.ndarray]:
-        try:
-            return self._runner(**kwargs)
-        except ValueError as exc:
-            raise InputError(_first_line(exc)) from exc
-        except RuntimeError as exc:
-            raise _invoke_error(exc) from exc
+        with self._lock:
+            try:
+                return self._runner(**kwargs)
+            except ValueError as exc:
+                raise InputError(_first_line(exc)) from exc
+            except RuntimeError as exc:
+                raise _invoke_error(exc) from exc
 
     def get_input_details(self) -> dict[str, dict[str, Any]]:
         """Input details by signature key."""
