@@ -18,26 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from _timing import SHARED, interleave
 
 import tfedge
 from tfedge import _backend
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "litert-testdata"
-
-
-def _per_call(fn: Callable[[], object], calls: int) -> float:
-    """Seconds per call of ``fn`` over ``calls`` calls."""
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls
 
 
 def measure(model: Path, backend: str, rounds: int = 31, calls: int = 2000) -> dict[str, float]:
@@ -69,13 +58,7 @@ def measure(model: Path, backend: str, rounds: int = 31, calls: int = 2000) -> d
     if runner is not None:
         named = dict(zip(keys, xs))
         ways["runner"] = lambda: runner(**named)
-    samples: dict[str, list[float]] = {k: [] for k in ways}
-    for fn in ways.values():
-        _per_call(fn, calls // 10)  # warm up
-    for _ in range(rounds):
-        for name, fn in ways.items():
-            samples[name].append(_per_call(fn, calls))
-    return {name: statistics.median(v) for name, v in samples.items()}
+    return interleave(ways, rounds, calls)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""The ``tfedge`` command: ``info``, ``run`` (and more subcommands as they land).
+"""The ``tfedge`` command: ``info``, ``run``, ``bench`` (and more subcommands as they land).
 
 Results go to stdout (``--json`` for scripts), messages to stderr. Exit status: 0 on
 success, 1 on a tfedge error (one line on stderr; the traceback with ``--verbose``),
@@ -20,6 +20,7 @@ import numpy as np
 
 from . import __version__
 from .errors import InputError, TfedgeError
+from ._inputs import random_input
 from .interpreter import Interpreter, TensorSpec
 
 __all__ = ["main"]
@@ -96,12 +97,7 @@ def _print_info(info: dict[str, Any]) -> None:
 def _load_inputs(interp: Interpreter, args: argparse.Namespace) -> dict[str, np.ndarray]:
     """Inputs from ``--input NAME=FILE`` (.npy/.npz) or random ones with ``--random``."""
     specs = interp.input_specs(args.signature)
-    inputs: dict[str, np.ndarray] = {}
-    for item in args.input or ():
-        name, sep, file = item.rpartition("=")
-        if not sep:
-            name, file = ("", item)
-        inputs.update(_read_array_file(file, name, specs))
+    inputs = _read_inputs(args.input or (), specs)
     if args.random:
         rng = np.random.default_rng(args.seed)
         for spec in specs:
@@ -110,19 +106,15 @@ def _load_inputs(interp: Interpreter, args: argparse.Namespace) -> dict[str, np.
     return inputs
 
 
-def random_input(spec: TensorSpec, rng: np.random.Generator) -> np.ndarray:
-    """A random array that fits ``spec`` (free dimensions set to 1)."""
-    shape = tuple(d if d > 0 else 1 for d in spec.shape_signature) or spec.shape
-    if spec.dtype.kind == "f":
-        return rng.standard_normal(shape).astype(spec.dtype)
-    if spec.dtype.kind in "iu":
-        info = np.iinfo(spec.dtype)
-        return rng.integers(max(info.min, -128), min(info.max, 127), shape, endpoint=True).astype(spec.dtype)
-    if spec.dtype.kind == "b":
-        return rng.integers(0, 2, shape).astype(bool)
-    if spec.dtype.kind in "OSU":
-        return np.array([b"tfedge"] * int(np.prod(shape)), dtype=object).reshape(shape)
-    raise InputError(f"Input {spec.name!r} has type {spec.dtype.name}, for which --random cannot make data.")
+def _read_inputs(items: Sequence[str], specs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
+    """Arrays from ``--input`` items: ``NAME=FILE.npy``, ``FILE.npy`` (one-input models) or ``FILE.npz``."""
+    inputs: dict[str, np.ndarray] = {}
+    for item in items:
+        name, sep, file = item.rpartition("=")
+        if not sep:
+            name, file = ("", item)
+        inputs.update(_read_array_file(file, name, specs))
+    return inputs
 
 
 def _read_array_file(file: str, name: str, specs: Sequence[TensorSpec]) -> dict[str, np.ndarray]:
@@ -188,6 +180,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import benchmark
+
+    items = args.input or ()
+    specs: Sequence[TensorSpec] = ()
+    if any("=" not in item for item in items):
+        # A file without NAME= needs the model's input names; load it once just for them.
+        specs = Interpreter(args.model, backend=args.backend, num_threads=1).input_specs()
+    given = _read_inputs(items, specs)
+    progress = sys.stderr if args.progress or sys.stderr.isatty() else None
+    result = benchmark(args.model, runs=args.runs, duration=args.duration, warmup=args.warmup,
+                       threads=args.threads, backend=args.backend, delegates=args.delegate or (),
+                       batch=args.batch, inputs=given, seed=args.seed, progress=progress)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
+    return 0
+
+
 def _json_default(value: Any) -> Any:
     """JSON for what ``tolist()`` leaves as bytes (string tensors)."""
     if isinstance(value, bytes):
@@ -222,14 +231,36 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _threads(text: str) -> int:
-    """argparse type for ``--threads``: a whole number >= 1."""
+def _whole_number(text: str) -> int:
+    """argparse type for counts (``--threads``, ``--runs``): a whole number >= 1."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    """argparse type for ``--warmup``: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """argparse type for ``--duration``: seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
     return value
 
 
@@ -243,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("model", help="path to a .tflite file")
     common.add_argument("--backend", choices=("ai_edge_litert", "tflite_runtime", "tensorflow"),
                         help="TFLite backend (default: $TFEDGE_BACKEND, else the best installed)")
-    common.add_argument("--threads", type=_threads, help="CPU threads (default: all cores this process may use)")
+    common.add_argument("--threads", type=_whole_number, help="CPU threads (default: all cores this process may use)")
     common.add_argument("--json", action="store_true", help="print JSON on stdout")
     common.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")
 
@@ -266,6 +297,19 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--raw", action="store_true", help="no (de)quantization: integers in and out")
     p_run.add_argument("--output", "-o", metavar="OUT.npz", help="save the outputs to a .npz file")
     p_run.set_defaults(func=_cmd_run)
+
+    p_bench = sub.add_parser("bench", parents=[common], help="measure init time, first inference and latency")
+    how_long = p_bench.add_mutually_exclusive_group()
+    how_long.add_argument("--runs", "-n", type=_whole_number, help="timed runs (default 50)")
+    how_long.add_argument("--duration", type=_seconds, metavar="SECONDS", help="time runs for this long instead")
+    p_bench.add_argument("--warmup", type=_count, default=3, help="untimed runs after the first (default 3)")
+    p_bench.add_argument("--batch", type=_whole_number, default=1, help="batch size on dimension 0 (default 1)")
+    p_bench.add_argument("--delegate", action="append", metavar="NAME", help="delegate to use; repeatable")
+    p_bench.add_argument("--input", "-i", action="append", metavar="NAME=FILE",
+                         help="an input from a .npy/.npz file, as for run (default: random)")
+    p_bench.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    p_bench.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
+    p_bench.set_defaults(func=_cmd_bench)
     return parser
 
 

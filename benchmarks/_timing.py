@@ -1,0 +1,67 @@
+"""Timing helpers the benchmark scripts share: interleaved rounds and subprocess runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable
+
+#: The LiteRT test models (see ../shared/models/README.md).
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "litert-testdata"
+#: The repository root, put on PYTHONPATH of the subprocesses so they import this tfedge.
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def per_call(fn: Callable[[], object], calls: int) -> float:
+    """Seconds per call of ``fn`` over ``calls`` calls."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def interleave(ways: Mapping[str, Callable[[], object]], rounds: int, calls: int) -> dict[str, float]:
+    """Median seconds per call of each way, rounds interleaved so noise hits all alike.
+
+    Each way is warmed up with ``max(1, calls // 10)`` calls first.
+    """
+    samples: dict[str, list[float]] = {name: [] for name in ways}
+    for fn in ways.values():
+        per_call(fn, max(1, calls // 10))
+    for _ in range(rounds):
+        for name, fn in ways.items():
+            samples[name].append(per_call(fn, calls))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for child Pythons: this checkout first on the path, TF's logs quiet."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    return env
+
+
+def run_python(args: Sequence[str], *, timeout: float = 900) -> str:
+    """Run ``python ARGS`` with :func:`subprocess_env` and return its stdout.
+
+    Raises:
+        RuntimeError: the child failed; the message ends with the tail of its stderr.
+    """
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True,
+                          env=subprocess_env(), timeout=timeout, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        raise RuntimeError(f"{' '.join(args[:2])} exited with {proc.returncode}:\n{tail}")
+    return proc.stdout
+
+
+def run_json(args: Sequence[str], *, timeout: float = 900) -> Any:
+    """Run ``python ARGS`` and parse its stdout as JSON."""
+    return json.loads(run_python(args, timeout=timeout))

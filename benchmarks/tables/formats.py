@@ -1,0 +1,115 @@
+"""Table 2: model formats (float32, float16, dynamic, int8): size, latency, accuracy; and the plot."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from _timing import interleave
+from models import MODES, digits_split, manifest, model_name
+from tables import Context, Section, markdown_table, ms, ratio
+
+import tfedge
+
+TITLE = "Model formats: size, latency and accuracy per quantization mode"
+PLOT = "latency_vs_size.png"
+_LABELS = {"digits": "digits CNN", "mobilenet_v2": "MobileNetV2"}
+THREADS = (1, 2)
+
+
+def table(ctx: Context) -> Section:
+    """Size, latency at 1 and 2 threads, and digits accuracy, of each model in each mode."""
+    models = ctx.models()
+    families = [f for f in _LABELS if model_name(f, MODES[0]) in models]
+    _, _, x_test, y_test = digits_split()
+    rows: list[list[str]] = []
+    points: dict[str, list[tuple[str, int, dict[int, float]]]] = {}
+    for family in families:
+        rounds, calls = (5, 50) if ctx.quick else ((15, 300) if family == "digits" else (7, 3))
+        interps = {(mode, t): tfedge.Interpreter(models[model_name(family, mode)], num_threads=t)
+                   for mode in MODES for t in THREADS}
+        spec = interps[(MODES[0], 1)].input_specs()[0]
+        # A real digit, or a random image: the same float input for every mode (run() quantizes for int8).
+        x = x_test[:1] if family == "digits" else np.random.default_rng(0).uniform(-1, 1, spec.shape).astype(np.float32)
+        medians = interleave({key: (lambda i=i: i.run(x)) for key, i in interps.items()}, rounds, calls)
+        base_size = models[model_name(family, MODES[0])].stat().st_size
+        for mode in MODES:
+            size = models[model_name(family, mode)].stat().st_size
+            lat = {t: medians[(mode, t)] for t in THREADS}
+            points.setdefault(family, []).append((mode, size, lat))
+            accuracy = "-"
+            if family == "digits":
+                out = next(iter(interps[(mode, 1)].run(x_test).values()))
+                accuracy = f"{np.mean(np.argmax(out, axis=1) == y_test):.1%}"
+            rows.append([
+                _LABELS[family], mode, f"{size / 1024:,.0f} KiB", ratio(size, base_size),
+                ms(lat[1]), ratio(lat[1], medians[(MODES[0], 1)]),
+                ms(lat[2]), ratio(lat[2], medians[(MODES[0], 2)]), ratio(lat[1], lat[2]), accuracy,
+            ])
+    backend = interps[(MODES[0], 1)]
+    record = manifest(ctx.work_dir)
+    keras_acc = record.get("digits_keras_accuracy")
+    plot = _plot(points, ctx.out_dir / PLOT)
+    body = markdown_table(
+        ["model", "mode", "size", "size vs f32", "1 thread", "vs f32", "2 threads", "vs f32",
+         "2 threads speed-up", "digits accuracy"], rows
+    ) + (
+        f"\n\nMedian latency of `Interpreter.run()` on one sample ({backend.backend} {backend.backend_version}), "
+        "all modes and thread counts of one model interleaved round by round in one process. "
+        "*int8* is full-integer (int8 in and out; `run()` quantizes the float input and dequantizes "
+        "the output, and that is timed too); *dynamic* is dynamic-range (int8 weights, float "
+        "activations); *float16* stores float16 weights. *2 threads speed-up* is 1-thread time over "
+        "2-thread time: below 1.00× the second thread made it slower. Converted with `tf.lite.TFLiteConverter` "
+        f"from TensorFlow {record.get('tensorflow', '?')} (`benchmarks/_build_models.py`). "
+        "Accuracy is on the 450 held-out digits of scikit-learn's `load_digits`"
+        + (f" (the Keras model itself: {keras_acc:.1%})" if keras_acc is not None else "")
+        + f"; MobileNetV2 has random weights, so it has no accuracy to report.\n\n![latency vs size]({PLOT})"
+    )
+    return Section(TITLE, body, (plot,))
+
+
+def _plot(points: dict[str, list[tuple[str, int, dict[int, float]]]], path: Path) -> Path:
+    """Latency against file size, one panel per model, one marker per mode; written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    markers = {"float32": "o", "float16": "s", "dynamic": "^", "int8": "D"}
+    fig, axes = plt.subplots(1, len(points), figsize=(5.5 * len(points), 4.2), squeeze=False)
+    for ax, (family, rows) in zip(axes[0], points.items()):
+        for threads, style in ((1, "-"), (2, ":")):
+            xs = [size / 1024 for _, size, _ in rows]
+            ys = [lat[threads] * 1e3 for _, _, lat in rows]
+            ax.plot(xs, ys, style, color="0.6", zorder=1)
+            for (mode, _, _), xv, yv in zip(rows, xs, ys):
+                ax.scatter(xv, yv, marker=markers[mode], s=60, zorder=2, color=f"C{MODES.index(mode)}",
+                           facecolors="none" if threads == 2 else None,
+                           label=f"{mode}" if threads == 1 else None)
+        ax.set_title(f"{_LABELS[family]} ({len(rows)} modes; hollow markers: 2 threads)", fontsize=9)
+        ax.set_xlabel("file size (KiB)")
+        ax.set_ylabel("median latency (ms)")
+        ax.set_ylim(bottom=0)
+        ax.set_xlim(left=0)
+        ax.grid(alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        for threads, style in ((1, "-"), (2, ":")):
+            handles.append(Line2D([], [], linestyle=style, color="0.6"))
+            labels.append(f"{threads} thread{'s' if threads > 1 else ''}")
+        ax.legend(handles, labels, fontsize=8)
+    fig.suptitle("Latency vs size per quantization mode", fontsize=11)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    finally:
+        plt.close(fig)
+    return path
