@@ -165,7 +165,7 @@ def map_load_error(exc: BaseException, backend: Backend, source: str, summary: A
         return ModelError(
             f"{source} uses Select TensorFlow (flex) ops{named}, which {backend.name} cannot run. "
             "Convert the model without Select TF ops (tfedge-convert refuses them unless "
-            "--allow-select-tf-ops), or run it with full TensorFlow (backend='tensorflow')."
+            "--allow-select-tf-ops), or run it with a TFLite runtime built with the Flex delegate."
         )
     custom = sorted(set(_CUSTOM.findall(text)))
     if custom:

@@ -13,7 +13,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Union
 
 import numpy as np
@@ -242,7 +242,8 @@ class Interpreter:
             )
         except DelegateError:
             raise
-        except (ValueError, RuntimeError) as exc:
+        except (ValueError, RuntimeError, MemoryError) as exc:
+            # MemoryError: std::bad_alloc for a tensor a damaged file declares huge.
             raise _backend.map_load_error(exc, self._backend, self._source, self._summary_cache) from exc
         self._built = built
         self._raw = built.raw
@@ -731,15 +732,9 @@ def _unique(specs: list[TensorSpec], prefix: str) -> list[TensorSpec]:
         if name in seen:
             name = f"{name}_{i}"
         seen.add(name)
-        result.append(spec if name == spec.name else _replace_name(spec, name))
+        result.append(spec if name == spec.name else replace(spec, name=name))
     return result
 
-
-def _replace_name(spec: TensorSpec, name: str) -> TensorSpec:
-    """A copy of ``spec`` under another public name."""
-    from dataclasses import replace
-
-    return replace(spec, name=name)
 
 
 def _arrange(view: _View, inputs: Inputs) -> list[Any]:

@@ -8,6 +8,7 @@ type's range; the integer part is done in int64 so no zero point can overflow.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -48,10 +49,14 @@ class QuantParams:
             zero_points = (zero_points[0] if zero_points else 0,) * len(scales)
         return cls(scales, zero_points, int(params.get("quantized_dimension", 0)))
 
+    @cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Scales (float64) and zero points (int64) as arrays, made once (hot path)."""
+        return np.asarray(self.scales, dtype=np.float64), np.asarray(self.zero_points, dtype=np.int64)
+
     def _broadcast(self, ndim: int) -> tuple[np.ndarray, np.ndarray]:
         """Scales (float64) and zero points (int64) shaped to broadcast over ``ndim`` axes."""
-        scale = np.asarray(self.scales, dtype=np.float64)
-        zero = np.asarray(self.zero_points, dtype=np.int64)
+        scale, zero = self._arrays
         if self.per_channel:
             shape = [1] * ndim
             shape[self.axis] = -1

@@ -196,7 +196,8 @@ def test_model_file_errors(tmp_path: Path, backend: str) -> None:
     ("name", "words"),
     [
         ("custom_sinh.tflite", "uses custom op(s) Sinh that"),
-        ("softplus_flex.tflite", "uses Select TensorFlow (flex) ops (Softplus)"),
+        ("softplus_flex.tflite", "uses Select TensorFlow (flex) ops (Softplus), which"),
+        ("softplus_flex.tflite", "or run it with a TFLite runtime built with the Flex delegate."),
         ("double_flex.tflite", "uses Select TensorFlow (flex) ops"),
     ],
 )
