@@ -39,6 +39,9 @@ class Backend:
     load_delegate: Callable[..., Any]
     op_resolver_type: Any = field(repr=False)
     module: ModuleType = field(repr=False, compare=False)
+    #: True when ``tensorflow`` was already imported as this backend was: tflite_runtime
+    #: 2.14 then fails on models newer TF converted (``vector::reserve``, ``bad_alloc``).
+    after_tensorflow: bool = field(default=False, compare=False)
 
 
 _loaded: dict[str, Backend] = {}
@@ -51,6 +54,7 @@ def _import(name: str) -> Backend:
         return _loaded[name]
     if name in _failed:
         raise BackendNotFoundError(_failed[name])
+    after_tensorflow = "tensorflow" in sys.modules
     try:
         if name == "tensorflow":
             tf = importlib.import_module("tensorflow")
@@ -72,6 +76,7 @@ def _import(name: str) -> Backend:
         load_delegate=interp_mod.load_delegate,
         op_resolver_type=interp_mod.OpResolverType,
         module=interp_mod,
+        after_tensorflow=after_tensorflow,
     )
     _loaded[name] = backend
     return backend
@@ -182,10 +187,12 @@ def map_load_error(exc: BaseException, backend: Backend, source: str, summary: A
             "knows. Use a newer runtime (pip install \"tfedge[litert]\"), or convert with a "
             "TensorFlow release that matches the runtime."
         )
-    if "vector::reserve" in text and backend.name == "tflite_runtime" and "tensorflow" in sys.modules:
+    if backend.name == "tflite_runtime" and backend.after_tensorflow:
+        # The clash shows as whichever C++ exception the corrupted allocator state raises
+        # first: vector::reserve on one machine, std::bad_alloc on another.
         return ModelError(
             f"{source} cannot be read by tflite_runtime in a process that imported "
-            "tensorflow first (a known clash between their bundled libraries). Use "
-            "backend='ai_edge_litert', or import tfedge's backend before tensorflow."
+            "tensorflow first (a known clash between their bundled libraries; it raised: "
+            f"{first}). Use backend='ai_edge_litert', or import tfedge's backend before tensorflow."
         )
     return ModelError(f"{source} could not be loaded by {backend.name}: {first}")

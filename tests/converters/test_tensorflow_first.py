@@ -74,9 +74,14 @@ def test_naming_tflite_runtime_after_tensorflow_explains() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     last = result.stdout.strip().splitlines()[-1]
-    # Either tflite_runtime copes (a future fix) or tfedge explains the import order.
-    assert last == "loaded" or last == (
-        "The model cannot be read by tflite_runtime in a process that imported tensorflow first "
-        "(a known clash between their bundled libraries). Use backend='ai_edge_litert', or import "
-        "tfedge's backend before tensorflow."
-    )
+    # Either tflite_runtime copes (a future fix) or tfedge explains the import order. The
+    # C++ exception behind the clash differs between machines (vector::reserve here,
+    # std::bad_alloc on CI), so the message quotes it rather than matching it.
+    if last != "loaded":
+        assert last.startswith(
+            "The model cannot be read by tflite_runtime in a process that imported tensorflow first "
+            "(a known clash between their bundled libraries; it raised: "
+        ), last
+        assert last.endswith(
+            "Use backend='ai_edge_litert', or import tfedge's backend before tensorflow."
+        ), last
