@@ -460,14 +460,12 @@ def _subgraph(
 def _tensor(tensor: _Table, buffer_sizes: list[int | None]) -> None:
     """Check a tensor's shape, type, buffer, quantization and sparsity."""
     where = tensor.where
-    shape = tensor.ints(0, "i", "shape") or ()
-    signature = tensor.ints(7, "i", "shape signature") or ()
-    for dims, lowest, name in ((shape, 0, "shape"), (signature, -1, "shape signature")):
-        if len(dims) > _MAX_RANK:
-            _fail(f"{where} has a {name} of rank {len(dims)}; more than {_MAX_RANK} is not "
-                  "a real model.")
-        if dims and min(dims) < lowest:
-            _fail(f"{where} has the {name} {list(dims)}, with a negative dimension.")
+    shape = _dims(tensor, 0, "shape")
+    if shape and min(shape) < 0:
+        _fail(f"{where} has the shape {list(shape)}, with a negative dimension.")
+    signature = _dims(tensor, 7, "shape signature")
+    if signature and min(signature) < -1:  # -1 marks a dynamic dimension
+        _fail(f"{where} has the shape signature {list(signature)}, with a dimension below -1.")
     elements = math.prod(shape)
     if elements > _MAX_ELEMENTS:
         _fail(f"{where} has the shape {list(shape)}, {elements} elements; TFLite counts "
@@ -495,6 +493,15 @@ def _tensor(tensor: _Table, buffer_sizes: list[int | None]) -> None:
         _quantization(quant, shape)
     for variant in tensor.tables(9, "variant tensors", f"variant {{}} of {where}", 3):
         variant.ints(0, "i", "shape")
+
+
+def _dims(tensor: _Table, slot: int, name: str) -> tuple[int, ...]:
+    """A shape vector, its rank checked before it is read."""
+    start, rank = tensor.vector(slot, 4, name)
+    if rank > _MAX_RANK:
+        _fail(f"{tensor.where} has a {name} of rank {rank}; more than {_MAX_RANK} is not a "
+              "real model.")
+    return struct.unpack_from(f"<{rank}i", tensor.r.buf, start)
 
 
 def _quantization(quant: _Table, shape: tuple[int, ...]) -> None:

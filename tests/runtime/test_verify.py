@@ -268,3 +268,11 @@ def test_names_must_be_utf8() -> None:
     assert _error(data) == (
         f"the name field of tensor 0 in subgraph 0 is not valid UTF-8 text. {HINT}"
     )
+
+
+def test_rank_is_bounded() -> None:
+    data = _read("add.tflite")
+    struct.pack_into("<I", data, _deref(data, _field(data, _tensor(data, 0, 2), 0)), 17)
+    assert _error(data) == (
+        f"tensor 2 in subgraph 0 has a shape of rank 17; more than 16 is not a real model. {HINT}"
+    )
