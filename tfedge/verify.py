@@ -192,7 +192,11 @@ class _Table:
         pos = self._field(slot, 4)
         if not pos:
             return 0
-        dest = pos + _U32.unpack_from(self.r.buf, pos)[0]
+        offset = _U32.unpack_from(self.r.buf, pos)[0]
+        if not 0 < offset < 1 << 31:  # as the flatbuffers verifier: no self or wrapped offsets
+            _fail(f"the {name} field of {self.where} holds the offset {offset}, which no "
+                  "flatbuffer writer produces.")
+        dest = pos + offset
         if dest + 4 > self.r.size:
             _fail(f"the {name} field of {self.where} points at byte {dest}, past the end of "
                   f"the {self.r.size}-byte file.")
@@ -227,7 +231,10 @@ class _Table:
         # The runtime reads names as C strings: without the terminator it reads on.
         if start + n >= self.r.size or self.r.buf[start + n]:
             _fail(f"the {name} field of {self.where} is not a terminated string.")
-        return str(self.r.buf[start:start + n], "utf-8", "replace")
+        try:  # flatbuffer strings are UTF-8; the Python wrappers decode names strictly
+            return str(self.r.buf[start:start + n], "utf-8")
+        except UnicodeDecodeError:
+            _fail(f"the {name} field of {self.where} is not valid UTF-8 text.")
 
     def tables(self, slot: int, name: str, item: str, nfields: int) -> list[_Table]:
         """The tables of a vector-of-tables field; `item` names element i via format()."""
@@ -358,9 +365,9 @@ def verify_model(
     )
 
 
-def _buffer_size(buffer: _Table, total: int) -> int:
-    """Bytes of constant data in a Buffer table, inside or after the flatbuffer."""
-    _, n = buffer.vector(0, 1, "data")
+def _buffer_size(buffer: _Table, total: int) -> int | None:
+    """Bytes of constant data in a Buffer table, inside or after the flatbuffer; None if none."""
+    start, n = buffer.vector(0, 1, "data")
     offset = buffer.scalar(1, _U64, 0)
     if offset > 1:  # 0 and 1 mean "no external data" (schema.fbs)
         length = buffer.scalar(2, _U64, 0)
@@ -368,7 +375,7 @@ def _buffer_size(buffer: _Table, total: int) -> int:
             _fail(f"{buffer.where} holds {length} bytes at byte {offset} of the file, past "
                   f"its end at byte {total}.")
         return length
-    return n
+    return n if start else None
 
 
 def _opcode(code: _Table) -> tuple[str, str | None, int]:
@@ -393,7 +400,7 @@ def _subgraph(
     sg: _Table,
     index: int,
     opcodes: list[tuple[str, str | None, int]],
-    buffer_sizes: list[int],
+    buffer_sizes: list[int | None],
     num_subgraphs: int,
     total: int,
     counts: Counter[str],
@@ -450,17 +457,15 @@ def _subgraph(
     return num_tensors, callees
 
 
-def _tensor(tensor: _Table, buffer_sizes: list[int]) -> None:
+def _tensor(tensor: _Table, buffer_sizes: list[int | None]) -> None:
     """Check a tensor's shape, type, buffer, quantization and sparsity."""
     where = tensor.where
-    shape = tensor.ints(0, "i", "shape") or ()
-    signature = tensor.ints(7, "i", "shape signature") or ()
-    for dims, lowest, name in ((shape, 0, "shape"), (signature, -1, "shape signature")):
-        if len(dims) > _MAX_RANK:
-            _fail(f"{where} has a {name} of rank {len(dims)}; more than {_MAX_RANK} is not "
-                  "a real model.")
-        if dims and min(dims) < lowest:
-            _fail(f"{where} has the {name} {list(dims)}, with a negative dimension.")
+    shape = _dims(tensor, 0, "shape")
+    if shape and min(shape) < 0:
+        _fail(f"{where} has the shape {list(shape)}, with a negative dimension.")
+    signature = _dims(tensor, 7, "shape signature")
+    if signature and min(signature) < -1:  # -1 marks a dynamic dimension
+        _fail(f"{where} has the shape signature {list(signature)}, with a dimension below -1.")
     elements = math.prod(shape)
     if elements > _MAX_ELEMENTS:
         _fail(f"{where} has the shape {list(shape)}, {elements} elements; TFLite counts "
@@ -475,10 +480,12 @@ def _tensor(tensor: _Table, buffer_sizes: list[int]) -> None:
     sparsity = tensor.table(6, "sparsity", 3)
     if sparsity is not None:
         _sparsity(sparsity)
-    nbytes = buffer_sizes[buffer] if buffer_sizes else 0
+    # Buffer 0 is the empty sentinel; any other buffer with a data vector, even an empty
+    # one, makes the tensor constant, and the runtimes refuse constant data of the wrong
+    # size (sparse data is compressed, so it has its own size).
+    nbytes = buffer_sizes[buffer] if buffer else None
     itemsize = _ITEMSIZE[dtype] if dtype < len(_ITEMSIZE) else None
-    # The runtime refuses constant data of the wrong size (sparse data is compressed).
-    if nbytes and itemsize and sparsity is None and nbytes != elements * itemsize:
+    if nbytes is not None and itemsize and sparsity is None and nbytes != elements * itemsize:
         _fail(f"{where} has the shape {list(shape)} and {itemsize}-byte elements, so its "
               f"buffer {buffer} should hold {elements * itemsize} bytes, but it holds {nbytes}.")
     quant = tensor.table(4, "quantization", 7)
@@ -486,6 +493,15 @@ def _tensor(tensor: _Table, buffer_sizes: list[int]) -> None:
         _quantization(quant, shape)
     for variant in tensor.tables(9, "variant tensors", f"variant {{}} of {where}", 3):
         variant.ints(0, "i", "shape")
+
+
+def _dims(tensor: _Table, slot: int, name: str) -> tuple[int, ...]:
+    """A shape vector, its rank checked before it is read."""
+    start, rank = tensor.vector(slot, 4, name)
+    if rank > _MAX_RANK:
+        _fail(f"{tensor.where} has a {name} of rank {rank}; more than {_MAX_RANK} is not a "
+              "real model.")
+    return struct.unpack_from(f"<{rank}i", tensor.r.buf, start)
 
 
 def _quantization(quant: _Table, shape: tuple[int, ...]) -> None:

@@ -112,7 +112,7 @@ def load_in_child(data: bytes, mode: str, backend: str) -> None:
     try:
         interpreter = importlib.import_module(BACKENDS[backend]).Interpreter(model_content=data)
         interpreter.allocate_tensors()
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, MemoryError) as exc:  # MemoryError: std::bad_alloc
         if mode == "raw":
             raise
         raise ModelError(f"the backend rejected the model: {exc}") from exc

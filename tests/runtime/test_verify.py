@@ -259,3 +259,20 @@ def test_element_count_must_fit_32_bits() -> None:
         "tensor 1 in subgraph 0 has the shape [1, 8, 268435464, 3], 6442451136 elements; "
         f"TFLite counts elements in 32-bit integers, so at most 2147483647 can run. {HINT}"
     )
+
+
+def test_names_must_be_utf8() -> None:
+    data = _read("add.tflite")
+    name = _deref(data, _field(data, _tensor(data, 0, 0), 3))
+    data[name + 4] = 0xFF
+    assert _error(data) == (
+        f"the name field of tensor 0 in subgraph 0 is not valid UTF-8 text. {HINT}"
+    )
+
+
+def test_rank_is_bounded() -> None:
+    data = _read("add.tflite")
+    struct.pack_into("<I", data, _deref(data, _field(data, _tensor(data, 0, 2), 0)), 17)
+    assert _error(data) == (
+        f"tensor 2 in subgraph 0 has a shape of rank 17; more than 16 is not a real model. {HINT}"
+    )
