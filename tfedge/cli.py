@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .delegates import resolve as resolve_delegates
 from .errors import InputError, TfedgeError
 from .interpreter import Interpreter, TensorSpec
 
@@ -55,6 +56,7 @@ def model_info(interp: Interpreter, path: str) -> dict[str, Any]:
         "backend": interp.backend,
         "backend_version": interp.backend_version,
         "num_threads": interp.num_threads,
+        "delegates": interp.placement,
         "subgraphs": interp.num_subgraphs(),
         "signatures": signatures,
     }
@@ -74,6 +76,7 @@ def _print_info(info: dict[str, Any]) -> None:
     """The human-readable form of ``tfedge info``."""
     print(f"model      {info['path']} ({info['size_bytes']:,} bytes)")
     print(f"backend    {info['backend']} {info['backend_version']}, {info['num_threads']} thread(s)")
+    print("placement  " + ", ".join(f"{name}: {n} nodes" for name, n in info["delegates"].items()))
     print(f"subgraphs  {info['subgraphs']}")
     for name, sig in info["signatures"].items():
         print(f"signature  {name}")
@@ -155,8 +158,14 @@ def _atomic_save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
         raise
 
 
+def _open(args: argparse.Namespace) -> Interpreter:
+    """The Interpreter the common options describe."""
+    return Interpreter(args.model, backend=args.backend, num_threads=args.threads,
+                       delegates=args.delegate, strict=args.strict)
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
-    interp = Interpreter(args.model, backend=args.backend, num_threads=args.threads)
+    interp = _open(args)
     info = model_info(interp, args.model)
     if args.json:
         print(json.dumps(info, indent=2))
@@ -166,7 +175,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    interp = Interpreter(args.model, backend=args.backend, num_threads=args.threads)
+    interp = _open(args)
     inputs = _load_inputs(interp, args)
     if not inputs and interp.input_specs(args.signature):
         raise InputError("No inputs given. Pass --input NAME=FILE.npy (or .npz), or --random.")
@@ -202,6 +211,15 @@ def _threads(text: str) -> int:
     return value
 
 
+def _delegate(text: str) -> str:
+    """argparse type for ``--delegate``: a known name or a library path."""
+    try:
+        resolve_delegates([text])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tfedge``."""
     parser = argparse.ArgumentParser(prog="tfedge", description="Run TensorFlow Lite models on edge devices.")
@@ -213,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--backend", choices=("ai_edge_litert", "tflite_runtime", "tensorflow"),
                         help="TFLite backend (default: $TFEDGE_BACKEND, else the best installed)")
     common.add_argument("--threads", type=_threads, help="CPU threads (default: all cores this process may use)")
+    common.add_argument("--delegate", action="append", metavar="NAME", type=_delegate,
+                        help="delegate to try, in order (repeatable): xnnpack, gpu, edgetpu, none, or a "
+                             "library path; one that fails is skipped with a warning (default: xnnpack)")
+    common.add_argument("--strict", action="store_true", help="fail instead of skipping a delegate that fails")
     common.add_argument("--json", action="store_true", help="print JSON on stdout")
     common.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")
 
