@@ -307,11 +307,16 @@ def build(
                 fall_back(spec, str(why), remaining, strict=strict, stacklevel=stacklevel + 1)
         xnnpack = [s for s in remaining if s.kind is DelegateKind.XNNPACK]
         kwargs = dict(options)
+        resolver = backend.op_resolver_type
         if "experimental_op_resolver_type" not in kwargs:
-            resolver = backend.op_resolver_type
             kwargs["experimental_op_resolver_type"] = (
                 resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
             )
+        elif kwargs["experimental_op_resolver_type"] in (resolver.AUTO, resolver.BUILTIN):
+            # The caller's resolver decides; it applies XNNPACK whatever the list says.
+            xnnpack = xnnpack or [DelegateSpec(DelegateKind.XNNPACK)]
+        else:
+            xnnpack = []
         raw = backend.interpreter_class(model_content=content, num_threads=num_threads, **kwargs)
         wrapper = raw._interpreter
         applied: list[tuple[DelegateSpec, range]] = []

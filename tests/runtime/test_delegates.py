@@ -358,3 +358,20 @@ def test_cli_strict_delegate_exits_1(capsys: pytest.CaptureFixture[str], tmp_pat
     err = capsys.readouterr().err
     assert err.startswith(f"tfedge: error: Delegate '{missing}' cannot be used: ")
     assert err.count("\n") == 1
+
+
+def test_experimental_delegates_go_first(testdelegate: str, backend: str, tmp_path: Path) -> None:
+    # Drop-in use: a delegate object from the backend's own load_delegate.
+    record = tmp_path / "options.txt"
+    loaded = _backend.get_backend(backend).load_delegate(testdelegate, {"record": str(record)})
+    interp = tfedge.Interpreter(MODELS / "add.tflite", backend=backend, experimental_delegates=[loaded])
+    assert interp.delegates_used == (testdelegate, "xnnpack")
+    assert interp.placement == {testdelegate: 0, "xnnpack": 2, "cpu": 0}
+    assert record.read_text() == f"record={record}\n--\n"
+
+
+def test_delegate_spec_and_single_entry(testdelegate: str, backend: str) -> None:
+    spec = tfedge.DelegateSpec(tfedge.delegates.DelegateKind.EXTERNAL, library=testdelegate,
+                               options=(("mode", "accept_none"),))
+    assert tfedge.Interpreter(MODELS / "add.tflite", backend=backend, delegates=spec).delegates_used == (testdelegate,)
+    assert tfedge.Interpreter(MODELS / "add.tflite", backend=backend, delegates="none").placement == {"cpu": 2}
