@@ -143,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"cores available: {len(os.sched_getaffinity(0))}, images/round: {args.images}, rounds: {args.rounds}")
+    # The load average says whether the cores were free: with other work on them, no
+    # parallel speedup can show.
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"cores available: {len(os.sched_getaffinity(0))}, load average (1/5/15 min) at the end: {load}, "
+          f"images/round: {args.images}, rounds: {args.rounds}")
     print(f"{'model':<32} {'backend':<15} {'1x1t img/s':>10} {'1x2t img/s':>10} {'pool2 img/s':>11} "
           f"{'pool2/1x1t':>10} {'pool2/1x2t':>10}")
     for r in rows:

@@ -22,7 +22,6 @@ Example::
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 import time
@@ -34,7 +33,7 @@ import numpy as np
 
 from . import _backend
 from ._inputs import random_input
-from .errors import DelegateError, InputError
+from .errors import InputError
 from .interpreter import Interpreter, ModelSource
 
 __all__ = ["DEFAULT_RUNS", "DEFAULT_WARMUP", "BenchResult", "benchmark"]
@@ -129,6 +128,7 @@ def benchmark(
     threads: int | None = None,
     backend: str | None = None,
     delegates: Sequence[str] = (),
+    strict: bool = False,
     batch: int = 1,
     inputs: Mapping[str, np.ndarray] | None = None,
     seed: int = 0,
@@ -144,7 +144,9 @@ def benchmark(
         warmup: Untimed calls after the first inference.
         threads: CPU threads; None means the cores this process may use.
         backend: Backend name, as for :class:`~tfedge.Interpreter`.
-        delegates: Delegate names, passed to the Interpreter as ``delegates=``.
+        delegates: Delegates to try in order, passed to the Interpreter as ``delegates=``;
+            empty means its default (XNNPACK on the CPU).
+        strict: Fail when a delegate cannot be used instead of skipping it.
         batch: Size of dimension 0 of the random inputs. Given ``inputs`` must
             already have it.
         inputs: Arrays by input name; inputs left out are random.
@@ -159,7 +161,7 @@ def benchmark(
         ValueError: a count or duration out of range, or both ``runs`` and ``duration``.
         ModelError, BackendNotFoundError, InputError, InvokeError: as the
             Interpreter raises them.
-        DelegateError: delegates asked for that this Interpreter cannot take.
+        DelegateError: with ``strict``, a delegate that cannot be used.
     """
     if runs is not None and duration is not None:
         raise ValueError("Pass runs or duration, not both.")
@@ -170,7 +172,7 @@ def benchmark(
     _check_int("batch", batch, 1)
     if duration is not None and not (isinstance(duration, (int, float)) and duration > 0):
         raise ValueError(f"duration must be a number of seconds > 0, got {duration!r}.")
-    options = _delegate_options(delegates)
+    options = _delegate_options(delegates, strict)
     _backend.get_backend(backend)  # import it now: init_ms should not include importing a library
     peak_start = _peak_rss_mib()
 
@@ -276,18 +278,13 @@ def _make_inputs(interp: Interpreter, given: Mapping[str, np.ndarray] | None, ba
     return next(iter(feed.values())) if len(feed) == 1 else feed
 
 
-def _delegate_options(delegates: Sequence[str]) -> dict[str, Any]:
-    """The Interpreter keyword for ``delegates``; DelegateError if it cannot take them."""
+def _delegate_options(delegates: Sequence[str], strict: bool) -> dict[str, Any]:
+    """The Interpreter keywords for ``delegates`` (none when left to its default)."""
     if isinstance(delegates, str):
         raise TypeError("delegates must be a sequence of names, not one string.")
     if not delegates:
-        return {}
-    if "delegates" not in inspect.signature(Interpreter).parameters:
-        raise DelegateError(
-            f"Delegate {delegates[0]!r} cannot be used: this version of tfedge.Interpreter takes no "
-            "delegates by name. Leave out --delegate to measure the default CPU path (XNNPACK)."
-        )
-    return {"delegates": list(delegates)}
+        return {"strict": True} if strict else {}
+    return {"delegates": list(delegates), "strict": strict}
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import __version__
+from .delegates import resolve as resolve_delegates
 from .errors import InputError, TfedgeError
 from ._inputs import random_input
 from .interpreter import Interpreter, TensorSpec
@@ -56,6 +58,7 @@ def model_info(interp: Interpreter, path: str) -> dict[str, Any]:
         "backend": interp.backend,
         "backend_version": interp.backend_version,
         "num_threads": interp.num_threads,
+        "delegates": interp.placement,
         "subgraphs": interp.num_subgraphs(),
         "signatures": signatures,
         "operators": dict(sorted(interp.summary.operator_counts.items())),
@@ -79,6 +82,7 @@ def _print_info(info: dict[str, Any]) -> None:
     """The human-readable form of ``tfedge info``."""
     print(f"model      {info['path']} ({info['size_bytes']:,} bytes)")
     print(f"backend    {info['backend']} {info['backend_version']}, {info['num_threads']} thread(s)")
+    print("placement  " + ", ".join(f"{name}: {n} nodes" for name, n in info["delegates"].items()))
     print(f"subgraphs  {info['subgraphs']}")
     for name, sig in info["signatures"].items():
         print(f"signature  {name}")
@@ -151,8 +155,14 @@ def _atomic_save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
         raise
 
 
+def _open(args: argparse.Namespace) -> Interpreter:
+    """The Interpreter the common options describe."""
+    return Interpreter(args.model, backend=args.backend, num_threads=args.threads,
+                       delegates=args.delegate, strict=args.strict)
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
-    interp = Interpreter(args.model, backend=args.backend, num_threads=args.threads)
+    interp = _open(args)
     info = model_info(interp, args.model)
     if args.json:
         print(json.dumps(info, indent=2))
@@ -162,7 +172,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    interp = Interpreter(args.model, backend=args.backend, num_threads=args.threads)
+    interp = _open(args)
     inputs = _load_inputs(interp, args)
     if not inputs and interp.input_specs(args.signature):
         raise InputError("No inputs given. Pass --input NAME=FILE.npy (or .npz), or --random.")
@@ -191,7 +201,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     given = _read_inputs(items, specs)
     progress = sys.stderr if args.progress or sys.stderr.isatty() else None
     result = benchmark(args.model, runs=args.runs, duration=args.duration, warmup=args.warmup,
-                       threads=args.threads, backend=args.backend, delegates=args.delegate or (),
+                       threads=args.threads, backend=args.backend, delegates=args.delegate or (), strict=args.strict,
                        batch=args.batch, inputs=given, seed=args.seed, progress=progress)
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
     return 0
@@ -261,6 +271,15 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _delegate(text: str) -> str:
+    """argparse type for ``--delegate``: a known name or a library path."""
+    try:
+        resolve_delegates([text])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tfedge``."""
     parser = argparse.ArgumentParser(prog="tfedge", description="Run TensorFlow Lite models on edge devices.")
@@ -272,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--backend", choices=("ai_edge_litert", "tflite_runtime", "tensorflow"),
                         help="TFLite backend (default: $TFEDGE_BACKEND, else the best installed)")
     common.add_argument("--threads", type=_whole_number, help="CPU threads (default: all cores this process may use)")
+    common.add_argument("--delegate", action="append", metavar="NAME", type=_delegate,
+                        help="delegate to try, in order (repeatable): xnnpack, gpu, edgetpu, none, or a "
+                             "library path; one that fails is skipped with a warning (default: xnnpack)")
+    common.add_argument("--strict", action="store_true", help="fail instead of skipping a delegate that fails")
     common.add_argument("--json", action="store_true", help="print JSON on stdout")
     common.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")
 
@@ -301,7 +324,6 @@ def build_parser() -> argparse.ArgumentParser:
     how_long.add_argument("--duration", type=_seconds, metavar="SECONDS", help="time runs for this long instead")
     p_bench.add_argument("--warmup", type=_count, default=3, help="untimed runs after the first (default 3)")
     p_bench.add_argument("--batch", type=_whole_number, default=1, help="batch size on dimension 0 (default 1)")
-    p_bench.add_argument("--delegate", action="append", metavar="NAME", help="delegate to use; repeatable")
     p_bench.add_argument("--input", "-i", action="append", metavar="NAME=FILE",
                          help="an input from a .npy/.npz file, as for run (default: random)")
     p_bench.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
@@ -310,12 +332,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    """Warnings as one line a user reads (``tfedge: warning: ...``), not a source location."""
+    print(f"tfedge: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfedge`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        with warnings.catch_warnings():
+            if not args.verbose:
+                warnings.showwarning = _show_warning
+            return int(args.func(args))
     except TfedgeError as exc:
         if args.verbose:
             raise

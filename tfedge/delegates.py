@@ -129,9 +129,9 @@ _LIBRARIES: dict[DelegateKind, dict[str, tuple[str, ...]]] = {
     },
 }
 _HINTS = {
-    DelegateKind.EDGETPU: "Install the Edge TPU runtime (apt install libedgetpu1-std) or give the library's path",
-    DelegateKind.GPU: "Build the TFLite GPU delegate (bazel target "
-    "//tensorflow/lite/delegates/gpu:libtensorflowlite_gpu_delegate.so) or give the library's path",
+    DelegateKind.EDGETPU: "Install the Edge TPU runtime (apt install libedgetpu1-std)",
+    DelegateKind.GPU: "Build the TFLite GPU delegate "
+    "(bazel target //tensorflow/lite/delegates/gpu:libtensorflowlite_gpu_delegate.so)",
 }
 _LIBRARY_SUFFIX = re.compile(r"\.(so(\.\d+)*|dylib|dll)$", re.IGNORECASE)
 
@@ -241,8 +241,8 @@ def _find_library(spec: DelegateSpec) -> str:
         return name
     where = ", ".join(dirs) + (" or " if dirs else "") + "the system library path"
     raise _Skip(
-        f"{' or '.join(names)} was not found in {where}. "
-        f"{_HINTS[spec.kind]} (delegates=[(PATH, options)]) or add its directory to ${ENV_VAR}"
+        f"{' or '.join(names)} was not found in {where}. {_HINTS[spec.kind]}, "
+        f"add its directory to ${ENV_VAR}, or pass its path: delegates=[(PATH, options)]"
     )
 
 
@@ -307,11 +307,16 @@ def build(
                 fall_back(spec, str(why), remaining, strict=strict, stacklevel=stacklevel + 1)
         xnnpack = [s for s in remaining if s.kind is DelegateKind.XNNPACK]
         kwargs = dict(options)
+        resolver = backend.op_resolver_type
         if "experimental_op_resolver_type" not in kwargs:
-            resolver = backend.op_resolver_type
             kwargs["experimental_op_resolver_type"] = (
                 resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
             )
+        elif kwargs["experimental_op_resolver_type"] in (resolver.AUTO, resolver.BUILTIN):
+            # The caller's resolver decides; it applies XNNPACK whatever the list says.
+            xnnpack = xnnpack or [DelegateSpec(DelegateKind.XNNPACK)]
+        else:
+            xnnpack = []
         raw = backend.interpreter_class(model_content=content, num_threads=num_threads, **kwargs)
         wrapper = raw._interpreter
         applied: list[tuple[DelegateSpec, range]] = []

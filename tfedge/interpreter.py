@@ -396,16 +396,19 @@ class Interpreter:
             if value.shape != slot.shape and self._reshape(view, slot, value):
                 return self._invoke_batched(view, arrays, raw)
             values.append(value)
-        # Taken only now: a reference held across _reshape would count as a tensor() view.
-        wrapper = self._raw._interpreter
+        # Every input is coerced and every resize done before the first is set: a resize
+        # reallocates and would drop inputs set earlier. The backend's Python object, not
+        # its C++ wrapper, is kept in this frame: a frame kept by a traceback would
+        # otherwise count as a numpy view (_check_no_views).
+        backend_interp = self._raw
         subgraph = view.subgraph
         for slot, value in zip(view.slots, values):
-            wrapper.SetTensor(slot.index, value, subgraph)
+            backend_interp._interpreter.SetTensor(slot.index, value, subgraph)
         try:
-            wrapper.Invoke(subgraph)
+            backend_interp._interpreter.Invoke(subgraph)
         except RuntimeError as exc:
             raise _invoke_error(exc) from exc
-        return self._outputs(view, wrapper, raw)
+        return self._outputs(view, backend_interp._interpreter, raw)
 
     @staticmethod
     def _outputs(view: _View, wrapper: Any, raw: bool) -> dict[str, np.ndarray]:
@@ -427,10 +430,12 @@ class Interpreter:
         )
         if fits:
             self._check_no_views("run() with a new input shape")
-            wrapper = self._raw._interpreter
+            backend_interp = self._raw  # not its wrapper: see _invoke
             try:
-                wrapper.ResizeInputTensor(slot.index, np.array(value.shape, np.int32), False, view.subgraph)
-                wrapper.AllocateTensors(view.subgraph)
+                backend_interp._interpreter.ResizeInputTensor(
+                    slot.index, np.array(value.shape, np.int32), False, view.subgraph
+                )
+                backend_interp._interpreter.AllocateTensors(view.subgraph)
             except (ValueError, RuntimeError) as exc:
                 raise InputError(
                     f"Input {slot.spec.name!r} could not be resized to {_shape_str(value.shape)}: "
@@ -535,6 +540,7 @@ class Interpreter:
         runners = sum(1 for r in self._runners if getattr(r._runner, "_interpreter_wrapper", None) is wrapper)
         # References: self._raw's attribute, the local name, getrefcount's argument.
         views = sys.getrefcount(wrapper) - 3 - runners
+        del wrapper  # a kept traceback would otherwise hold it, and count as a view later
         if views > 0:
             raise InvokeError(
                 f"{what} cannot run while {views} numpy array(s) from tensor() still point into the "
@@ -605,14 +611,13 @@ class Interpreter:
                     inputs = [(d["index"], self._raw.get_tensor(d["index"])) for d in self._raw.get_input_details()]
                     if not self._fall_back(exc):
                         raise _invoke_error(exc) from exc
-                wrapper = self._raw._interpreter
+                backend_interp = self._raw  # not its wrapper: see _invoke
                 for index, value in inputs:
-                    if tuple(wrapper.TensorSize(index, 0)) != value.shape:
-                        wrapper.ResizeInputTensor(index, np.array(value.shape, np.int32), False, 0)
-                wrapper.AllocateTensors()
+                    if tuple(backend_interp._interpreter.TensorSize(index, 0)) != value.shape:
+                        backend_interp._interpreter.ResizeInputTensor(index, np.array(value.shape, np.int32), False, 0)
+                backend_interp._interpreter.AllocateTensors()
                 for index, value in inputs:
-                    wrapper.SetTensor(index, value, 0)
-                del wrapper
+                    backend_interp._interpreter.SetTensor(index, value, 0)
 
     def resize_tensor_input(self, input_index: int, tensor_size: Any, strict: bool = False) -> None:
         """Resize an input tensor; call ``allocate_tensors()`` afterwards."""

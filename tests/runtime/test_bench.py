@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import io
 import json
 import re
@@ -15,7 +14,7 @@ import pytest
 import tfedge
 from tfedge import bench, cli
 from tfedge._inputs import random_input
-from tfedge.errors import DelegateError, InputError, ModelError
+from tfedge.errors import InputError, ModelError
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "litert-testdata"
 ADD = DATA / "add.tflite"  # one input 'a' (1, 8, 8, 3) float32
@@ -26,7 +25,6 @@ FIELDS = {
     "init_ms", "first_ms", "warmup", "count", "min_ms", "median_ms", "mean_ms", "p90_ms",
     "p99_ms", "max_ms", "std_ms", "total_s", "throughput", "peak_rss_mib", "peak_rss_growth_mib",
 }
-HAS_DELEGATES = "delegates" in inspect.signature(tfedge.Interpreter).parameters
 
 
 def _backends() -> list[str]:
@@ -144,23 +142,13 @@ def test_bad_model() -> None:
         bench.benchmark(DATA / "test_model_broken.tflite", runs=1)
 
 
-@pytest.mark.skipif(HAS_DELEGATES, reason="Interpreter takes delegates by name: see test_delegates_passed_on")
-def test_delegate_refused_until_interpreter_takes_them() -> None:
-    with pytest.raises(DelegateError) as info:
-        bench.benchmark(ADD, runs=1, delegates=["gpu"])
-    assert str(info.value) == (
-        "Delegate 'gpu' cannot be used: this version of tfedge.Interpreter takes no delegates by name. "
-        "Leave out --delegate to measure the default CPU path (XNNPACK)."
-    )
-
-
 def test_delegates_passed_on(monkeypatch: pytest.MonkeyPatch) -> None:
     received: list[Any] = []
 
     class WithDelegates(tfedge.Interpreter):
         def __init__(self, model: Any, *, delegates: list[str] | None = None, **kw: Any) -> None:
             received.append(delegates)
-            super().__init__(model, **kw)
+            super().__init__(model, delegates=delegates, **kw)
 
     monkeypatch.setattr(bench, "Interpreter", WithDelegates)
     result = bench.benchmark(ADD, runs=1, delegates=("xnnpack",))
@@ -256,10 +244,14 @@ def test_cli_bad_model(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
     )
 
 
-@pytest.mark.skipif(HAS_DELEGATES, reason="Interpreter takes delegates by name")
-def test_cli_bad_delegate(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["bench", str(ADD), "--delegate", "gpu"]) == 1
-    assert _one_error_line(capsys).startswith("tfedge: error: Delegate 'gpu' cannot be used: ")
+def test_cli_delegate_fallback_and_strict(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "no_such_delegate.so"
+    assert cli.main(["bench", str(ADD), "-n", "2", "--json", "--delegate", str(missing)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["delegates"] == [str(missing)]
+    assert captured.err.startswith(f"tfedge: warning: Delegate '{missing}' skipped: ")
+    assert cli.main(["bench", str(ADD), "--delegate", str(missing), "--strict"]) == 1
+    assert _one_error_line(capsys).startswith(f"tfedge: error: Delegate '{missing}' cannot be used: ")
 
 
 def test_cli_missing_input_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
