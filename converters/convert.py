@@ -160,7 +160,7 @@ def _convert_loaded(
     if non_builtin:
         warnings.append(
             f"the model uses Select TF ops {', '.join(non_builtin)}; tfedge with ai_edge_litert or "
-            "tflite_runtime cannot run them (full TensorFlow can)."
+            "tflite_runtime cannot run them; it needs a runtime linked with the Flex delegate."
         )
     fields: dict[str, Any] = {}
     if opts.validate:
@@ -182,7 +182,9 @@ def _convert_loaded(
             )
         runtimes = probe_runtimes(content, opts.runtimes)
         fields["runtimes"] = runtimes
-        failures += [_runtime_failure(r, opts, runtimes) for r in runtimes if r.required and not r.ok]
+        broken = [_runtime_failure(r, opts, runtimes) for r in runtimes if r.required and not r.ok]
+        # Flex ops were allowed on purpose: the thin runtimes failing is expected, not fatal.
+        (warnings if non_builtin and opts.allow_select_tf_ops else failures).extend(broken)
     result = ConversionResult(
         output=None,
         source=src.label,
@@ -291,7 +293,8 @@ def _runtime_failure(check: RuntimeCheck, opts: ConvertOptions, runtimes: Sequen
         if opts.quantize is Quantize.DYNAMIC:
             fixes.append("convert with --quantize int8 or float16")
         fixes.append("convert with a TensorFlow release as old as the runtime")
-    return f"{check.backend} cannot run the model: {what}. Fixes: " + "; ".join(fixes) + "."
+    what = what.rstrip(".")
+    return f"{check.backend} cannot run the model: {what}." + (f" Fixes: {'; '.join(fixes)}." if fixes else "")
 
 
 def _budget_failures(result: ConversionResult, opts: ConvertOptions) -> list[str]:
