@@ -305,11 +305,11 @@ def _budget_failures(result: ConversionResult, opts: ConvertOptions) -> list[str
         if drop is None:
             failures.append("--max-accuracy-drop needs class-score outputs (top-1) or --eval-labels")
         elif drop > opts.max_accuracy_drop:
-            failures.append(f"accuracy dropped {drop:.2f} points, more than --max-accuracy-drop {opts.max_accuracy_drop:g}")
+            failures.append(f"accuracy dropped {drop:.2f} points, more than --max-accuracy-drop {opts.max_accuracy_drop}")
     if opts.min_cosine is not None and opts.validate:
         for o in result.outputs:
             if o.cosine < opts.min_cosine:
-                failures.append(f"output {o.name!r} has cosine {o.cosine:.6f}, below --min-cosine {opts.min_cosine:g}")
+                failures.append(f"output {o.name!r} has cosine {o.cosine:.6f}, below --min-cosine {opts.min_cosine}")
         if not result.outputs:
             failures.append("--min-cosine needs a validated model, and none was compared")
     return failures
