@@ -293,6 +293,14 @@ def _runtime_failure(check: RuntimeCheck, opts: ConvertOptions, runtimes: Sequen
         if opts.quantize is Quantize.DYNAMIC:
             fixes.append("convert with --quantize int8 or float16")
         fixes.append("convert with a TensorFlow release as old as the runtime")
+    if "no_integer_overflow_from_quantization" in what:
+        fixes.insert(
+            0,
+            "calibrate with real samples: an activation range is too narrow for its quantization "
+            "scale (typical of untrained weights or calibration data unlike real inputs)",
+        )
+        if opts.quantize is Quantize.INT16X8:
+            fixes.append("convert with --quantize int8")
     what = what.rstrip(".")
     return f"{check.backend} cannot run the model: {what}." + (f" Fixes: {'; '.join(fixes)}." if fixes else "")
 
