@@ -51,6 +51,7 @@ class IOType(str, enum.Enum):
     FLOAT32 = "float32"
     INT8 = "int8"
     UINT8 = "uint8"
+    INT16 = "int16"  # int16x8 models only
 
 
 class Target(str, enum.Enum):
@@ -152,14 +153,19 @@ def resolve_options(options: ConvertOptions) -> ConvertOptions:
     target = _enum(Target, options.target, "target")
     defaults = _TARGET_DEFAULTS[target]  # type: ignore[index]
     quantize = _enum(Quantize, options.quantize if options.quantize is not None else defaults["quantize"], "quantization mode")
-    io_type = options.io_type if options.io_type is not None else (
-        defaults["io_type"] if quantize is Quantize.INT8 else IOType.FLOAT32
-    )
-    io_type = _enum(IOType, io_type, "io type")
     engine = _enum(Engine, options.engine, "engine")
+    # litert-quantizer gives static modes integer IO of the activation type; TFLiteConverter float IO.
+    litert_io = {Quantize.INT8: IOType.INT8, Quantize.INT16X8: IOType.INT16}
+    if engine is Engine.LITERT:
+        default_io = litert_io.get(quantize, IOType.FLOAT32)
+    else:
+        default_io = defaults["io_type"] if quantize is Quantize.INT8 else IOType.FLOAT32
+    io_type = _enum(IOType, options.io_type if options.io_type is not None else default_io, "io type")
     per_channel = defaults["per_channel"] if options.per_channel is None else bool(options.per_channel)
     static_batch = options.static_batch if options.static_batch is not None else defaults.get("static_batch")
-    if io_type is not IOType.FLOAT32 and quantize is not Quantize.INT8:
+    if io_type is IOType.INT16 and quantize is not Quantize.INT16X8:
+        raise ConversionError(f"--io-type int16 needs --quantize int16x8, got --quantize {quantize.value}.")
+    if io_type in (IOType.INT8, IOType.UINT8) and quantize is not Quantize.INT8:
         raise ConversionError(
             f"--io-type {io_type.value} needs --quantize int8 (integer IO exists only for full-integer "
             f"models), got --quantize {quantize.value}."
@@ -177,9 +183,11 @@ def resolve_options(options: ConvertOptions) -> ConvertOptions:
             f"--engine litert quantizes to dynamic, int8 or int16x8; got --quantize {quantize.value}. "
             "Use --engine tflite for float16."
         )
-    if engine is Engine.LITERT and io_type is not IOType.FLOAT32:
+    if engine is Engine.LITERT and io_type is not litert_io.get(quantize, IOType.FLOAT32):
+        want = litert_io.get(quantize, IOType.FLOAT32).value
         raise ConversionError(
-            "--engine litert keeps float inputs and outputs; for integer IO use --engine tflite."
+            f"--engine litert makes {want} inputs and outputs for --quantize {quantize.value}, not "
+            f"{io_type.value}; use --engine tflite for --io-type {io_type.value}."
         )
     if static_batch is not None and static_batch < 1:
         raise ConversionError(f"--static-batch must be >= 1, got {static_batch}.")

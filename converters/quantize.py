@@ -46,6 +46,9 @@ def configure(converter: Any, options: ConvertOptions, calibration: Optional[Sam
         converter.inference_output_type = io
     elif mode is Quantize.INT16X8:
         ops = [t.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        if options.io_type is IOType.INT16:
+            converter.inference_input_type = t.int16
+            converter.inference_output_type = t.int16
     if options.allow_select_tf_ops:
         ops.append(t.lite.OpsSet.SELECT_TF_OPS)
     converter.target_spec.supported_ops = ops

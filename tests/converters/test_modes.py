@@ -21,6 +21,7 @@ CASES = {
     "int8-io-uint8": ({"quantize": "int8", "io_type": "uint8"}, np.uint8),
     "int8-per-tensor": ({"quantize": "int8", "per_channel": False}, np.float32),
     "int16x8": ({"quantize": "int16x8"}, np.float32),
+    "int16x8-io-int16": ({"quantize": "int16x8", "io_type": "int16"}, np.int16),
 }
 
 
