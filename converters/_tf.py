@@ -14,10 +14,15 @@ __all__ = ["Captured", "captured_native_output", "tf"]
 
 def tf() -> Any:
     """Import TensorFlow (lazily, so ``--help`` and the probes stay fast) with its INFO logs off."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # The import prints absl and CPU-feature notices straight to fd 2.
+        with captured_native_output():
+            import tensorflow
+
+            tensorflow.get_logger().setLevel("ERROR")
     import tensorflow
 
-    tensorflow.get_logger().setLevel("ERROR")
     return tensorflow
 
 

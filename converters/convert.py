@@ -129,13 +129,14 @@ def _convert_loaded(
     }
     calib: Optional[Samples] = None
     if calibration is not None:
-        calib = load_samples(calibration, src.inputs, limit=opts.calibration_samples + opts.eval_samples, **data_options)
+        spare = opts.eval_samples if opts.validate and eval_data is None else 0  # room for a held-out part
+        calib = load_samples(calibration, src.inputs, limit=opts.calibration_samples + spare, **data_options)
     evalset: Optional[Samples] = None
     if eval_data is not None:
         evalset = load_samples(eval_data, src.inputs, limit=opts.eval_samples, what="Evaluation data", **data_options)
         evalset = Samples(evalset.arrays, f"--eval-data {evalset.origin}")
     if calib is not None:
-        calib, held_out = _split(calib, opts, evalset is None)
+        calib, held_out = _split(calib, opts, evalset is None and opts.validate)
         evalset = evalset or held_out
     assert opts.quantize is not None
     if opts.quantize.needs_calibration and calib is None:
@@ -261,7 +262,7 @@ def _conversion_error(exc: BaseException, native: str, opts: ConvertOptions) -> 
             f"The model needs TensorFlow ops with no TFLite builtin: {', '.join(flex)}. The thin runtime "
             "(tfedge on ai_edge_litert or tflite_runtime) cannot run Select TF (flex) ops. Rewrite "
             f"them with builtin ops, or pass --allow-select-tf-ops to convert anyway (the model then "
-            f"needs full TensorFlow to run).{extra}"
+            f"needs a runtime built with the Flex delegate).{extra}"
         )
     if custom or flex:
         ops = ", ".join(custom or flex)

@@ -119,8 +119,8 @@ def test_model_with_select_tf_ops(flex_function: Any, tmp_path: Path, out_dir: P
         code, err, out_dir,
         "The model needs TensorFlow ops with no TFLite builtin: MatrixDeterminant. The thin runtime "
         "(tfedge on ai_edge_litert or tflite_runtime) cannot run Select TF (flex) ops. Rewrite them with "
-        "builtin ops, or pass --allow-select-tf-ops to convert anyway (the model then needs full "
-        "TensorFlow to run).",
+        "builtin ops, or pass --allow-select-tf-ops to convert anyway (the model then needs a runtime "
+        "built with the Flex delegate).",
     )
 
 
@@ -218,3 +218,24 @@ def build_tiny() -> Any:
         return x + 1.0
 
     return add_one
+
+
+def test_real_process_prints_one_error_line_for_flex_ops(flex_function: Any, tmp_path: Path, out_dir: Path) -> None:
+    # In-process tests cannot see what native code writes to fd 2; a real process can.
+    source = tmp_path / "flex_savedmodel"
+    holder = tf.Module()
+    holder.f = flex_function
+    tf.saved_model.save(holder, str(source), signatures={"serving_default": flex_function.get_concrete_function()})
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-m", "converters", str(source), "-o", str(out_dir / "m.tflite")],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        "tfedge-convert: error: The model needs TensorFlow ops with no TFLite builtin: MatrixDeterminant. "
+        "The thin runtime (tfedge on ai_edge_litert or tflite_runtime) cannot run Select TF (flex) ops. "
+        "Rewrite them with builtin ops, or pass --allow-select-tf-ops to convert anyway (the model then "
+        "needs a runtime built with the Flex delegate)."
+    ]
+    assert list(out_dir.iterdir()) == []
