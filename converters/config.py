@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass, replace
 from typing import Optional
 
+from tfedge import _backend
 from tfedge.errors import ConversionError
 
 __all__ = [
@@ -189,6 +190,10 @@ def resolve_options(options: ConvertOptions) -> ConvertOptions:
             f"--engine litert makes {want} inputs and outputs for --quantize {quantize.value}, not "
             f"{io_type.value}; use --engine tflite for --io-type {io_type.value}."
         )
+    runtimes = [b for b in _backend.BACKENDS if b != "tensorflow"]
+    for name in options.runtimes or ():
+        if name not in runtimes:
+            raise ConversionError(f"Unknown runtime {name!r}. Available: {', '.join(repr(r) for r in runtimes)}.")
     if static_batch is not None and static_batch < 1:
         raise ConversionError(f"--static-batch must be >= 1, got {static_batch}.")
     for name in ("calibration_samples", "eval_samples"):
