@@ -1,0 +1,7 @@
+"""``python -m converters`` runs ``tfedge-convert``."""
+
+from __future__ import annotations
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,290 @@
+"""Sample data for calibration and validation, checked against the model's inputs.
+
+Data comes as a ``.npy`` file (one input), a ``.npz`` file keyed by input name, a
+directory of images, or (from Python) an array, a mapping, or any iterable of samples.
+Whatever the form, it ends as one array per input whose first axis counts samples, and
+it is checked against the signature before any conversion starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from tfedge.errors import ConversionError
+
+from .config import NORMALIZATION_PRESETS
+from .sources import InputSpec
+
+__all__ = ["IMAGE_SUFFIXES", "Samples", "load_labels", "load_samples"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+
+
+@dataclass(frozen=True)
+class Samples:
+    """One array per input, the first axis counting samples.
+
+    Attributes:
+        arrays: ``{input name: array of shape (N, ...)}``, in the model's dtypes.
+        origin: Where they came from, as the report says it.
+    """
+
+    arrays: Mapping[str, np.ndarray]
+    origin: str
+
+    def __len__(self) -> int:
+        return int(next(iter(self.arrays.values())).shape[0])
+
+    def part(self, start: int, stop: int | None, origin: str | None = None) -> Samples:
+        """Samples ``start:stop``."""
+        return Samples({k: v[start:stop] for k, v in self.arrays.items()}, origin or self.origin)
+
+    def one_by_one(self) -> Iterator[dict[str, np.ndarray]]:
+        """Each sample as ``{name: array with a batch axis of 1}``."""
+        for i in range(len(self)):
+            yield {k: v[i : i + 1] for k, v in self.arrays.items()}
+
+
+def load_samples(
+    data: Any,
+    inputs: Sequence[InputSpec],
+    *,
+    limit: int,
+    what: str = "Calibration data",
+    normalization: str = "unit",
+    mean: Optional[Sequence[float]] = None,
+    std: Optional[Sequence[float]] = None,
+    progress: bool = False,
+    stream: Any = None,
+) -> Samples:
+    """Read ``data`` and check it against ``inputs``.
+
+    Args:
+        data: A path (.npy, .npz, image directory), an array, a mapping by input
+            name, or an iterable of samples (arrays, sequences in input order, or
+            mappings), each with or without a batch axis.
+        inputs: The model's inputs.
+        limit: Use at most this many samples.
+        what: How messages name the data (``Calibration data``, ``Evaluation data``).
+        normalization: Preset for image directories (see ``NORMALIZATION_PRESETS``).
+        mean: Pixel mean for image directories; overrides the preset.
+        std: Pixel standard deviation for image directories; overrides the preset.
+        progress: Show a progress bar while reading images.
+        stream: Where the progress bar goes (default stderr).
+
+    Raises:
+        ConversionError: unreadable data, or a wrong input name, rank, shape or dtype
+            (the message names the input, the expected and the given spec).
+    """
+    origin = "given arrays"
+    if isinstance(data, (str, os.PathLike)):
+        path = Path(data)
+        origin = str(path)
+        if not path.exists():
+            raise ConversionError(f"{what} {str(path)!r} does not exist.")
+        if path.is_dir():
+            arrays = _read_images(path, inputs, limit, what, normalization, mean, std, progress, stream)
+            origin = f"images in {path}"
+        elif path.suffix == ".npy":
+            arrays = {_single(inputs, what, path.name).name: _np_load(path, what)}
+        elif path.suffix == ".npz":
+            with _np_load(path, what) as npz:
+                arrays = {k: npz[k][:limit] for k in npz.files}
+        else:
+            raise ConversionError(
+                f"{what} {str(path)!r} is not a .npy file, a .npz file or a directory of images."
+            )
+    elif isinstance(data, np.ndarray):
+        arrays = {_single(inputs, what, "an array").name: data}
+    elif isinstance(data, Mapping):
+        arrays = {str(k): np.asarray(v) for k, v in data.items()}
+    elif isinstance(data, Iterable):
+        arrays = _from_iterable(data, inputs, limit, what)
+        origin = "given iterable"
+    else:
+        raise ConversionError(
+            f"{what} must be a path, an array, a mapping or an iterable, got {type(data).__name__}."
+        )
+    arrays = {k: v[:limit] for k, v in arrays.items()}
+    return Samples(_check(arrays, inputs, what), origin)
+
+
+def _np_load(path: Path, what: str) -> Any:
+    """np.load without pickles, with a ConversionError on a bad file."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ConversionError(f"{what} {str(path)!r} cannot be read by numpy: {exc}") from exc
+
+
+def _single(inputs: Sequence[InputSpec], what: str, given: str) -> InputSpec:
+    """The model's only input; ConversionError when it has several."""
+    if len(inputs) != 1:
+        names = ", ".join(repr(s.name) for s in inputs)
+        raise ConversionError(
+            f"{what}: {given} holds one input, but the model takes {len(inputs)} ({names}). "
+            "Use a .npz file (or a mapping) keyed by input name."
+        )
+    return inputs[0]
+
+
+def _from_iterable(data: Iterable[Any], inputs: Sequence[InputSpec], limit: int, what: str) -> dict[str, np.ndarray]:
+    """Stack up to ``limit`` samples from an iterable (arrays, sequences or mappings)."""
+    names = [s.name for s in inputs]
+    ranks = {s.name: len(s.shape) for s in inputs}
+    collected: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for item in islice(iter(data), limit):
+        if isinstance(item, Mapping):
+            sample = {str(k): np.asarray(v) for k, v in item.items()}
+        elif isinstance(item, (list, tuple)):
+            if len(item) != len(names):
+                raise ConversionError(
+                    f"{what}: a sample has {len(item)} arrays; the model takes {len(names)} "
+                    f"({', '.join(repr(n) for n in names)})."
+                )
+            sample = {n: np.asarray(v) for n, v in zip(names, item)}
+        else:
+            sample = {_single(inputs, what, "a sample array").name: np.asarray(item)}
+        for name, value in sample.items():
+            if name not in collected:
+                raise _unknown(name, inputs, what)
+            # A sample may come with or without its batch axis of 1.
+            collected[name].append(value[None] if value.ndim == ranks[name] - 1 else value)
+    if not any(collected.values()):
+        raise ConversionError(f"{what} is empty: the iterable yielded no samples.")
+    out = {}
+    for name, values in collected.items():
+        if values:
+            shapes = {v.shape[1:] for v in values}
+            if len(shapes) > 1:
+                raise ConversionError(f"{what}: samples for input {name!r} have different shapes {sorted(shapes)}.")
+            out[name] = np.concatenate(values)
+    return out
+
+
+def _unknown(name: str, inputs: Sequence[InputSpec], what: str) -> ConversionError:
+    """The error for data under a name the model does not have."""
+    known = ", ".join(repr(s.name) for s in inputs)
+    return ConversionError(f"{what} has an array for input {name!r}, which the model does not have. Available: {known}.")
+
+
+def _check(arrays: Mapping[str, np.ndarray], inputs: Sequence[InputSpec], what: str) -> dict[str, np.ndarray]:
+    """Arrays in the model's dtypes, after checking names, ranks, shapes, dtypes and counts."""
+    by_name = {s.name: s for s in inputs}
+    for name in arrays:
+        if name not in by_name:
+            raise _unknown(name, inputs, what)
+    missing = [s.name for s in inputs if s.name not in arrays]
+    if missing:
+        raise ConversionError(f"{what} has no array for input(s) {', '.join(repr(m) for m in missing)}.")
+    out: dict[str, np.ndarray] = {}
+    for spec in inputs:
+        value = np.asarray(arrays[spec.name])
+        given = f"{tuple(value.shape)} {value.dtype.name}"
+        expected = f"{spec.describe()} (the first axis counts samples)"
+        fits = value.ndim == len(spec.shape) and all(
+            d is None or i == 0 or d == v for i, (d, v) in enumerate(zip(spec.shape, value.shape))
+        )
+        if not fits:
+            raise ConversionError(f"{what} for input {spec.name!r} has shape {given}; the model expects {expected}.")
+        if value.shape[0] == 0:
+            raise ConversionError(f"{what} for input {spec.name!r} holds no samples (shape {given}).")
+        kind, want = value.dtype.kind, spec.dtype.kind
+        if want == "f" and kind == "f":
+            value = value.astype(spec.dtype, copy=False)
+        elif kind != want or (want in "iu" and value.dtype != spec.dtype):
+            hint = " Normalize images to floats first (e.g. --normalization unit)." if want == "f" and kind in "iu" else ""
+            raise ConversionError(
+                f"{what} for input {spec.name!r} has dtype {value.dtype.name}; the model expects {expected}.{hint}"
+            )
+        out[spec.name] = value
+    counts = {k: v.shape[0] for k, v in out.items()}
+    if len(set(counts.values())) > 1:
+        raise ConversionError(f"{what} has different sample counts per input: {counts}.")
+    return out
+
+
+def _read_images(
+    path: Path,
+    inputs: Sequence[InputSpec],
+    limit: int,
+    what: str,
+    normalization: str,
+    mean: Optional[Sequence[float]],
+    std: Optional[Sequence[float]],
+    progress: bool,
+    stream: Any,
+) -> dict[str, np.ndarray]:
+    """Images under ``path`` resized to the input's (H, W), normalized as asked."""
+    spec = _single(inputs, what, f"the image directory {str(path)!r}")
+    if len(spec.shape) != 4 or spec.shape[3] not in (1, 3) or spec.shape[1] is None or spec.shape[2] is None:
+        raise ConversionError(
+            f"{what}: images need an input of shape (batch, height, width, 1 or 3); "
+            f"input {spec.name!r} is {spec.describe()}. Pass a .npy file instead."
+        )
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    if not files:
+        raise ConversionError(
+            f"{what} directory {str(path)!r} has no images ({', '.join(IMAGE_SUFFIXES)})."
+        )
+    from PIL import Image
+
+    preset_mean, preset_std = NORMALIZATION_PRESETS[normalization]
+    m = np.asarray(mean if mean is not None else preset_mean, np.float32)
+    s = np.asarray(std if std is not None else preset_std, np.float32)
+    if np.any(s == 0):
+        raise ConversionError("--std must not be 0.")
+    height, width, channels = spec.shape[1], spec.shape[2], spec.shape[3]
+    images = []
+    for file in _progress(files, progress, stream, "reading images"):
+        try:
+            with Image.open(file) as img:
+                img = img.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
+                pixels = np.asarray(img, np.float32)
+        except OSError as exc:
+            raise ConversionError(f"{what}: image {str(file)!r} cannot be read: {exc}") from exc
+        images.append(pixels.reshape(height, width, channels))
+    batch = (np.stack(images) - m) / s
+    if spec.dtype.kind != "f":
+        raise ConversionError(f"{what}: input {spec.name!r} is {spec.dtype.name}; image directories feed float inputs.")
+    return {spec.name: batch.astype(spec.dtype)}
+
+
+def _progress(items: Iterable[Any], enabled: bool, stream: Any, desc: str, total: int | None = None) -> Iterable[Any]:
+    """``items`` wrapped in a tqdm bar on ``stream`` when enabled and tqdm is installed."""
+    if not enabled:
+        return items
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc=desc, total=total, file=stream, leave=False, unit="sample")
+
+
+def load_labels(data: Any, count: int) -> np.ndarray:
+    """Integer class labels for the evaluation samples (a .npy path or an array).
+
+    Raises:
+        ConversionError: unreadable, not integers, or not one label per sample.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        if not Path(data).is_file():
+            raise ConversionError(f"Evaluation labels {str(data)!r} do not exist.")
+        labels = _np_load(Path(data), "Evaluation labels")
+    else:
+        labels = np.asarray(data)
+    labels = labels.reshape(-1) if labels.ndim == 2 and labels.shape[1] == 1 else labels
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ConversionError(
+            f"Evaluation labels must be integer class ids of shape (N,), got {labels.shape} {labels.dtype.name}."
+        )
+    if labels.shape[0] < count:
+        raise ConversionError(f"Evaluation labels: {labels.shape[0]} labels for {count} samples; give one per sample.")
+    return labels[:count]

@@ -1,0 +1,347 @@
+"""``convert()``: source to .tflite, quantized as asked, validated, written atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from tfedge.errors import ConversionError, TfedgeError
+
+from . import quantize as _quantize
+from ._tf import captured_native_output, tf
+from .calibration import Samples, load_labels, load_samples
+from .config import ConvertOptions, Engine, Quantize, Target, resolve_options
+from .report import ConversionResult, RuntimeCheck
+from .sources import Source, load_source
+from .validate import evaluate, model_operators, probe_runtimes, random_samples
+
+__all__ = ["check_output_path", "convert", "write_atomically"]
+
+_OPTION_NAMES = tuple(f.name for f in dataclasses.fields(ConvertOptions))
+#: Known operator versions that old runtimes lack, and the conversion option that avoids them.
+_VERSION_FIXES = {
+    ("FULLY_CONNECTED", 12): "--per-tensor (per-channel dynamic-range FULLY_CONNECTED needs version 12)",
+}
+
+
+def convert(
+    source: Any,
+    output: str | os.PathLike[str],
+    *,
+    calibration: Any = None,
+    eval_data: Any = None,
+    eval_labels: Any = None,
+    options: Optional[ConvertOptions] = None,
+    **settings: Any,
+) -> ConversionResult:
+    """Convert a TensorFlow model to a .tflite file and validate it.
+
+    Args:
+        source: A SavedModel directory, a ``.keras`` / ``.h5`` file, a Keras model or a
+            ``tf.function`` with an input signature.
+        output: The .tflite file to write. Its directory must exist; an existing file
+            is replaced only with ``overwrite=True``.
+        calibration: Calibration samples: a ``.npy`` / ``.npz`` path, an image
+            directory, an array, a mapping by input name, or any iterable of samples.
+        eval_data: Held-out samples for the report (same forms). Default: a part of
+            the calibration data, else seeded random inputs.
+        eval_labels: Integer class ids for ``eval_data`` (a ``.npy`` path or an array).
+        options: A :class:`ConvertOptions`; ``settings`` override its fields.
+        **settings: Any :class:`ConvertOptions` field by name, e.g. ``quantize="int8"``.
+
+    Returns:
+        The report. The file is written only when every check passed.
+
+    Raises:
+        ConversionError: bad source, calibration data or options, unsupported ops, a
+            required runtime that cannot run the model, or a broken accuracy budget
+            (then ``exc.result`` holds the report).
+    """
+    unknown = sorted(set(settings) - set(_OPTION_NAMES))
+    if unknown:
+        raise TypeError(f"Unknown option(s) {', '.join(unknown)}. Available: {', '.join(_OPTION_NAMES)}.")
+    opts = resolve_options(dataclasses.replace(options or ConvertOptions(), **settings))
+    out_path = check_output_path(output, overwrite=opts.overwrite)
+    with load_source(source) as src:
+        if opts.static_batch is not None:
+            src.with_static_batch(opts.static_batch)
+        result = _convert_loaded(src, out_path, opts, calibration, eval_data, eval_labels)
+    if result.failures:
+        error = ConversionError(
+            "Validation failed, nothing written: " + "; ".join(result.failures)
+        )
+        error.result = result  # type: ignore[attr-defined]
+        raise error
+    return result
+
+
+def check_output_path(output: str | os.PathLike[str], *, overwrite: bool) -> Path:
+    """The output path, after checking its directory exists and it may be written.
+
+    Raises:
+        ConversionError: missing directory, a directory as output, or an existing file.
+    """
+    path = Path(output)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConversionError(f"Output directory {str(parent)!r} does not exist. Create it first or choose another output path.")
+    if path.is_dir():
+        raise ConversionError(f"Output {str(path)!r} is a directory; give a file name such as {str(path / 'model.tflite')!r}.")
+    if path.exists() and not overwrite:
+        raise ConversionError(f"Output {str(path)!r} already exists. Pass --overwrite (overwrite=True) to replace it.")
+    return path
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: no half files."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _convert_loaded(
+    src: Source, out_path: Path, opts: ConvertOptions, calibration: Any, eval_data: Any, eval_labels: Any
+) -> ConversionResult:
+    """The conversion proper, on a loaded source."""
+    data_options = {
+        "normalization": opts.normalization,
+        "mean": opts.mean,
+        "std": opts.std,
+        "progress": opts.progress,
+    }
+    calib: Optional[Samples] = None
+    if calibration is not None:
+        spare = opts.eval_samples if opts.validate and eval_data is None else 0  # room for a held-out part
+        calib = load_samples(calibration, src.inputs, limit=opts.calibration_samples + spare, **data_options)
+    evalset: Optional[Samples] = None
+    if eval_data is not None:
+        evalset = load_samples(eval_data, src.inputs, limit=opts.eval_samples, what="Evaluation data", **data_options)
+        evalset = Samples(evalset.arrays, f"--eval-data {evalset.origin}")
+    if calib is not None:
+        calib, held_out = _split(calib, opts, evalset is None and opts.validate)
+        evalset = evalset or held_out
+    assert opts.quantize is not None
+    if opts.quantize.needs_calibration and calib is None:
+        raise ConversionError(
+            f"--quantize {opts.quantize.value} needs calibration data: pass --calibration with a .npy, "
+            ".npz or image directory (about 100-500 samples)."
+        )
+    labels = None
+    if eval_labels is not None:
+        if evalset is None or "--eval-data" not in evalset.origin:
+            raise ConversionError("--eval-labels needs --eval-data (one label per evaluation sample).")
+        labels = load_labels(eval_labels, len(evalset))
+
+    started = time.perf_counter()
+    content = _run_converter(src, opts, calib)
+    seconds = time.perf_counter() - started
+
+    operators = model_operators(content)
+    non_builtin = tuple(o.name for o in operators if not o.builtin)
+    warnings: list[str] = []
+    failures: list[str] = []
+    if non_builtin:
+        warnings.append(
+            f"the model uses Select TF ops {', '.join(non_builtin)}; tfedge with ai_edge_litert or "
+            "tflite_runtime cannot run them; it needs a runtime linked with the Flex delegate."
+        )
+    fields: dict[str, Any] = {}
+    if opts.validate:
+        if evalset is None:
+            evalset = random_samples(src.inputs, min(opts.eval_samples, 32))
+        fields["eval_origin"] = evalset.origin
+        fields["eval_samples"] = len(evalset)
+        try:
+            ev = evaluate(content, src.reference(), evalset, labels)
+        except TfedgeError as exc:
+            warnings.append(f"the converted model could not be run here, so it was not compared: {exc}")
+        else:
+            fields.update(
+                outputs=ev.outputs,
+                reference_accuracy=ev.reference_accuracy,
+                converted_accuracy=ev.converted_accuracy,
+                latency_ms=ev.latency_ms,
+                latency_backend=ev.backend,
+            )
+        runtimes = probe_runtimes(content, opts.runtimes)
+        fields["runtimes"] = runtimes
+        broken = [_runtime_failure(r, opts, runtimes) for r in runtimes if r.required and not r.ok]
+        # Flex ops were allowed on purpose: the thin runtimes failing is expected, not fatal.
+        (warnings if non_builtin and opts.allow_select_tf_ops else failures).extend(broken)
+    result = ConversionResult(
+        output=None,
+        source=src.label,
+        source_kind=src.kind,
+        options=_options_dict(opts),
+        size_before=src.size_bytes,
+        size_after=len(content),
+        operators=operators,
+        non_builtin_ops=non_builtin,
+        warnings=tuple(warnings),
+        convert_seconds=seconds,
+        **fields,
+    )
+    failures += _budget_failures(result, opts)
+    if failures:
+        return dataclasses.replace(result, failures=tuple(failures))
+    write_atomically(out_path, content)
+    edgetpu, note = _edgetpu_compile(out_path) if opts.target is Target.EDGETPU else (None, None)
+    if note:
+        warnings.append(note)
+    return dataclasses.replace(result, output=str(out_path), edgetpu_model=edgetpu, warnings=tuple(warnings))
+
+
+def _split(calib: Samples, opts: ConvertOptions, hold_out: bool) -> tuple[Samples, Optional[Samples]]:
+    """Calibration samples, and held-out evaluation samples taken from their end."""
+    n = len(calib)
+    if not hold_out:
+        return calib.part(0, opts.calibration_samples), None
+    if not opts.quantize.needs_calibration:  # type: ignore[union-attr]
+        # Nothing is calibrated, so every sample is held out.
+        return calib, calib.part(0, opts.eval_samples, f"calibration data ({calib.origin}), none used to calibrate")
+    if n < 2:
+        return calib, None
+    held = min(opts.eval_samples, max(1, n // 5))
+    return (
+        calib.part(0, min(n - held, opts.calibration_samples)),
+        calib.part(n - held, None, f"the last {held} calibration samples ({calib.origin}), held out of calibration"),
+    )
+
+
+def _run_converter(src: Source, opts: ConvertOptions, calib: Optional[Samples]) -> bytes:
+    """TFLiteConverter (and litert-quantizer) on the source; ConversionError on failure."""
+    t = tf()
+    litert = opts.engine is Engine.LITERT
+    with captured_native_output() as native:
+        converter = t.lite.TFLiteConverter.from_saved_model(src.saved_model_dir)
+        float_opts = dataclasses.replace(opts, quantize=Quantize.NONE) if litert else opts
+        _quantize.configure(converter, float_opts, calib, native.stderr)
+        try:
+            content = bytes(converter.convert())
+            error = None
+        except Exception as exc:  # noqa: BLE001 - ConverterError, ValueError, RuntimeError
+            content, error = b"", exc
+    if error is not None:
+        raise _conversion_error(error, native.text, opts) from error
+    if litert and opts.quantize is not Quantize.NONE:
+        with captured_native_output():
+            content = _quantize.litert_quantize(content, opts, calib)
+    return content
+
+
+_SELECT = re.compile(r"TF Select ops: ([^\n]+)")
+_CUSTOM = re.compile(r"Custom ops: ([^\n]+)")
+
+
+def _conversion_error(exc: BaseException, native: str, opts: ConvertOptions) -> ConversionError:
+    """A ConversionError that names unsupported TensorFlow ops, or the converter's first error."""
+    text = f"{exc}\n{native}"
+    flex = sorted({op.strip() for m in _SELECT.findall(text) for op in m.split(",") if op.strip()})
+    custom = sorted({op.strip() for m in _CUSTOM.findall(text) for op in m.split(",") if op.strip()})
+    if flex and not opts.allow_select_tf_ops:
+        extra = f" It also uses {', '.join(custom)}, which neither TFLite nor Select TF has." if custom else ""
+        return ConversionError(
+            f"The model needs TensorFlow ops with no TFLite builtin: {', '.join(flex)}. The thin runtime "
+            "(tfedge on ai_edge_litert or tflite_runtime) cannot run Select TF (flex) ops. Rewrite "
+            f"them with builtin ops, or pass --allow-select-tf-ops to convert anyway (the model then "
+            f"needs a runtime built with the Flex delegate).{extra}"
+        )
+    if custom or flex:
+        ops = ", ".join(custom or flex)
+        return ConversionError(
+            f"The model needs TensorFlow ops that neither TFLite builtins nor Select TF provide: {ops}. "
+            "Rewrite them with supported ops."
+        )
+    lines = [ln.strip() for ln in text.splitlines() if "error:" in ln]
+    first = lines[0].split("error:", 1)[1].strip() if lines else (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return ConversionError(f"TFLiteConverter failed ({opts.quantize.value}): {first}")  # type: ignore[union-attr]
+
+
+_NEEDS = re.compile(r"needs (\w+) version (\d+)")
+
+
+def _runtime_failure(check: RuntimeCheck, opts: ConvertOptions, runtimes: Sequence[RuntimeCheck]) -> str:
+    """Why a required runtime cannot run the model, and the fixes that exist."""
+    if check.version == "not installed":
+        return f"required runtime {check.backend} is not installed ({check.error})"
+    fixes = [f"run it with {r.backend} {r.version}, which can" for r in runtimes if r.ok]
+    need = _NEEDS.search(check.error or "")
+    what = check.error or "unknown error"
+    if need:
+        op, version = need.group(1), int(need.group(2))
+        what = f"it needs {op} version {version}, which {check.backend} {check.version} lacks"
+        known = _VERSION_FIXES.get((op, version))
+        if known and opts.per_channel:
+            fixes.insert(0, f"convert with {known}")
+        if opts.quantize is Quantize.DYNAMIC:
+            fixes.append("convert with --quantize int8 or float16")
+        fixes.append("convert with a TensorFlow release as old as the runtime")
+    if "no_integer_overflow_from_quantization" in what:
+        fixes.insert(
+            0,
+            "calibrate with real samples: an activation range is too narrow for its quantization "
+            "scale (typical of untrained weights or calibration data unlike real inputs)",
+        )
+        if opts.quantize is Quantize.INT16X8:
+            fixes.append("convert with --quantize int8")
+    what = what.rstrip(".")
+    return f"{check.backend} cannot run the model: {what}." + (f" Fixes: {'; '.join(fixes)}." if fixes else "")
+
+
+def _budget_failures(result: ConversionResult, opts: ConvertOptions) -> list[str]:
+    """Broken --max-accuracy-drop / --min-cosine budgets."""
+    failures = []
+    if opts.max_accuracy_drop is not None and opts.validate:
+        drop = result.accuracy_drop
+        if drop is None:
+            failures.append("--max-accuracy-drop needs class-score outputs (top-1) or --eval-labels")
+        elif drop > opts.max_accuracy_drop:
+            failures.append(f"accuracy dropped {drop:.2f} points, more than --max-accuracy-drop {opts.max_accuracy_drop}")
+    if opts.min_cosine is not None and opts.validate:
+        for o in result.outputs:
+            if o.cosine < opts.min_cosine:
+                failures.append(f"output {o.name!r} has cosine {o.cosine:.6f}, below --min-cosine {opts.min_cosine}")
+        if not result.outputs:
+            failures.append("--min-cosine needs a validated model, and none was compared")
+    return failures
+
+
+def _options_dict(opts: ConvertOptions) -> dict[str, Any]:
+    """Resolved options as JSON-ready data."""
+    data = dataclasses.asdict(opts)
+    return {k: (v.value if hasattr(v, "value") else list(v) if isinstance(v, tuple) else v) for k, v in data.items()}
+
+
+def _edgetpu_compile(path: Path) -> tuple[Optional[str], Optional[str]]:
+    """Run edgetpu_compiler when on PATH; else say how. Returns (compiled file, note)."""
+    compiler = shutil.which("edgetpu_compiler")
+    howto = f"edgetpu_compiler -s -o {path.parent} {path}"
+    if compiler is None:
+        return None, (
+            f"edgetpu_compiler is not on PATH; compile for the Edge TPU with: {howto} "
+            "(install: https://coral.ai/docs/edgetpu/compiler/)."
+        )
+    proc = subprocess.run([compiler, "-s", "-o", str(path.parent), str(path)], capture_output=True, text=True)
+    compiled = path.with_name(f"{path.stem}_edgetpu.tflite")
+    if proc.returncode != 0 or not compiled.exists():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return None, f"edgetpu_compiler failed ({tail[0]}); run it by hand: {howto}"
+    return str(compiled), None

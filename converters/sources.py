@@ -1,0 +1,265 @@
+"""Turn what the user has (SavedModel, .keras, .h5, Keras model, tf.function) into a SavedModel.
+
+Every source ends as a SavedModel directory with a ``serving_default`` signature: the
+converter reads it, the validation runs it as the reference, and calibration data is
+checked against its input specs. Keras 3 models are exported with ``model.export()``
+(``model.save()`` no longer writes a SavedModel, and the old converter path raises
+``_get_save_spec`` errors).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from tfedge.errors import ConversionError
+
+from ._tf import captured_native_output, tf
+
+__all__ = ["SIGNATURE", "InputSpec", "Source", "load_source"]
+
+SIGNATURE = "serving_default"
+_KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input of the source's signature.
+
+    Attributes:
+        name: The signature key (the converted model keeps it).
+        shape: Dimensions, None where free (usually the batch).
+        dtype: Element type.
+    """
+
+    name: str
+    shape: tuple[Optional[int], ...]
+    dtype: np.dtype
+
+    def describe(self) -> str:
+        """``(None, 8, 8, 1) float32``, the form error messages use."""
+        return f"{self.shape} {self.dtype.name}"
+
+
+class Source:
+    """A model as a SavedModel directory with its ``serving_default`` specs.
+
+    Use as a context manager: temporary exports are deleted on exit.
+
+    Attributes:
+        kind: ``saved_model``, ``keras``, ``h5``, ``keras_model`` or ``function``.
+        label: How messages and reports name the source.
+        saved_model_dir: The SavedModel the converter reads.
+        inputs: The signature's inputs, in the signature's order.
+        outputs: The signature's output names.
+        size_bytes: Size of what the user gave (file, directory or export).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        label: str,
+        saved_model_dir: str,
+        size_bytes: int,
+        temp: tempfile.TemporaryDirectory[str] | None,
+    ) -> None:
+        self.kind = kind
+        self.label = label
+        self.saved_model_dir = saved_model_dir
+        self.size_bytes = size_bytes
+        self._temps = [temp] if temp is not None else []
+        self.inputs, self.outputs = _read_signature(saved_model_dir, label)
+        self._loaded: Any = None
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Delete temporary exports."""
+        self._loaded = None
+        for temp in self._temps:
+            temp.cleanup()
+        self._temps.clear()
+
+    def reference(self) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
+        """The signature as a function of numpy inputs, run by TensorFlow (the reference)."""
+        if self._loaded is None:
+            self._loaded = tf().saved_model.load(self.saved_model_dir)
+        fn = self._loaded.signatures[SIGNATURE]
+
+        def run(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            out = fn(**{k: tf().constant(v) for k, v in inputs.items()})
+            return {k: v.numpy() for k, v in out.items()}
+
+        return run
+
+    def with_static_batch(self, batch: int) -> None:
+        """Re-export with the batch dimension fixed to ``batch`` (Edge TPU needs static shapes)."""
+        if all(s.shape and s.shape[0] is not None for s in self.inputs):
+            return
+        t = tf()
+        loaded = t.saved_model.load(self.saved_model_dir)
+        fn = loaded.signatures[SIGNATURE]
+        names = [s.name for s in self.inputs]
+        specs = [
+            t.TensorSpec((batch, *s.shape[1:]) if s.shape else (), t.as_dtype(s.dtype), name=s.name)
+            for s in self.inputs
+        ]
+
+        @t.function(input_signature=specs)
+        def fixed(*args: Any) -> Any:
+            return fn(**dict(zip(names, args)))
+
+        holder = t.Module()
+        holder.model = loaded  # keeps the variables tracked so they are saved
+        holder.fixed = fixed
+        temp = tempfile.TemporaryDirectory(prefix="tfedge-static-")
+        path = os.path.join(temp.name, "saved_model")
+        with captured_native_output():
+            t.saved_model.save(holder, path, signatures={SIGNATURE: fixed.get_concrete_function()})
+        self._temps.append(temp)
+        self.saved_model_dir = path
+        self.inputs, self.outputs = _read_signature(path, self.label)
+        self._loaded = None
+
+
+def _read_signature(path: str, label: str) -> tuple[tuple[InputSpec, ...], tuple[str, ...]]:
+    """Input specs and output names of ``serving_default``, read from saved_model.pb (no variables)."""
+    tf()
+    from tensorflow.python.tools import saved_model_utils
+
+    try:
+        meta = saved_model_utils.get_meta_graph_def(path, "serve")
+    except (RuntimeError, OSError, ValueError) as exc:
+        raise ConversionError(f"{label} cannot be read as a SavedModel: {_first_line(exc)}") from exc
+    signatures = meta.signature_def
+    if SIGNATURE not in signatures:
+        known = ", ".join(repr(k) for k in signatures if not k.startswith("__")) or "none"
+        raise ConversionError(
+            f"{label} has no {SIGNATURE!r} signature. Available: {known}. Export it with "
+            f"signatures={{'{SIGNATURE}': fn}}."
+        )
+    sig = signatures[SIGNATURE]
+    dtypes = tf().dtypes
+    inputs = []
+    for name in sorted(sig.inputs):
+        info = sig.inputs[name]
+        if info.tensor_shape.unknown_rank:
+            raise ConversionError(f"{label}: input {name!r} has unknown rank; give it a shape to convert.")
+        shape = tuple(None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim)
+        inputs.append(InputSpec(name, shape, np.dtype(dtypes.as_dtype(info.dtype).as_numpy_dtype)))
+    return tuple(inputs), tuple(sorted(sig.outputs))
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _tree_size(path: Path) -> int:
+    """Bytes in a file, or in all files under a directory."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def load_source(source: Any) -> Source:
+    """A :class:`Source` for a path, a Keras model or a ``tf.function``.
+
+    Args:
+        source: A SavedModel directory, a ``.keras`` / ``.h5`` file, a Keras model
+            object, or a ``tf.function`` (or concrete function) with an input signature.
+
+    Raises:
+        ConversionError: the source is missing, not a model, or cannot be exported.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return _from_path(Path(source))
+    if hasattr(source, "export") and hasattr(source, "inputs"):
+        return _from_keras_model(source, "keras_model", "The Keras model", None)
+    if hasattr(source, "get_concrete_function") or hasattr(source, "structured_input_signature"):
+        return _from_function(source)
+    raise ConversionError(
+        f"Cannot convert a {type(source).__name__}. Pass a SavedModel directory, a .keras or .h5 "
+        "file, a Keras model, or a tf.function with an input_signature."
+    )
+
+
+def _from_path(path: Path) -> Source:
+    """Source for a SavedModel directory or a Keras file."""
+    label = f"Source {str(path)!r}"
+    if not path.exists():
+        raise ConversionError(
+            f"{label} does not exist. Pass a SavedModel directory, a .keras or a .h5 file."
+        )
+    if path.is_dir():
+        if not (path / "saved_model.pb").is_file() and not (path / "saved_model.pbtxt").is_file():
+            raise ConversionError(
+                f"{label} is a directory without saved_model.pb, so not a SavedModel. Export one "
+                "with model.export(DIR) (Keras 3) or tf.saved_model.save(obj, DIR)."
+            )
+        return Source("saved_model", label, str(path), _tree_size(path), None)
+    suffix = path.suffix.lower()
+    if suffix not in _KERAS_SUFFIXES:
+        raise ConversionError(
+            f"{label} is a {suffix or 'suffix-less'} file; expected a SavedModel directory, "
+            "a .keras or a .h5 file."
+        )
+    tf()
+    import keras
+
+    try:
+        with captured_native_output():
+            model = keras.models.load_model(path, compile=False)
+    except Exception as exc:  # noqa: BLE001 - keras raises anything on a bad file
+        raise ConversionError(f"{label} cannot be loaded by Keras: {_first_line(exc)}") from exc
+    kind = "keras" if suffix == ".keras" else "h5"
+    return _from_keras_model(model, kind, label, path.stat().st_size)
+
+
+def _from_keras_model(model: Any, kind: str, label: str, size: int | None) -> Source:
+    """Source for a Keras model, exported with ``model.export()``."""
+    tf()
+    temp = tempfile.TemporaryDirectory(prefix="tfedge-export-")
+    path = os.path.join(temp.name, "saved_model")
+    try:
+        with captured_native_output():
+            model.export(path, format="tf_saved_model", verbose=False)
+    except Exception as exc:  # noqa: BLE001
+        temp.cleanup()
+        raise ConversionError(f"{label} could not be exported to a SavedModel: {_first_line(exc)}") from exc
+    return Source(kind, label, path, size if size is not None else _tree_size(Path(path)), temp)
+
+
+def _from_function(fn: Any) -> Source:
+    """Source for a tf.function with an input signature (or a concrete function)."""
+    t = tf()
+    label = f"The function {getattr(fn, '__name__', getattr(fn, 'name', '?'))!r}"
+    try:
+        concrete = fn.get_concrete_function() if hasattr(fn, "get_concrete_function") else fn
+    except (TypeError, ValueError) as exc:
+        raise ConversionError(
+            f"{label} has no input_signature; decorate it with "
+            "@tf.function(input_signature=[tf.TensorSpec(shape, dtype, name=...)])."
+        ) from exc
+    holder = t.Module()
+    holder.fn = fn
+    temp = tempfile.TemporaryDirectory(prefix="tfedge-export-")
+    path = os.path.join(temp.name, "saved_model")
+    try:
+        with captured_native_output():
+            t.saved_model.save(holder, path, signatures={SIGNATURE: concrete})
+    except Exception as exc:  # noqa: BLE001
+        temp.cleanup()
+        raise ConversionError(f"{label} could not be saved as a SavedModel: {_first_line(exc)}") from exc
+    return Source("function", label, path, _tree_size(Path(path)), temp)
