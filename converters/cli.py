@@ -108,7 +108,8 @@ def _emit(result: Any, args: argparse.Namespace) -> None:
     data = result.to_dict()
     print(json.dumps(data, indent=2) if args.json else result.format_table())
     if args.report:
-        from .convert import write_atomically
+        from tfedge._files import write_atomically
+
 
         write_atomically(Path(args.report), (json.dumps(data, indent=2) + "\n").encode())
 

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from tfedge._files import write_atomically
 from tfedge.errors import ConversionError, TfedgeError
 
 from . import quantize as _quantize
@@ -25,7 +25,7 @@ from .report import ConversionResult, RuntimeCheck
 from .sources import Source, load_source
 from .validate import evaluate, model_operators, probe_runtimes, random_samples
 
-__all__ = ["check_output_path", "convert", "write_atomically"]
+__all__ = ["check_output_path", "convert"]
 
 _OPTION_NAMES = tuple(f.name for f in dataclasses.fields(ConvertOptions))
 #: Known operator versions that old runtimes lack, and the conversion option that avoids them.
@@ -100,21 +100,6 @@ def check_output_path(output: str | os.PathLike[str], *, overwrite: bool) -> Pat
     if path.exists() and not overwrite:
         raise ConversionError(f"Output {str(path)!r} already exists. Pass --overwrite (overwrite=True) to replace it.")
     return path
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: no half files."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _convert_loaded(

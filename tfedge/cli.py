@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import warnings
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +19,7 @@ import numpy as np
 
 from . import __version__
 from .delegates import resolve as resolve_delegates
+from ._files import write_atomically
 from .errors import InputError, TfedgeError
 from ._inputs import random_input
 from .interpreter import Interpreter, TensorSpec
@@ -145,14 +144,7 @@ def _atomic_save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
     target = Path(path)
     if not target.parent.is_dir():
         raise InputError(f"Cannot write {path!r}: the directory {str(target.parent)!r} does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_atomically(target, lambda f: np.savez(f, **arrays))
 
 
 def _open(args: argparse.Namespace) -> Interpreter:

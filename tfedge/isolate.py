@@ -15,13 +15,13 @@ import json
 import multiprocessing
 import os
 import signal
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._files import write_atomically
 from .errors import ModelError
 
 if TYPE_CHECKING:
@@ -143,9 +143,6 @@ def _write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file and a rename; errors are ignored."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".probe-", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        write_atomically(path, text.encode())
     except OSError:
         pass  # a read-only cache only costs a probe next time
