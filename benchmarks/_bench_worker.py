@@ -12,8 +12,12 @@ import argparse
 import json
 from pathlib import Path
 
-from tfedge.bench import benchmark
-from tfedge.errors import TfedgeError
+from _timing import script_dir_last
+
+script_dir_last(__file__)
+
+from tfedge.bench import benchmark  # noqa: E402
+from tfedge.errors import TfedgeError  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
