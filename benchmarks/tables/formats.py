@@ -28,7 +28,7 @@ def table(ctx: Context) -> Section:
     rows: list[list[str]] = []
     points: dict[str, list[tuple[str, int, dict[int, float]]]] = {}
     for family in families:
-        rounds, calls = (5, 50) if ctx.quick else ((15, 300) if family == "digits" else (7, 3))
+        rounds, calls = (5, 50) if ctx.quick else ((41, 200) if family == "digits" else (15, 4))
         interps = {(mode, t): tfedge.Interpreter(models[model_name(family, mode)], num_threads=t)
                    for mode in MODES for t in THREADS}
         spec = interps[(MODES[0], 1)].input_specs()[0]
