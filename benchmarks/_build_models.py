@@ -16,8 +16,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import numpy as np
-from models import MODES, digits_split, model_name
+from _timing import script_dir_last
+
+script_dir_last(__file__)
+
+import numpy as np  # noqa: E402
+from models import MODES, digits_split, model_name  # noqa: E402
 
 import tensorflow as tf  # noqa: E402  (this script exists to import it, away from the measuring process)
 

@@ -18,6 +18,18 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "lit
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def script_dir_last(script: str) -> None:
+    """Move the running script's folder from the front of ``sys.path`` to the end.
+
+    Python puts it first, so a module here named like an installed package would shadow
+    it: ``benchmarks/packaging.py`` hides PyPI's ``packaging``, which matplotlib and
+    TensorFlow import. At the end, this folder's own modules still import.
+    """
+    here = str(Path(script).resolve().parent)
+    if sys.path and sys.path[0] and str(Path(sys.path[0]).resolve()) == here:
+        sys.path.append(sys.path.pop(0))
+
+
 def per_call(fn: Callable[[], object], calls: int) -> float:
     """Seconds per call of ``fn`` over ``calls`` calls."""
     start = time.perf_counter()

@@ -22,11 +22,14 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-from _timing import SHARED, interleave
+from _timing import SHARED, interleave, script_dir_last
 
-import tfedge
-from tfedge import _backend
+script_dir_last(__file__)  # before tensorflow (--backend tensorflow) imports `packaging`
+
+import numpy as np  # noqa: E402
+
+import tfedge  # noqa: E402
+from tfedge import _backend  # noqa: E402
 
 
 def measure(model: Path, backend: str, rounds: int = 31, calls: int = 2000) -> dict[str, float]:

@@ -23,9 +23,12 @@ from pathlib import Path
 from types import ModuleType
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # the tables import their helpers as top-level modules
 if str(HERE.parent) not in sys.path:
     sys.path.insert(1, str(HERE.parent))  # this checkout's tfedge, when it is not installed
+
+from _timing import script_dir_last  # noqa: E402
+
+script_dir_last(__file__)
 
 from models import DEFAULT_WORK_DIR  # noqa: E402
 from tables import Context, Section, backends, formats, packaging, pools, runtime_overhead, startup  # noqa: E402

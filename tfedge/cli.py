@@ -22,6 +22,7 @@ from .delegates import resolve as resolve_delegates
 from ._files import write_atomically
 from .errors import InputError, TfedgeError
 from ._inputs import random_input
+from .bench import DEFAULT_RUNS, DEFAULT_WARMUP, benchmark
 from .interpreter import Interpreter, TensorSpec
 
 __all__ = ["main"]
@@ -183,8 +184,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import benchmark
-
     items = args.input or ()
     specs: Sequence[TensorSpec] = ()
     if any("=" not in item for item in items):
@@ -312,9 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_bench = sub.add_parser("bench", parents=[common], help="measure init time, first inference and latency")
     how_long = p_bench.add_mutually_exclusive_group()
-    how_long.add_argument("--runs", "-n", type=_whole_number, help="timed runs (default 50)")
+    how_long.add_argument("--runs", "-n", type=_whole_number, help=f"timed runs (default {DEFAULT_RUNS})")
     how_long.add_argument("--duration", type=_seconds, metavar="SECONDS", help="time runs for this long instead")
-    p_bench.add_argument("--warmup", type=_count, default=3, help="untimed runs after the first (default 3)")
+    p_bench.add_argument("--warmup", type=_count, default=DEFAULT_WARMUP,
+                         help=f"untimed runs after the first (default {DEFAULT_WARMUP})")
     p_bench.add_argument("--batch", type=_whole_number, default=1, help="batch size on dimension 0 (default 1)")
     p_bench.add_argument("--input", "-i", action="append", metavar="NAME=FILE",
                          help="an input from a .npy/.npz file, as for run (default: random)")

@@ -1,26 +1,31 @@
-"""Table 5: the native binary (built by ``benchmarks/packaging.py`` once it exists)."""
+"""Table 5: ways to ship the ``tfedge`` command, measured by ``benchmarks/packaging.py`` once it exists."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-from tables import Context, Section
+from _timing import run_json
+from tables import Context, Section, markdown_table, ratio
 
 TITLE = "Packaging: the native binary"
 _SCRIPT = Path(__file__).resolve().parents[1] / "packaging.py"
 
 
 def table(ctx: Context) -> Section:
-    """``table(ctx)`` of benchmarks/packaging.py when it exists, else a one-line note."""
+    """Size, start time and peak RSS per packaging, from ``packaging.py --json``; a note if not built."""
     if not _SCRIPT.is_file():
-        return Section(TITLE, "Not built yet: `benchmarks/packaging.py` does not exist in this checkout.")
-    # Loaded by path under another name: `import packaging` must stay the PyPI library
-    # (matplotlib and setuptools import it).
-    spec = importlib.util.spec_from_file_location("tfedge_bench_packaging", _SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "table"):
-        return Section(TITLE, "Not included yet: `benchmarks/packaging.py` has no `table(ctx)` to call.")
-    return module.table(ctx)
+        return Section(TITLE, f"Not built yet: `benchmarks/{_SCRIPT.name}` does not exist in this checkout.")
+    runs = 3 if ctx.quick else 15
+    try:
+        results = run_json([str(_SCRIPT), "--json", "--runs", str(runs)], timeout=3600)
+    except (RuntimeError, ValueError) as exc:
+        first = str(exc).splitlines()[0]
+        return Section(TITLE, f"Not included: `benchmarks/{_SCRIPT.name} --json` failed ({first}).")
+    venv = next((r for r in results if r["name"].startswith("venv")), results[-1])
+    rows = [[r["name"], f"{r['size_mb']:.1f} MB", f"{r['build_s']:.0f} s", f"{r['start_median_s'] * 1e3:.0f} ms",
+             ratio(r["start_median_s"], venv["start_median_s"]), f"{r['peak_rss_mb']:.0f} MB"] for r in results]
+    body = markdown_table(["packaging", "size", "build", "start (median)", f"vs {venv['name']}", "peak RSS"], rows)
+    return Section(TITLE, body + (
+        f"\n\n`tfedge info add.tflite`, {runs} warm runs of each, interleaved, by "
+        f"`benchmarks/{_SCRIPT.name}` (see its docstring for what is built and how)."
+    ))

@@ -16,9 +16,9 @@ _OVERHEAD = Path(__file__).resolve().parents[1] / "overhead.py"
 
 def table(ctx: Context) -> Section:
     """Per-call time of the three ways on add.tflite and MobileNetV2, per backend."""
-    cases = [("add.tflite", SHARED / "add.tflite", 7 if ctx.quick else 31, 300 if ctx.quick else 2000)]
+    cases = [("add.tflite", SHARED / "add.tflite", 7 if ctx.quick else 61, 300 if ctx.quick else 1000)]
     if not ctx.quick:
-        cases.append(("MobileNetV2 float32", ctx.models()["mobilenet_v2-float32"], 7, 3))
+        cases.append(("MobileNetV2 float32", ctx.models()["mobilenet_v2-float32"], 15, 4))
     in_process = [b for b in ("ai_edge_litert", "tflite_runtime") if b in _backend.available_backends()]
     rows = []
     for label, path, rounds, calls in cases:
