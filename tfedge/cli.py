@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .embedded import EMBEDDED_PREFIX, resolve_model
 from .errors import InputError, TfedgeError
 from .interpreter import Interpreter, TensorSpec
 
@@ -155,9 +156,15 @@ def _atomic_save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
         raise
 
 
+def _open(args: argparse.Namespace) -> tuple[Interpreter, str]:
+    """The Interpreter for ``args.model`` (a path, ``embedded:NAME`` or none) and its label."""
+    source, label = resolve_model(args.model)
+    return Interpreter(source, backend=args.backend, num_threads=args.threads), label
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
-    interp = Interpreter(args.model, backend=args.backend, num_threads=args.threads)
-    info = model_info(interp, args.model)
+    interp, label = _open(args)
+    info = model_info(interp, label)
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -166,7 +173,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    interp = Interpreter(args.model, backend=args.backend, num_threads=args.threads)
+    interp, _ = _open(args)
     inputs = _load_inputs(interp, args)
     if not inputs and interp.input_specs(args.signature):
         raise InputError("No inputs given. Pass --input NAME=FILE.npy (or .npz), or --random.")
@@ -209,7 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("model", help="path to a .tflite file")
+    common.add_argument("model", nargs="?",
+                        help=f"path to a .tflite file, or {EMBEDDED_PREFIX}NAME for a model built into "
+                             "this binary (default: the only embedded one)")
     common.add_argument("--backend", choices=("ai_edge_litert", "tflite_runtime", "tensorflow"),
                         help="TFLite backend (default: $TFEDGE_BACKEND, else the best installed)")
     common.add_argument("--threads", type=_threads, help="CPU threads (default: all cores this process may use)")

@@ -466,7 +466,23 @@ class Interpreter:
 
     def num_subgraphs(self) -> int:
         """Number of subgraphs in the model."""
-        return int(self._raw._interpreter.NumSubgraphs())
+        native = getattr(self._raw._interpreter, "NumSubgraphs", None)
+        if native is not None:
+            return int(native())
+        return _flatbuffer_subgraph_count(self._content)
+
+
+def _flatbuffer_subgraph_count(content: bytes) -> int:
+    """Length of Model.subgraphs read from the flatbuffer (tflite_runtime 2.14 has no NumSubgraphs)."""
+    table = int.from_bytes(content[0:4], "little")
+    vtable = table - int.from_bytes(content[table:table + 4], "little", signed=True)
+    vtable_size = int.from_bytes(content[vtable:vtable + 2], "little")
+    field = vtable + 4 + 2 * 2  # Model field 2 is `subgraphs`
+    offset = int.from_bytes(content[field:field + 2], "little") if field + 2 <= vtable + vtable_size else 0
+    if offset == 0:
+        return 0
+    vector = table + offset + int.from_bytes(content[table + offset:table + offset + 4], "little")
+    return int.from_bytes(content[vector:vector + 4], "little")
 
 
 class SignatureRunner:
