@@ -140,6 +140,23 @@ NOFOLLOW = (
     "_ssl",
     # hashlib falls back to its builtin SHA-256 without OpenSSL's libcrypto (4 MB).
     "_hashlib",
+    # Backend versions come from __version__, so no importlib.metadata (and its email,
+    # csv, socket); zipfile and shutil run without bz2/lzma; nothing needs decimal,
+    # unicodedata or the CJK codecs; numpy's test helpers are for its tests.
+    "importlib.metadata",
+    "email",
+    "_bz2",
+    "_lzma",
+    "_decimal",
+    "unicodedata",
+    "_multibytecodec",
+    "_codecs_cn",
+    "_codecs_hk",
+    "_codecs_iso2022",
+    "_codecs_jp",
+    "_codecs_kr",
+    "_codecs_tw",
+    "numpy.core._multiarray_tests",
 )
 
 #: Debian suite of the build root per backend: the oldest whose glibc the backend's
@@ -352,7 +369,6 @@ def nuitka_command(config: BuildConfig, *, entry: Path, workdir: Path, manifest:
         "--python-flag=no_docstrings",
         # _backend.py imports the backend by name at run time: Nuitka cannot see it.
         f"--include-module={config.backend.value}.interpreter",
-        f"--include-distribution-metadata={config.backend.distribution}",
         "--include-module=tfedge.embedded",
         # numpy as bytecode: the build takes minutes less and the binary is smaller;
         # numpy's hot loops are in its C extensions either way.
@@ -372,6 +388,9 @@ def nuitka_command(config: BuildConfig, *, entry: Path, workdir: Path, manifest:
         cmd += [
             f"--onefile-tempdir-spec={{CACHE_DIR}}/tfedge/native-{build_key(config, entry)}",
             "--onefile-cache-mode=cached",
+            # Each file compressed on its own: a warm start skips the payload instead of
+            # decompressing all of it to find that every file is already unpacked.
+            "--onefile-as-archive",
         ]
     if manifest is not None:
         cmd.append(f"--include-data-files={manifest}=tfedge/_embedded/{MANIFEST_NAME}")
@@ -395,13 +414,14 @@ def write_manifest(models: Sequence[ModelFile], folder: Path) -> Path:
     return path
 
 
-def glibc_floor(folder: Path) -> str | None:
-    """The newest GLIBC_x.y symbol version any ELF file under ``folder`` imports."""
+def glibc_floor(paths: Sequence[Path]) -> str | None:
+    """The newest GLIBC_x.y symbol version any ELF file in ``paths`` (files or folders) imports."""
     objdump = shutil.which("objdump")
     if objdump is None:
         return None
     newest = (0, 0)
-    for file in folder.rglob("*"):
+    files = [f for p in paths if p.exists() for f in ([p] if p.is_file() else p.rglob("*"))]
+    for file in files:
         if not file.is_file() or file.is_symlink():
             continue
         with file.open("rb") as f:
@@ -470,11 +490,8 @@ def build_here(config: BuildConfig) -> Path:
         elapsed = time.monotonic() - started
         out = work / "out"
         dist_folder = out / f"{entry.stem}.dist"
-        floor = glibc_floor(dist_folder) if dist_folder.is_dir() else None
-        if config.mode is Mode.ONEFILE:
-            built = out / config.name
-        else:
-            built = dist_folder
+        built = out / config.name if config.mode is Mode.ONEFILE else dist_folder
+        floor = glibc_floor([built, dist_folder])
         if not built.exists():
             raise BuildError(f"Nuitka finished but {built} is missing. Full log: {log_path}")
         target = _install_into_dist(built, config.dist, config.name)

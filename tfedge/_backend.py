@@ -79,8 +79,14 @@ def _import(name: str) -> Backend:
 
 def _distribution_version(name: str) -> str:
     """Installed version of a backend's distribution, or "unknown"."""
-    from importlib.metadata import PackageNotFoundError, version
-
+    # The package's own __version__ first: a native binary leaves out importlib.metadata.
+    declared = getattr(importlib.import_module(name), "__version__", None)
+    if isinstance(declared, str):
+        return declared
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:
+        return "unknown"
     try:
         return version(name.replace("_", "-"))
     except PackageNotFoundError:
