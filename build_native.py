@@ -141,22 +141,14 @@ NOFOLLOW = (
     # hashlib falls back to its builtin SHA-256 without OpenSSL's libcrypto (4 MB).
     "_hashlib",
     # Backend versions come from __version__, so no importlib.metadata (and its email,
-    # csv, socket); zipfile and shutil run without bz2/lzma; nothing needs decimal,
-    # unicodedata or the CJK codecs; numpy's test helpers are for its tests.
+    # csv, socket); zipfile and shutil run without bz2/lzma; nothing needs decimal or
+    # unicodedata.
     "importlib.metadata",
     "email",
     "_bz2",
     "_lzma",
     "_decimal",
     "unicodedata",
-    "_multibytecodec",
-    "_codecs_cn",
-    "_codecs_hk",
-    "_codecs_iso2022",
-    "_codecs_jp",
-    "_codecs_kr",
-    "_codecs_tw",
-    "numpy.core._multiarray_tests",
 )
 
 #: Debian suite of the build root per backend: the oldest whose glibc the backend's
@@ -454,6 +446,39 @@ def _install_into_dist(source: Path, dist: Path, name: str) -> Path:
     return target
 
 
+def _stripped_copies(config: BuildConfig, folder: Path) -> Path | None:
+    """Copies of numpy, the backend and the stdlib extension modules with their symbols stripped.
+
+    The wheels' and Python's shared libraries keep symbol tables and debug info that the
+    device never reads: stripping them takes 1.7 MB off the compressed x86_64 binary.
+    Nuitka picks the copies up because their folder comes first on PYTHONPATH.
+    Returns that folder, or None when ``strip`` is missing (the build then goes on unstripped).
+    """
+    strip = shutil.which("strip")
+    if strip is None:
+        _log("strip not found (apt-get install binutils): the binary keeps its symbol tables")
+        return None
+    import importlib.util
+    import sysconfig
+
+    packages = ["numpy", config.backend.value]
+    for package in packages:
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            continue
+        source = Path(spec.origin).parent
+        shutil.copytree(source, folder / package, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+        libs = source.parent / f"{package}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, folder / libs.name)
+    dynload = Path(sysconfig.get_path("platstdlib")) / "lib-dynload"
+    for module in dynload.glob("*.so"):
+        shutil.copy2(module, folder / module.name)
+    libraries = [str(f) for f in folder.rglob("*.so*") if f.is_file()]
+    subprocess.run([strip, "--strip-unneeded", *libraries], check=True, capture_output=True)
+    return folder
+
+
 def build_here(config: BuildConfig) -> Path:
     """Compile ``config`` on this machine (its arch must be the host's); return the result's path.
 
@@ -472,6 +497,9 @@ def build_here(config: BuildConfig) -> Path:
         else:
             entry = work / "tfedge_native_main.py"
             entry.write_text("from tfedge.cli import main\n\nraise SystemExit(main())\n")
+        stripped = _stripped_copies(config, work / "stripped")
+        if stripped is not None:
+            env["PYTHONPATH"] = os.pathsep.join([str(stripped), env["PYTHONPATH"]])
         manifest = None
         if config.models:
             (work / "embedded").mkdir()
@@ -652,14 +680,14 @@ def build_in_root(config: BuildConfig) -> Path:
             _log(f"building inside {root} under qemu-user (Debian {suite}, glibc {ROOT_GLIBC[suite]}); log: {log_path}")
             started = time.monotonic()
             rc = _chroot(root, shlex.join(args), log_path)
-            if rc != 0:
-                lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if "build_native:" in ln]
-                raise BuildError(f"The build inside {root} failed (exit {rc}): {(lines or [''])[-1]} Full log: {log_path}")
-            built = stage / "dist" / config.name
             inner_log = stage / "dist" / f"{config.name}.build.log"
             if inner_log.exists():
                 with open(log_path, "a") as log:
                     log.write(inner_log.read_text(errors="replace"))
+            if rc != 0:
+                lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if "build_native:" in ln]
+                raise BuildError(f"The build inside {root} failed (exit {rc}): {(lines or [''])[-1]} Full log: {log_path}")
+            built = stage / "dist" / config.name
             target = _install_into_dist(built, config.dist, config.name)
         finally:
             shutil.rmtree(stage, ignore_errors=True)

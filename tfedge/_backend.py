@@ -53,7 +53,9 @@ def _import(name: str) -> Backend:
         raise BackendNotFoundError(_failed[name])
     try:
         if name == "tensorflow":
-            tf = importlib.import_module("tensorflow")
+            # By variable, not the literal: Nuitka special-cases a literal "tensorflow"
+            # import and fails to compile where TensorFlow is not installed.
+            tf = importlib.import_module(name)
             module: Any = tf.lite
             version = tf.__version__
             interp_mod: Any = importlib.import_module("tensorflow.lite.python.interpreter")
