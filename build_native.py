@@ -149,6 +149,18 @@ NOFOLLOW = (
     "_lzma",
     "_decimal",
     "unicodedata",
+    # Stdlib that Nuitka includes by default and the runtime never imports: network
+    # clients and servers, profilers, debuggers, archive and mail formats. The C
+    # accelerators of pickle and datetime go too (both fall back to pure Python, used
+    # only when numpy imports them), and socket (platform.node() works without it).
+    "ftplib", "imaplib", "poplib", "smtplib", "nntplib", "telnetlib", "socketserver", "socket",
+    "webbrowser", "cgi", "cgitb", "http", "urllib.request", "mailbox", "mailcap", "tarfile",
+    "trace", "pstats", "cProfile", "profile", "tracemalloc", "timeit", "pdb", "bdb", "code",
+    "codeop", "rlcompleter", "pickletools", "modulefinder", "pyclbr", "symtable", "sndhdr",
+    "imghdr", "uu", "xdrlib", "crypt", "pipes", "chunk", "sched", "netrc", "getpass", "tomllib",
+    "difflib", "_pydecimal", "_pickle", "_datetime",
+    # numpy.show_runtime() only.
+    "threadpoolctl",
 )
 
 #: Debian suite of the build root per backend: the oldest whose glibc the backend's
@@ -449,8 +461,8 @@ def _install_into_dist(source: Path, dist: Path, name: str) -> Path:
 def _stripped_copies(config: BuildConfig, folder: Path) -> Path | None:
     """Copies of numpy, the backend and the stdlib extension modules with their symbols stripped.
 
-    The wheels' and Python's shared libraries keep symbol tables and debug info that the
-    device never reads: stripping them takes 1.7 MB off the compressed x86_64 binary.
+    The wheels' shared libraries keep symbol tables that the device never reads. (Nuitka
+    takes the stdlib's extension modules from the stdlib folder, so those stay as built.)
     Nuitka picks the copies up because their folder comes first on PYTHONPATH.
     Returns that folder, or None when ``strip`` is missing (the build then goes on unstripped).
     """
@@ -459,7 +471,6 @@ def _stripped_copies(config: BuildConfig, folder: Path) -> Path | None:
         _log("strip not found (apt-get install binutils): the binary keeps its symbol tables")
         return None
     import importlib.util
-    import sysconfig
 
     packages = ["numpy", config.backend.value]
     for package in packages:
@@ -471,9 +482,6 @@ def _stripped_copies(config: BuildConfig, folder: Path) -> Path | None:
         libs = source.parent / f"{package}.libs"
         if libs.is_dir():
             shutil.copytree(libs, folder / libs.name)
-    dynload = Path(sysconfig.get_path("platstdlib")) / "lib-dynload"
-    for module in dynload.glob("*.so"):
-        shutil.copy2(module, folder / module.name)
     libraries = [str(f) for f in folder.rglob("*.so*") if f.is_file()]
     subprocess.run([strip, "--strip-unneeded", *libraries], check=True, capture_output=True)
     return folder
@@ -523,6 +531,9 @@ def build_here(config: BuildConfig) -> Path:
         if not built.exists():
             raise BuildError(f"Nuitka finished but {built} is missing. Full log: {log_path}")
         target = _install_into_dist(built, config.dist, config.name)
+        report = out / "nuitka-report.xml"
+        if report.exists():  # what went in and why: for whoever wants it smaller still
+            shutil.copyfile(report, config.dist / f"{config.name}.report.xml")
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file()) if target.is_dir() else target.stat().st_size
     _log(f"built {target} ({size / 1e6:.1f} MB) in {elapsed:.0f} s")
     if floor:

@@ -40,7 +40,9 @@ def native(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
     assert proc.returncode == 0, proc.stderr[-3000:]
     binary = Path(proc.stdout.strip())
     assert binary == tmp / "dist" / f"tfedge-{bn.__version__}-linux-{bn.host_arch().value}"
-    assert sorted(p.name for p in binary.parent.iterdir() if not p.name.endswith(".build.log")) == [binary.name]
+    assert sorted(p.name for p in binary.parent.iterdir()) == [
+        f"{binary.name}{suffix}" for suffix in ("", ".build.log", ".report.xml")
+    ]
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp / "cache"), TFEDGE_BACKEND="tflite_runtime")
     return binary, env
 
