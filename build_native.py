@@ -150,15 +150,16 @@ NOFOLLOW = (
     "_decimal",
     "unicodedata",
     # Stdlib that Nuitka includes by default and the runtime never imports: network
-    # clients and servers, profilers, debuggers, archive and mail formats. The C
-    # accelerators of pickle and datetime go too (both fall back to pure Python, used
-    # only when numpy imports them), and socket (platform.node() works without it).
+    # clients and servers, profilers, debuggers, archive and mail formats. pickle's C
+    # accelerator goes too (pickle falls back to pure Python; numpy imports it but
+    # pickles nothing here; numpy does need _datetime), and socket (platform.node()
+    # works without it).
     "ftplib", "imaplib", "poplib", "smtplib", "nntplib", "telnetlib", "socketserver", "socket",
     "webbrowser", "cgi", "cgitb", "http", "urllib.request", "mailbox", "mailcap", "tarfile",
     "trace", "pstats", "cProfile", "profile", "tracemalloc", "timeit", "pdb", "bdb", "code",
     "codeop", "rlcompleter", "pickletools", "modulefinder", "pyclbr", "symtable", "sndhdr",
     "imghdr", "uu", "xdrlib", "crypt", "pipes", "chunk", "sched", "netrc", "getpass", "tomllib",
-    "difflib", "_pydecimal", "_pickle", "_datetime",
+    "difflib", "_pydecimal", "_pickle",
     # numpy.show_runtime() only.
     "threadpoolctl",
 )
