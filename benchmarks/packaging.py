@@ -13,7 +13,7 @@ then ``--runs`` times; the table shows the median wall time and the largest peak
 onefile bootstrap and its Python child are both counted).
 
 Usage: python benchmarks/packaging.py [--runs 15] [--model add.tflite] [--nuitka BINARY]
-       [--pyinstaller BINARY] [--workdir DIR] [--json]
+       [--pyinstaller BINARY] [--build-python PYTHON] [--workdir DIR] [--json]
 
 Targets (issue "build_native.py"): nuitka size <= 15 MB, start <= 0.5 x pyinstaller and
 <= venv, peak RSS <= 60 MB.
@@ -71,10 +71,10 @@ def _size_mb(path: Path) -> float:
     return path.stat().st_size / 1e6
 
 
-def build_nuitka(workdir: Path) -> tuple[Path, float]:
-    """``build_native.py`` into ``workdir``; the binary and the build's wall seconds."""
+def build_nuitka(workdir: Path, python: Path) -> tuple[Path, float]:
+    """``build_native.py`` run by ``python`` into ``workdir``; the binary and the build's wall seconds."""
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, str(REPO / "build_native.py"), "--dist", str(workdir / "nuitka")],
+    out = subprocess.run([str(python), str(REPO / "build_native.py"), "--dist", str(workdir / "nuitka")],
                          check=True, stdout=subprocess.PIPE, text=True).stdout
     return Path(out.strip().splitlines()[-1]), time.perf_counter() - start
 
@@ -127,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=SHARED / "add.tflite", help="model for `tfedge info`")
     parser.add_argument("--nuitka", type=Path, help="use this build_native.py binary instead of building one")
     parser.add_argument("--pyinstaller", type=Path, help="use this PyInstaller binary instead of building one")
+    parser.add_argument("--build-python", type=Path, default=Path(sys.executable),
+                        help="Python whose packages go into the Nuitka binary (e.g. a venv with a "
+                             "numpy built without BLAS; default: this one)")
     parser.add_argument("--workdir", type=Path, help="where to build (default: a temporary folder)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
@@ -136,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tfedge-packaging-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        nuitka, nuitka_s = (args.nuitka, 0.0) if args.nuitka else build_nuitka(workdir)
+        nuitka, nuitka_s = (args.nuitka, 0.0) if args.nuitka else build_nuitka(workdir, args.build_python)
         pyi, pyi_s = (args.pyinstaller, 0.0) if args.pyinstaller else build_pyinstaller(workdir)
         info = ["info", str(args.model)]
         commands = {
