@@ -529,6 +529,7 @@ def build_here(config: BuildConfig) -> Path:
         dist_folder = out / f"{entry.stem}.dist"
         built = out / config.name if config.mode is Mode.ONEFILE else dist_folder
         floor = glibc_floor([built, dist_folder])
+        blas = sorted(dist_folder.glob("libopenblas*")) if dist_folder.is_dir() else []
         if not built.exists():
             raise BuildError(f"Nuitka finished but {built} is missing. Full log: {log_path}")
         target = _install_into_dist(built, config.dist, config.name)
@@ -539,6 +540,11 @@ def build_here(config: BuildConfig) -> Path:
     _log(f"built {target} ({size / 1e6:.1f} MB) in {elapsed:.0f} s")
     if floor:
         _log(f"needs glibc >= {floor} on the device (this machine has {platform.libc_ver()[1] or 'unknown'})")
+    if blas:
+        # tfedge never calls BLAS, but numpy's wheels link OpenBLAS into its core module.
+        _log("numpy brings OpenBLAS (35 MB unpacked on x86_64); for a smaller binary that starts faster, build "
+             "from a venv whose numpy has no BLAS: pip install numpy==1.26.4 --no-binary numpy "
+             "-Csetup-args=-Dallow-noblas=true -Csetup-args=-Dblas=none -Csetup-args=-Dlapack=none")
     return target
 
 
