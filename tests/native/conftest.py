@@ -1,4 +1,4 @@
-"""Shared pieces of the native-build tests: build_native.py importable, the test models."""
+"""The native-build tests import build_native.py from the repository root."""
 
 from __future__ import annotations
 
@@ -6,6 +6,5 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-MODELS = REPO.parent / "shared" / "models" / "litert-testdata"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))

@@ -16,8 +16,10 @@ import pytest
 
 import build_native as bn
 import tfedge
-from conftest import MODELS, REPO
 from tfedge.cli import random_input
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS = REPO.parent / "shared" / "models" / "litert-testdata"
 
 pytestmark = pytest.mark.native_build
 

@@ -11,8 +11,10 @@ import pytest
 
 import build_native as bn
 import tfedge
-from conftest import MODELS
 from tfedge import cli, embedded
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS = REPO.parent / "shared" / "models" / "litert-testdata"
 
 
 @pytest.fixture
