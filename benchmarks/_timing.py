@@ -22,8 +22,8 @@ def script_dir_last(script: str) -> None:
     """Move the running script's folder from the front of ``sys.path`` to the end.
 
     Python puts it first, so a module here named like an installed package would shadow
-    it: ``benchmarks/packaging.py`` hides PyPI's ``packaging``, which matplotlib and
-    TensorFlow import. At the end, this folder's own modules still import.
+    it (a ``packaging.py`` here once hid PyPI's ``packaging`` from matplotlib and
+    TensorFlow). At the end, this folder's own modules still import.
     """
     here = str(Path(script).resolve().parent)
     if sys.path and sys.path[0] and str(Path(sys.path[0]).resolve()) == here:

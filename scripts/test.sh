@@ -9,5 +9,5 @@ source scripts/_venv.sh
 if [ "$#" -gt 0 ]; then
   exec .venv/bin/python -m pytest "$@"
 fi
-.venv/bin/python -m pytest tests/runtime
+.venv/bin/python -m pytest tests/runtime tests/benchmarks tests/native
 .venv/bin/python -m pytest tests/converters

@@ -8,6 +8,7 @@ that happens when the first Interpreter is created.
 from __future__ import annotations
 
 from ._version import __version__
+from .embedded import embedded_model, embedded_models
 from .errors import (
     BackendNotFoundError,
     ConversionError,
@@ -41,5 +42,7 @@ __all__ = [
     "TfedgeError",
     "__version__",
     "dequantize",
+    "embedded_model",
+    "embedded_models",
     "quantize",
 ]

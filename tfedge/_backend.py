@@ -57,7 +57,9 @@ def _import(name: str) -> Backend:
     after_tensorflow = "tensorflow" in sys.modules
     try:
         if name == "tensorflow":
-            tf = importlib.import_module("tensorflow")
+            # By variable, not the literal: Nuitka special-cases a literal "tensorflow"
+            # import and fails to compile where TensorFlow is not installed.
+            tf = importlib.import_module(name)
             module: Any = tf.lite
             version = tf.__version__
             interp_mod: Any = importlib.import_module("tensorflow.lite.python.interpreter")
@@ -84,8 +86,14 @@ def _import(name: str) -> Backend:
 
 def _distribution_version(name: str) -> str:
     """Installed version of a backend's distribution, or "unknown"."""
-    from importlib.metadata import PackageNotFoundError, version
-
+    # The package's own __version__ first: a native binary leaves out importlib.metadata.
+    declared = getattr(importlib.import_module(name), "__version__", None)
+    if isinstance(declared, str):
+        return declared
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:
+        return "unknown"
     try:
         return version(name.replace("_", "-"))
     except PackageNotFoundError:

@@ -8,6 +8,7 @@ success, 1 on a tfedge error (one line on stderr; the traceback with ``--verbose
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import warnings
@@ -18,11 +19,12 @@ from typing import Any, Callable
 import numpy as np
 
 from . import __version__
-from .delegates import resolve as resolve_delegates
 from ._files import write_atomically
-from .errors import InputError, TfedgeError
 from ._inputs import random_input
 from .bench import DEFAULT_RUNS, DEFAULT_WARMUP, benchmark
+from .delegates import resolve as resolve_delegates
+from .embedded import EMBEDDED_PREFIX, resolve_model
+from .errors import InputError, TfedgeError
 from .interpreter import Interpreter, TensorSpec
 
 __all__ = ["main"]
@@ -148,15 +150,17 @@ def _atomic_save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
     write_atomically(target, lambda f: np.savez(f, **arrays))
 
 
-def _open(args: argparse.Namespace) -> Interpreter:
-    """The Interpreter the common options describe."""
-    return Interpreter(args.model, backend=args.backend, num_threads=args.threads,
-                       delegates=args.delegate, strict=args.strict)
+def _open(args: argparse.Namespace) -> tuple[Interpreter, str]:
+    """The Interpreter the common options describe (model: a path, ``embedded:NAME`` or none) and its label."""
+    source, label = resolve_model(args.model)
+    interp = Interpreter(source, backend=args.backend, num_threads=args.threads,
+                         delegates=args.delegate, strict=args.strict)
+    return interp, label
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    interp = _open(args)
-    info = model_info(interp, args.model)
+    interp, label = _open(args)
+    info = model_info(interp, label)
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -165,7 +169,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    interp = _open(args)
+    interp, _ = _open(args)
     inputs = _load_inputs(interp, args)
     if not inputs and interp.input_specs(args.signature):
         raise InputError("No inputs given. Pass --input NAME=FILE.npy (or .npz), or --random.")
@@ -184,16 +188,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    source, label = resolve_model(args.model)
     items = args.input or ()
     specs: Sequence[TensorSpec] = ()
     if any("=" not in item for item in items):
         # A file without NAME= needs the model's input names; load it once just for them.
-        specs = Interpreter(args.model, backend=args.backend, num_threads=1).input_specs()
+        specs = Interpreter(source, backend=args.backend, num_threads=1).input_specs()
     given = _read_inputs(items, specs)
     progress = sys.stderr if args.progress or sys.stderr.isatty() else None
-    result = benchmark(args.model, runs=args.runs, duration=args.duration, warmup=args.warmup,
+    result = benchmark(source, runs=args.runs, duration=args.duration, warmup=args.warmup,
                        threads=args.threads, backend=args.backend, delegates=args.delegate or (), strict=args.strict,
                        batch=args.batch, inputs=given, seed=args.seed, progress=progress)
+    result = dataclasses.replace(result, model=label)
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
     return 0
 
@@ -211,7 +217,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from .isolate import probe_model
     from .verify import verify_model
 
-    data, source = _read_model(args.model)
+    model, label = resolve_model(args.model)
+    data, source = _read_model(model)
     try:
         summary = verify_model(data)
     except TfedgeError as exc:
@@ -219,13 +226,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
     backend = get_backend(args.backend)
     verdict = probe_model(data, backend=backend.name, backend_version=backend.version,
                           timeout=args.timeout, use_cache=not args.no_cache)
-    report = {"path": args.model, "structure": "ok", "subgraphs": summary.num_subgraphs,
+    report = {"path": label, "structure": "ok", "subgraphs": summary.num_subgraphs,
               "probe": verdict.outcome, "detail": verdict.detail, "backend": verdict.backend,
               "sha256": verdict.sha256, "cached": verdict.cached}
     if args.json:
         print(json.dumps(report, indent=2))
     elif verdict.ok:
-        print(f"{args.model}: ok (structure verified; loaded and ran once on {verdict.backend}"
+        print(f"{label}: ok (structure verified; loaded and ran once on {verdict.backend}"
               f"{', cached verdict' if verdict.cached else ''})")
     if not verdict.ok:
         raise verdict.error(source)
@@ -278,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("model", help="path to a .tflite file")
+    common.add_argument("model", nargs="?",
+                        help=f"path to a .tflite file, or {EMBEDDED_PREFIX}NAME for a model built into "
+                             "this binary (default: the only embedded one)")
     common.add_argument("--backend", choices=("ai_edge_litert", "tflite_runtime", "tensorflow"),
                         help="TFLite backend (default: $TFEDGE_BACKEND, else the best installed)")
     common.add_argument("--threads", type=_whole_number, help="CPU threads (default: all cores this process may use)")

@@ -1,4 +1,4 @@
-"""Table 5: ways to ship the ``tfedge`` command, measured by ``benchmarks/packaging.py`` once it exists."""
+"""Table 5: ways to ship the ``tfedge`` command, measured by ``benchmarks/native_packaging.py`` (it builds the binaries)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from _timing import run_json
 from tables import Context, Section, markdown_table, ratio
 
 TITLE = "Packaging: the native binary"
-_SCRIPT = Path(__file__).resolve().parents[1] / "packaging.py"
+_SCRIPT = Path(__file__).resolve().parents[1] / "native_packaging.py"
 
 
 def table(ctx: Context) -> Section:
-    """Size, start time and peak RSS per packaging, from ``packaging.py --json``; a note if not built."""
+    """Size, start time and peak RSS per packaging, from ``native_packaging.py --json``; a note if not built."""
     if not _SCRIPT.is_file():
         return Section(TITLE, f"Not built yet: `benchmarks/{_SCRIPT.name}` does not exist in this checkout.")
     runs = 3 if ctx.quick else 15

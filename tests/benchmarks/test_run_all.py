@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks"
-sys.path.append(str(BENCH))  # last: benchmarks/packaging.py must not hide PyPI packaging
+sys.path.append(str(BENCH))  # last: a module there must never hide an installed package
 
 from tables import Section, markdown_table, ms, ratio  # noqa: E402
 from tables.backends import _short  # noqa: E402

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import model_path
+from support import model_path
 
 from tfedge.cli import main
 

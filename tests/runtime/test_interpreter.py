@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MODELS, model_path
+from support import MODELS, model_path
 
 import tfedge
 from tfedge import InputError, ModelError, SignatureError
@@ -252,7 +252,7 @@ def test_unknown_backend_and_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
         "Unknown backend 'onnx'. Available: 'ai_edge_litert', 'tflite_runtime', 'tensorflow'."
     )
     assert isinstance(info.value, ImportError)
-    from conftest import BACKENDS
+    from support import BACKENDS
 
     monkeypatch.setenv("TFEDGE_BACKEND", BACKENDS[-1])
     assert tfedge.Interpreter(model_path("add.tflite")).backend == BACKENDS[-1]

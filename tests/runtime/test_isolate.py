@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import model_path
+from support import model_path
 
 import tfedge
 from tfedge.cli import main

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, MODELS, in_ci
+from support import BACKENDS, MODELS, in_ci
 
 import tfedge
 from tfedge.delegates import DelegateFallbackWarning

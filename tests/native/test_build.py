@@ -1,0 +1,107 @@
+"""A real build: the x86_64 (host) binary of the tfedge command, with one model embedded.
+
+Labelled ``native_build``: it compiles with Nuitka (minutes, faster with a warm ccache)
+and runs in CI; ``pytest -m "not native_build"`` leaves it out locally.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import build_native as bn
+import tfedge
+from tfedge.cli import random_input
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS = REPO.parent / "shared" / "models" / "litert-testdata"
+
+pytestmark = pytest.mark.native_build
+
+#: Models tflite_runtime runs (see shared/models/README.md): float, int8, several inputs,
+#: per-channel quantization, LSTM, a large im2col convolution, no signatures.
+COMPARED = ("add", "add_quantized_int8", "multi_add", "pc_conv", "lstm", "conv_huge_im2col", "no_signatures")
+
+
+@pytest.fixture(scope="module")
+def native(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """The binary (built once for this module) and the environment to run it in."""
+    if bn.host_arch() is None:
+        pytest.fail(f"build_native.py builds for x86_64 and aarch64, not {os.uname().machine}")
+    tmp = tmp_path_factory.mktemp("native")
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "build_native.py"), "--model", f"adder={MODELS / 'add.tflite'}",
+         "--dist", str(tmp / "dist")],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    binary = Path(proc.stdout.strip())
+    assert binary == tmp / "dist" / f"tfedge-{bn.__version__}-linux-{bn.host_arch().value}"
+    assert sorted(p.name for p in binary.parent.iterdir()) == [
+        f"{binary.name}{suffix}" for suffix in ("", ".build.log", ".report.xml")
+    ]
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp / "cache"), TFEDGE_BACKEND="tflite_runtime")
+    return binary, env
+
+
+def _tfedge(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a tfedge command line; fail the test with its stderr if it fails."""
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"{cmd}: {proc.stderr[-2000:]}"
+    return proc
+
+
+@pytest.mark.parametrize("model", COMPARED)
+def test_outputs_bit_identical_to_python(native: tuple[Path, dict[str, str]], tmp_path: Path, model: str) -> None:
+    binary, env = native
+    path = str(MODELS / f"{model}.tflite")
+    rng = np.random.default_rng(0)
+    specs = tfedge.Interpreter(path, backend="tflite_runtime").input_specs()
+    np.savez(tmp_path / "in.npz", **{s.name: random_input(s, rng) for s in specs})
+    common = ["run", path, "--input", str(tmp_path / "in.npz"), "--threads", "1"]
+    _tfedge([str(binary), *common, "--output", str(tmp_path / "native.npz")], env)
+    python_env = dict(env, PYTHONPATH=str(REPO))
+    _tfedge([sys.executable, "-m", "tfedge", *common, "--output", str(tmp_path / "python.npz")], python_env)
+    with np.load(tmp_path / "native.npz") as got, np.load(tmp_path / "python.npz") as want:
+        assert got.files == want.files and got.files
+        for key in want.files:
+            assert got[key].dtype == want[key].dtype and got[key].shape == want[key].shape
+            assert got[key].tobytes() == want[key].tobytes(), key
+
+
+def test_embedded_model_runs_without_a_file_argument(native: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    binary, env = native
+    _tfedge([str(binary), "run", "--random", "--output", str(tmp_path / "emb.npz")], env)
+    _tfedge([str(binary), "run", str(MODELS / "add.tflite"), "--random", "--output", str(tmp_path / "file.npz")], env)
+    with np.load(tmp_path / "emb.npz") as a, np.load(tmp_path / "file.npz") as b:
+        assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+    info = _tfedge([str(binary), "info"], env).stdout
+    assert info.startswith("model      embedded:adder (")
+    assert "backend    tflite_runtime " in info
+
+
+def test_binary_carries_one_backend_and_no_tensorflow(native: tuple[Path, dict[str, str]]) -> None:
+    binary, env = native
+    proc = subprocess.run([str(binary), "info", "--backend", "ai_edge_litert"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "Backend 'ai_edge_litert' could not be imported (ModuleNotFoundError" in proc.stderr
+    proc = subprocess.run([str(binary), "info", "--backend", "tensorflow"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    # Nuitka's deployment mode names the exclusion: "Module 'tensorflow' was actively excluded".
+    assert proc.stderr.startswith("tfedge: error: Backend 'tensorflow' could not be imported (ImportError: ")
+    assert "excluded" in proc.stderr
+
+
+def test_bad_model_argument_is_one_line(native: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    binary, env = native
+    proc = subprocess.run([str(binary), "run", "embedded:nope", "--random"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr == "tfedge: error: No embedded model 'nope'. Available: 'adder'.\n"
