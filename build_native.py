@@ -133,8 +133,8 @@ NOFOLLOW = (
     "curses",
     "xmlrpc",
     "http.server",
-    "multiprocessing",
-    "concurrent",
+    # Not multiprocessing (tfedge check and probe=True run the model in a spawned child)
+    # nor concurrent (InterpreterPool's threads): the runtime uses both.
     "asyncio",
     "ssl",
     "_ssl",

@@ -99,6 +99,17 @@ def test_binary_carries_one_backend_and_no_tensorflow(native: tuple[Path, dict[s
     assert "excluded" in proc.stderr
 
 
+def test_check_probes_in_a_child_and_pool_imports(native: tuple[Path, dict[str, str]]) -> None:
+    """The binary keeps multiprocessing (tfedge check spawns a child) and the pool's threads."""
+    binary, env = native
+    out = _tfedge([str(binary), "check", "--no-cache"], env).stdout
+    assert out == "embedded:adder: ok (structure verified; loaded and ran once on tflite_runtime 2.14.0)\n"
+    proc = subprocess.run([str(binary), "check", str(MODELS / "nested_while.tflite"), "--timeout", "2"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "did not finish one inference within 2 s" in proc.stderr
+
+
 def test_bad_model_argument_is_one_line(native: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     binary, env = native
     proc = subprocess.run([str(binary), "run", "embedded:nope", "--random"], env=env,
