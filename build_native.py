@@ -154,7 +154,7 @@ NOFOLLOW = (
     # accelerator goes too (pickle falls back to pure Python; numpy imports it but
     # pickles nothing here; numpy does need _datetime), and socket (platform.node()
     # works without it).
-    "ftplib", "imaplib", "poplib", "smtplib", "nntplib", "telnetlib", "socketserver", "socket",
+    "ftplib", "imaplib", "poplib", "smtplib", "nntplib", "telnetlib", "socketserver",
     "webbrowser", "cgi", "cgitb", "http", "urllib.request", "mailbox", "mailcap", "tarfile",
     "trace", "pstats", "cProfile", "profile", "tracemalloc", "timeit", "pdb", "bdb", "code",
     "codeop", "rlcompleter", "pickletools", "modulefinder", "pyclbr", "symtable", "sndhdr",
@@ -505,7 +505,11 @@ def build_here(config: BuildConfig) -> Path:
             env["PYTHONPATH"] = os.pathsep.join([str(config.app.resolve().parent), env["PYTHONPATH"]])
         else:
             entry = work / "tfedge_native_main.py"
-            entry.write_text("from tfedge.cli import main\n\nraise SystemExit(main())\n")
+            # Guarded: a multiprocessing child (tfedge check) re-runs this module under
+            # another name, and must not parse the child's command line as tfedge's.
+            entry.write_text(
+                "from tfedge.cli import main\n\nif __name__ == '__main__':\n    raise SystemExit(main())\n"
+            )
         stripped = _stripped_copies(config, work / "stripped")
         if stripped is not None:
             env["PYTHONPATH"] = os.pathsep.join([str(stripped), env["PYTHONPATH"]])

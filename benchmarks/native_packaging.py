@@ -39,6 +39,9 @@ _EXCLUDES = ("tensorflow", "keras", "tf_keras", "converters", "ai_edge_litert", 
              "scipy", "pandas", "PIL", "tkinter", "pytest", "setuptools", "pip")
 
 
+NOBLAS = "nuitka onefile, numpy without BLAS"
+
+
 @dataclass(frozen=True)
 class Result:
     """One packaging's numbers."""
@@ -130,6 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--build-python", type=Path, default=Path(sys.executable),
                         help="Python whose packages go into the Nuitka binary (e.g. a venv with a "
                              "numpy built without BLAS; default: this one)")
+    parser.add_argument("--noblas-python", type=Path, default=os.environ.get("TFEDGE_NOBLAS_PYTHON") or None,
+                        help="also build with this Python, whose numpy was built without BLAS "
+                             "(pip install numpy --no-binary numpy -Csetup-args=-Dallow-noblas=true "
+                             "-Csetup-args=-Dblas=none -Csetup-args=-Dlapack=none), as a row of its own "
+                             "(default: $TFEDGE_NOBLAS_PYTHON)")
     parser.add_argument("--workdir", type=Path, help="where to build (default: a temporary folder)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
@@ -142,8 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         nuitka, nuitka_s = (args.nuitka, 0.0) if args.nuitka else build_nuitka(workdir, args.build_python)
         pyi, pyi_s = (args.pyinstaller, 0.0) if args.pyinstaller else build_pyinstaller(workdir)
         info = ["info", str(args.model)]
-        commands = {
-            "nuitka onefile": ([str(nuitka), *info], _size_mb(nuitka), nuitka_s),
+        commands = {"nuitka onefile": ([str(nuitka), *info], _size_mb(nuitka), nuitka_s)}
+        if args.noblas_python:
+            noblas, noblas_s = build_nuitka(workdir / "noblas", args.noblas_python)
+            commands[NOBLAS] = ([str(noblas), *info], _size_mb(noblas), noblas_s)
+        commands |= {
             "pyinstaller onefile": ([str(pyi), *info], _size_mb(pyi), pyi_s),
             "venv python -m tfedge": ([sys.executable, "-m", "tfedge", *info], _venv_size(), 0.0),
         }
@@ -157,10 +168,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{r.name:<24}{r.size_mb:>9.1f}{r.build_s:>9.0f}{r.start_median_s:>13.3f}{r.start_min_s:>13.3f}"
               f"{r.peak_rss_mb:>13.1f}")
     by = {r.name: r for r in results}
-    n, p, v = by["nuitka onefile"], by["pyinstaller onefile"], by["venv python -m tfedge"]
-    print(f"nuitka/pyinstaller start {n.start_median_s / p.start_median_s:.2f} (target <= 0.5), "
-          f"nuitka/venv start {n.start_median_s / v.start_median_s:.2f} (target <= 1.0), "
-          f"nuitka size {n.size_mb:.1f} MB (target <= 15), peak RSS {n.peak_rss_mb:.0f} MB (target <= 60)")
+    p, v = by["pyinstaller onefile"], by["venv python -m tfedge"]
+    for n in (by["nuitka onefile"], by.get(NOBLAS)):
+        if n is not None:
+            print(f"{n.name}: vs pyinstaller start {n.start_median_s / p.start_median_s:.2f} (target <= 0.5), "
+                  f"vs venv start {n.start_median_s / v.start_median_s:.2f} (target <= 1.0), "
+                  f"size {n.size_mb:.1f} MB (target <= 15), peak RSS {n.peak_rss_mb:.0f} MB (target <= 60)")
     return 0
 
 

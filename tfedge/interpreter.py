@@ -21,7 +21,6 @@ import numpy as np
 from . import _backend
 from . import delegates as _delegates
 from .errors import DelegateError, InputError, InvokeError, ModelError, SignatureError
-from .isolate import probe_model
 from .quant import QUANTIZED_DTYPES, QuantParams, dequantize, quantize
 from .verify import ModelSummary, verify_model
 
@@ -196,6 +195,8 @@ class Interpreter:
         if verify:
             self._summary_cache = self._verify()
         if probe:
+            from .isolate import probe_model  # only when asked: it brings multiprocessing
+
             verdict = probe_model(
                 self._content, backend=self._backend.name, backend_version=self._backend.version,
                 timeout=probe_timeout,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import signal
 from dataclasses import asdict, dataclass
@@ -25,6 +24,8 @@ from ._files import write_atomically
 from .errors import ModelError
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from .interpreter import TensorSpec
 
 __all__ = ["ProbeResult", "probe_model"]
@@ -71,7 +72,7 @@ def _cache_dir() -> Path:
     return Path(base) / "probe"
 
 
-def _child(data: bytes, backend: str, conn: multiprocessing.connection.Connection) -> None:
+def _child(data: bytes, backend: str, conn: Connection) -> None:
     """In the child: load, allocate and invoke once on zero inputs; report the outcome."""
     try:
         from .interpreter import Interpreter
@@ -113,6 +114,8 @@ def probe_model(
             return ProbeResult(**{**json.loads(cache.read_text()), "cached": True})
         except (OSError, ValueError, TypeError):
             pass  # a damaged cache entry is probed again
+    import multiprocessing  # here, not at the top: most processes never probe, and it costs start-up
+
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_child, args=(data, backend, send), daemon=True)
