@@ -73,6 +73,7 @@ def ensure_models(cache: Path, size: int) -> list[Path]:
         subprocess.run(
             [sys.executable, __file__, "--build-only", "--cache", str(cache), "--size", str(size)],
             check=True,
+            stdout=sys.stderr,  # whatever TensorFlow prints must not mix with --json on stdout
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
         )
     return paths
