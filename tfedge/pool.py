@@ -6,12 +6,14 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .interpreter import Inputs, Interpreter, ModelSource, _default_threads
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = ["InterpreterPool"]
 
@@ -103,6 +105,10 @@ class InterpreterPool:
         """The worker threads of map(), started on first use."""
         with self._executor_lock:
             if self._executor is None:
+                # Imported here: concurrent.futures brings logging, which `import tfedge`
+                # (every app's start-up) should not pay for when no pool maps anything.
+                from concurrent.futures import ThreadPoolExecutor
+
                 self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="tfedge-pool")
             return self._executor
 

@@ -296,6 +296,9 @@ def test_runtime_never_imports_tensorflow_or_converters() -> None:
         import tfedge
         assert not [m for m in sys.modules if m.startswith(("ai_edge_litert", "tflite_runtime"))], "import is lazy"
         interp = tfedge.Interpreter({str(MODELS / "add.tflite")!r})
+        # What only probe=True and InterpreterPool.map need stays out of every app's start-up.
+        heavy = sorted(m for m in ("multiprocessing", "concurrent.futures") if m in sys.modules)
+        assert not heavy, heavy
         interp.run(np.zeros((1, 8, 8, 3), np.float32))
         import tfedge.cli
         bad = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "converters"))
