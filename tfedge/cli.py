@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -352,6 +353,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"tfedge: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # `tfedge info m.tflite | head`: the reader left; no traceback, and none at exit
+        # when Python flushes stdout again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
 
 
 if __name__ == "__main__":

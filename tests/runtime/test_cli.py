@@ -93,3 +93,14 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main([])
     assert info.value.code == 2
+
+
+def test_closed_stdout_is_quiet() -> None:
+    """`tfedge info m.tflite | head -0`: exit 141 like other tools, no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "tfedge", "info", str(model_path("add.tflite")), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # long before the command has started up and written anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
