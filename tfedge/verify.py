@@ -22,8 +22,9 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from bisect import bisect_right
 from functools import reduce
-from itertools import chain
+from itertools import accumulate, chain
 from operator import add, or_
 from typing import Any, NoReturn
 
@@ -207,10 +208,7 @@ class _File:
                 _fail(f"{where(i)} would start at byte {pos[i]}, past the end of the "
                       f"{size}-byte file.")
             _fail(f"{where(i)} starts at byte {pos[i]}, which is not a multiple of 4.")
-        if self.budget < len(pos):
-            _fail(f"{where(self.budget)} is one table too many: offsets in the file point back "
-                  "at tables already read.")
-        self.budget -= len(pos)
+        self.spend(len(pos), where)
         i32 = self.views["i32"][0]
         starts = [p - i32[p >> 2] for p in pos]
         known = self.vtables.setdefault(nfields, {})
@@ -228,6 +226,13 @@ class _File:
             _fail(f"{where(i)} claims {vtables[i].obj_size} bytes at byte {pos[i]}, past the end "
                   "of the file.")
         return _Tables(self, pos, vtables, len(distinct) == 1, where, rows, schema)
+
+    def spend(self, n: int, where: Namer) -> None:
+        """Take `n` tables from the budget; `where(i)` names the i-th of them."""
+        if self.budget < n:
+            _fail(f"{where(self.budget)} is one table too many: offsets in the file point back "
+                  "at tables already read.")
+        self.budget -= n
 
     def _vtable(self, vt: int, nfields: int, name: Callable[[], str], pos: int) -> _VTable:
         """Check the vtable at byte `vt` of the table at `pos`, named by `name()`; keep
@@ -382,8 +387,9 @@ class _Tables:
             i = _first(s and (e >= size or buf[e]) for s, e in zip(starts, ends))
             _fail(f"the {name} field of {self.where(i)} is not a terminated string.")
         # Flatbuffer strings are UTF-8 and the Python wrappers decode names strictly;
-        # ASCII is valid UTF-8, so only text with high bytes needs decoding here.
-        if not b"".join([buf[s:e] for s, e in zip(starts, ends)]).isascii():
+        # ASCII is valid UTF-8, so only text with high bytes needs decoding here. (Corrupt
+        # counts can make strings overlap: then they are not joined into one copy.)
+        if sum(counts) > size or not b"".join([buf[s:e] for s, e in zip(starts, ends)]).isascii():
             for i, (s, e) in enumerate(zip(starts, ends)):
                 try:
                     str(buf[s:e], "utf-8")
@@ -406,11 +412,17 @@ class _Tables:
 
         `item` names one: ``item.format(i=index in its vector, of=name of its parent)``.
         """
+        starts, counts = self.fields[slot]
+        if sum(counts) > self.f.budget:  # fail before listing a corrupt count of tables
+            ends = list(accumulate(counts))
+            row = bisect_right(ends, self.f.budget)
+            self.f.spend(sum(counts), lambda _: item.format(
+                i=self.f.budget - ends[row] + counts[row], of=self.where(row)))
         u32 = self.f.views["u32"][0]
         pos: list[int] = []
         owner: list[int] = []
         index: list[int] = []
-        for row, (s, n) in enumerate(zip(*self.fields[slot])):
+        for row, (s, n) in enumerate(zip(starts, counts)):
             if n:
                 pos += map(add, range(s, s + 4 * n, 4), u32[s >> 2:(s >> 2) + n])
                 owner += [row] * n
