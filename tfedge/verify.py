@@ -7,16 +7,26 @@ checks the indices the runtime follows blindly (tensors, buffers, operator codes
 subgraphs), so a damaged file raises :class:`~tfedge.errors.ModelError` instead.
 
 It reads the flatbuffer itself (no ``flatbuffers`` package) and never touches the bytes of
-constant buffers, so it costs far less than loading the model.
+constant buffers. To cost far less than loading the model it works on batches: the tables of
+one type (every tensor of every subgraph, every operator, ...) are read field by field into
+lists checked with C-level builtins (``min``, ``max``, ``any``), and each vtable is checked
+once however many tables share it. Python code runs per table only to word an error.
 """
 
 from __future__ import annotations
 
+import array
 import math
 import struct
+import sys
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from bisect import bisect_right
+from functools import reduce
+from itertools import accumulate, chain
+from operator import add, or_
+from typing import Any, NoReturn
 
 from tfedge._opnames import BUILTIN_OPERATOR_NAMES
 from tfedge.errors import ModelError
@@ -74,14 +84,6 @@ _SUBGRAPH_SLOTS_2: dict[int, tuple[int, ...]] = {
 }
 _CASE_BRANCHES = 23  # StablehloCaseOptions: a vector of subgraph indices
 
-_U8 = struct.Struct("<B")
-_I8 = struct.Struct("<b")
-_U16 = struct.Struct("<H")
-_I32 = struct.Struct("<i")
-_U32 = struct.Struct("<I")
-_U64 = struct.Struct("<Q")
-_HEADER = struct.Struct("<HH")
-
 
 @dataclass(frozen=True)
 class ModelSummary:
@@ -121,146 +123,412 @@ def _fail(message: str) -> NoReturn:
     raise ModelError(f"{message} {_HINT}")
 
 
-class _Reader:
-    """Bounds-checked reads of flatbuffer tables, vectors and strings."""
+def _first(flags: Sequence[object]) -> int:
+    """Index of the first true item."""
+    return next(i for i, flag in enumerate(flags) if flag)
 
-    __slots__ = ("buf", "size", "budget")
+
+def _view(buf: memoryview, code: str) -> Sequence[int]:
+    """Little-endian integers of struct type `code` covering `buf`, indexable by element."""
+    itemsize = struct.calcsize(code)
+    whole = buf[: len(buf) // itemsize * itemsize]
+    if sys.byteorder == "little":
+        return whole.cast(code)
+    swapped = array.array(code, whole)  # a copy, only on big-endian hosts
+    swapped.byteswap()
+    return swapped
+
+
+Namer = Callable[[int], str]
+Mask = Sequence[bool] | None
+
+# Field kinds: a scalar's type code, a vector of 1, 2, 4 or 8-byte elements, a string,
+# a table, or a vector of tables.
+_CODES = {"u8": "B", "i8": "b", "u16": "H", "i32": "i", "u32": "I", "u64": "Q"}
+_WIDTHS = {"u8": 1, "i8": 1, "u16": 2, "i32": 4, "u32": 4, "u64": 8}
+_VECTORS = {"v1": 1, "v2": 2, "v4": 4, "v8": 8, "s": 1, "tv": 4}
+
+
+class _Schema:
+    """The fields to read from a table type: slot -> (kind, name in messages).
+
+    Fields are checked in the order given, so list them in the order a reader would meet
+    them.
+    """
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: dict[int, tuple[str, str]]) -> None:
+        # (slot, kind, name, width of the field itself: offsets are 4 bytes)
+        self.fields = [(slot, kind, name, _WIDTHS.get(kind, 4))
+                       for slot, (kind, name) in fields.items()]
+
+
+class _VTable:
+    """One checked vtable: the table size, field offsets by slot, schemas already fitted."""
+
+    __slots__ = ("obj_size", "offsets", "fitted")
+
+    def __init__(self, obj_size: int, offsets: tuple[int, ...]) -> None:
+        self.obj_size, self.offsets = obj_size, offsets
+        self.fitted: set[int] = set()
+
+
+_ABSENT = _VTable(0, (0,) * 64)  # stands for tables a read leaves out
+
+
+class _File:
+    """The file as integer views, its checked vtables, and the budget of tables left to read."""
+
+    __slots__ = ("buf", "size", "budget", "views", "vtables")
 
     def __init__(self, buf: memoryview) -> None:
         self.buf = buf
-        self.size = len(buf)
+        self.size = size = len(buf)
         # A valid file holds each table once in at least 4 bytes; offsets corrupted to
         # point back at the same tables could otherwise make the walk quadratic.
-        self.budget = self.size // 4
+        self.budget = size // 4
+        # code -> (view, log2 of the element size); a byte position >> shift indexes the view.
+        self.views = {kind: (_view(buf, code), _WIDTHS[kind].bit_length() - 1)
+                      for kind, code in _CODES.items()}
+        # fields read -> vtable position -> checked vtable: tables of a type share a few.
+        self.vtables: dict[int, dict[int, _VTable]] = {}
 
-    def table(self, pos: int, where: str, nfields: int) -> _Table:
-        """Check the table at `pos` and its vtable; read the first `nfields` field offsets."""
-        buf, size = self.buf, self.size
-        if pos + 4 > size:
-            _fail(f"{where} would start at byte {pos}, past the end of the {size}-byte file.")
-        if pos & 3:
-            _fail(f"{where} starts at byte {pos}, which is not a multiple of 4.")
-        self.budget -= 1
-        if self.budget < 0:
-            _fail(f"{where} is one table too many: offsets in the file point back at tables "
-                  "already read.")
-        vt = pos - _I32.unpack_from(buf, pos)[0]
-        if vt < 0 or vt + 4 > size or vt & 1:
-            _fail(f"{where} has its vtable at byte {vt}, outside the {size}-byte file or "
+    def tables(
+        self, pos: list[int], nfields: int, where: Namer, rows: list[int], schema: _Schema
+    ) -> _Tables:
+        """Check the tables at byte positions `pos` and their vtables, then read `schema`.
+
+        `where(i)` names table i in messages; `rows[i]` is the row of its parent.
+        """
+        size = self.size
+        if pos and (max(pos) > size - 4 or reduce(or_, pos) & 3):
+            i = _first(p > size - 4 or p & 3 for p in pos)
+            if pos[i] > size - 4:
+                _fail(f"{where(i)} would start at byte {pos[i]}, past the end of the "
+                      f"{size}-byte file.")
+            _fail(f"{where(i)} starts at byte {pos[i]}, which is not a multiple of 4.")
+        self.spend(len(pos), where)
+        i32 = self.views["i32"][0]
+        starts = [p - i32[p >> 2] for p in pos]
+        known = self.vtables.setdefault(nfields, {})
+        distinct = set(starts)
+        for vt in distinct.difference(known):
+            i = starts.index(vt)
+            known[vt] = self._vtable(vt, nfields, lambda i=i: where(i), pos[i])
+        vtables = list(map(known.__getitem__, starts))
+        if len(distinct) == 1:
+            fits = max(pos) + vtables[0].obj_size <= size
+        else:
+            fits = not pos or max(map(add, pos, [vt.obj_size for vt in vtables])) <= size
+        if not fits:
+            i = _first(p + vt.obj_size > size for p, vt in zip(pos, vtables))
+            _fail(f"{where(i)} claims {vtables[i].obj_size} bytes at byte {pos[i]}, past the end "
+                  "of the file.")
+        return _Tables(self, pos, vtables, len(distinct) == 1, where, rows, schema)
+
+    def spend(self, n: int, where: Namer) -> None:
+        """Take `n` tables from the budget; `where(i)` names the i-th of them."""
+        if self.budget < n:
+            _fail(f"{where(self.budget)} is one table too many: offsets in the file point back "
+                  "at tables already read.")
+        self.budget -= n
+
+    def _vtable(self, vt: int, nfields: int, name: Callable[[], str], pos: int) -> _VTable:
+        """Check the vtable at byte `vt` of the table at `pos`, named by `name()`; keep
+        `nfields` slots."""
+        size = self.size
+        if vt < 0 or vt > size - 4 or vt & 1:
+            _fail(f"{name()} has its vtable at byte {vt}, outside the {size}-byte file or "
                   "misaligned.")
-        vt_size, obj_size = _HEADER.unpack_from(buf, vt)
+        u16 = self.views["u16"][0]
+        vt_size, obj_size = u16[vt >> 1], u16[(vt >> 1) + 1]
         if vt_size < 4 or vt_size & 1 or vt + vt_size > size:
-            _fail(f"{where} has a vtable of {vt_size} bytes at byte {vt}, which does not fit.")
-        if obj_size < 4 or pos + obj_size > size:
-            _fail(f"{where} claims {obj_size} bytes at byte {pos}, past the end of the file.")
-        n = min((vt_size - 4) >> 1, nfields)
-        offsets = struct.unpack_from(f"<{n}H", buf, vt + 4)
-        for slot, off in enumerate(offsets):
+            _fail(f"{name()} has a vtable of {vt_size} bytes at byte {vt}, which does not fit.")
+        if obj_size < 4:
+            _fail(f"{name()} claims {obj_size} bytes at byte {pos}, past the end of the file.")
+        first = (vt >> 1) + 2
+        listed = u16[first:first + min((vt_size - 4) >> 1, nfields)]
+        for slot, off in enumerate(listed):
             if off and not 4 <= off < obj_size:
-                _fail(f"field {slot} of {where} is at offset {off}, outside the table's "
+                _fail(f"field {slot} of {name()} is at offset {off}, outside the table's "
                       f"{obj_size} bytes.")
-        return _Table(self, pos, offsets, obj_size, where)
+        return _VTable(obj_size, tuple(listed) + (0,) * (nfields - len(listed)))
 
 
-class _Table:
-    """One checked table; field accessors check that each field fits and is aligned."""
+class _Tables:
+    """A batch of checked tables of one type, with the fields of its schema read.
 
-    __slots__ = ("r", "pos", "offsets", "obj_size", "where")
+    ``fields[slot]`` has, by kind: a list of the scalar's values (0 where absent); two lists,
+    starts of elements and counts, for a vector or string (0 and 0 where absent); a list of
+    where a table field points (0 where absent).
+    """
+
+    __slots__ = ("f", "pos", "vtables", "single", "where", "rows", "n", "fields")
 
     def __init__(
-        self, r: _Reader, pos: int, offsets: tuple[int, ...], obj_size: int, where: str
+        self, f: _File, pos: list[int], vtables: list[_VTable], single: bool, where: Namer,
+        rows: list[int], schema: _Schema,
     ) -> None:
-        self.r, self.pos, self.offsets, self.obj_size, self.where = (
-            r, pos, offsets, obj_size, where
-        )
+        self.f, self.pos, self.vtables, self.where, self.rows = f, pos, vtables, where, rows
+        self.single = single  # all tables share one vtable
+        self.n = len(pos)
+        self.fields = self.read(schema)
 
-    def _field(self, slot: int, width: int) -> int:
-        """Absolute position of a field of `width` bytes, 0 when absent."""
-        if slot >= len(self.offsets) or not (off := self.offsets[slot]):
-            return 0
-        if off + width > self.obj_size or (self.pos + off) % width:
-            _fail(f"field {slot} of {self.where} does not fit its table or is misaligned.")
-        return self.pos + off
+    def read(self, schema: _Schema, only: Mask = None) -> dict[int, Any]:
+        """Check and read the fields of `schema`; tables outside `only` read as absent."""
+        pos, n, vtables = self.pos, self.n, self.vtables
+        if not schema.fields:
+            return {}
+        if not n:
+            return {slot: ([], []) if kind in _VECTORS else []
+                    for slot, kind, _, _ in schema.fields}
+        if only is not None:
+            vtables = [vt if keep else _ABSENT for vt, keep in zip(vtables, only)]
+        distinct = {vtables[0]} if self.single and only is None else set(vtables)
+        self._fit(schema, distinct, vtables)
+        # With one vtable, a field is at the same offset in every table.
+        single = next(iter(distinct)).offsets if len(distinct) == 1 else None
+        columns = None if single else list(zip(*[vt.offsets for vt in vtables]))
+        fields: dict[int, Any] = {}
+        for slot, kind, name, width in schema.fields:
+            at, full = None, True  # positions (0: absent); whether no table lacks the field
+            if single is not None:
+                if off := single[slot]:
+                    at = [p + off for p in pos]
+            elif any(column := columns[slot]):
+                full = all(column)
+                at = (list(map(add, pos, column)) if full
+                      else [p + off if off else 0 for p, off in zip(pos, column)])
+            if at is None:  # absent from every table
+                fields[slot] = ([0] * n, [0] * n) if kind in _VECTORS else [0] * n
+            elif kind in _WIDTHS:
+                fields[slot] = self._scalars(at, kind, slot, width)
+            elif kind in _VECTORS:
+                fields[slot] = vector = self._vectors(self._targets(at, name, full),
+                                                      _VECTORS[kind], name, full)
+                if kind == "s":
+                    self._strings(*vector, name)
+            else:
+                fields[slot] = self._targets(at, name, full)
+        return fields
 
-    def scalar(self, slot: int, fmt: struct.Struct, default: int) -> int:
-        """A scalar field, or `default` when absent."""
-        pos = self._field(slot, fmt.size)
-        return fmt.unpack_from(self.r.buf, pos)[0] if pos else default
+    def _fit(self, schema: _Schema, distinct: set[_VTable], vtables: list[_VTable]) -> None:
+        """Check once per vtable that the schema's fields fit the table and are aligned."""
+        key = id(schema)
+        for vt in distinct:
+            if vt is _ABSENT or key in vt.fitted:
+                continue
+            for slot, _, _, width in schema.fields:
+                off = vt.offsets[slot]
+                # Tables start 4-aligned: 8-byte fields are checked per table when read.
+                if off and (off + width > vt.obj_size or off % min(width, 4)):
+                    _fail(f"field {slot} of {self.where(vtables.index(vt))} does not fit its "
+                          "table or is misaligned.")
+            vt.fitted.add(key)
 
-    def target(self, slot: int, name: str) -> int:
-        """Where an offset field points, 0 when absent."""
-        pos = self._field(slot, 4)
-        if not pos:
-            return 0
-        offset = _U32.unpack_from(self.r.buf, pos)[0]
-        if not 0 < offset < 1 << 31:  # as the flatbuffers verifier: no self or wrapped offsets
-            _fail(f"the {name} field of {self.where} holds the offset {offset}, which no "
+    def _scalars(self, at: list[int], kind: str, slot: int, width: int) -> list[int]:
+        """The values of a scalar field at positions `at` (0 where absent)."""
+        if width == 8 and reduce(or_, at) & 7:
+            _fail(f"field {slot} of {self.where(_first(a & 7 for a in at))} does not fit its "
+                  "table or is misaligned.")
+        view, shift = self.f.views[kind]
+        return [view[a >> shift] if a else 0 for a in at]
+
+    def _targets(self, at: list[int], name: str, full: bool) -> list[int]:
+        """Where the offset fields at positions `at` (0 where absent) point; 0 where absent."""
+        u32, size = self.f.views["u32"][0], self.f.size
+        if full:
+            offsets = [u32[a >> 2] for a in at]
+            wild = 0 in offsets
+        else:
+            offsets = [u32[a >> 2] if a else 0 for a in at]
+            wild = offsets.count(0) != at.count(0)
+        # As the flatbuffers verifier: no self or wrapped offsets.
+        if wild or max(offsets) >= 1 << 31:
+            i = _first(a and not 0 < o < 1 << 31 for a, o in zip(at, offsets))
+            _fail(f"the {name} field of {self.where(i)} holds the offset {offsets[i]}, which no "
                   "flatbuffer writer produces.")
-        dest = pos + offset
-        if dest + 4 > self.r.size:
-            _fail(f"the {name} field of {self.where} points at byte {dest}, past the end of "
-                  f"the {self.r.size}-byte file.")
+        dest = list(map(add, at, offsets))
+        if max(dest) > size - 4:
+            i = _first(d > size - 4 for d in dest)
+            _fail(f"the {name} field of {self.where(i)} points at byte {dest[i]}, past the end "
+                  f"of the {size}-byte file.")
         return dest
 
-    def vector(self, slot: int, width: int, name: str) -> tuple[int, int]:
-        """(start of elements, count) of a vector field; (0, 0) when absent."""
-        pos = self.target(slot, name)
-        if not pos:
-            return 0, 0
-        n = _U32.unpack_from(self.r.buf, pos)[0]
-        if n > (self.r.size - pos - 4) // width:
-            _fail(f"the {name} field of {self.where} points at a vector of {n} elements at "
-                  f"byte {pos}, more than the {self.r.size}-byte file holds.")
-        if pos & 3:
-            _fail(f"the {name} field of {self.where} points at a vector at byte {pos}, which "
-                  "is not a multiple of 4.")
-        return pos + 4, n
+    def _vectors(
+        self, at: list[int], width: int, name: str, full: bool
+    ) -> tuple[list[int], list[int]]:
+        """Starts of elements and counts of the vectors at `at`; 0 and 0 where absent."""
+        u32, size = self.f.views["u32"][0], self.f.size
+        if reduce(or_, at) & 3:
+            i = _first(a & 3 for a in at)
+            _fail(f"the {name} field of {self.where(i)} points at a vector at byte {at[i]}, "
+                  "which is not a multiple of 4.")
+        if full:
+            counts = [u32[a >> 2] for a in at]
+            starts = [a + 4 for a in at]
+        else:
+            counts = [u32[a >> 2] if a else 0 for a in at]
+            starts = [a + 4 if a else 0 for a in at]
+        lengths = counts if width == 1 else [width * count for count in counts]
+        if max(map(add, starts, lengths)) > size:
+            i = _first(s + k > size for s, k in zip(starts, lengths))
+            _fail(f"the {name} field of {self.where(i)} points at a vector of {counts[i]} "
+                  f"elements at byte {at[i]}, more than the {size}-byte file holds.")
+        return starts, counts
 
-    def ints(self, slot: int, code: str, name: str) -> tuple[int, ...] | None:
-        """A vector of little-endian integers of struct `code`; None when absent."""
-        if slot >= len(self.offsets) or not self.offsets[slot]:
-            return None
-        start, n = self.vector(slot, struct.calcsize(code), name)
-        return struct.unpack_from(f"<{n}{code}", self.r.buf, start)
-
-    def string(self, slot: int, name: str) -> str | None:
-        """A string field; None when absent."""
-        start, n = self.vector(slot, 1, name)
-        if not start:
-            return None
+    def _strings(self, starts: list[int], counts: list[int], name: str) -> None:
+        """Check that strings are terminated and UTF-8."""
+        buf, size = self.f.buf, self.f.size
+        ends = list(map(add, starts, counts))
         # The runtime reads names as C strings: without the terminator it reads on.
-        if start + n >= self.r.size or self.r.buf[start + n]:
-            _fail(f"the {name} field of {self.where} is not a terminated string.")
-        try:  # flatbuffer strings are UTF-8; the Python wrappers decode names strictly
-            return str(self.r.buf[start:start + n], "utf-8")
-        except UnicodeDecodeError:
-            _fail(f"the {name} field of {self.where} is not valid UTF-8 text.")
+        if max(ends) >= size or any([buf[e] for s, e in zip(starts, ends) if s]):
+            i = _first(s and (e >= size or buf[e]) for s, e in zip(starts, ends))
+            _fail(f"the {name} field of {self.where(i)} is not a terminated string.")
+        # Flatbuffer strings are UTF-8 and the Python wrappers decode names strictly;
+        # ASCII is valid UTF-8, so only text with high bytes needs decoding here. (Corrupt
+        # counts can make strings overlap: then they are not joined into one copy.)
+        if sum(counts) > size or not b"".join([buf[s:e] for s, e in zip(starts, ends)]).isascii():
+            for i, (s, e) in enumerate(zip(starts, ends)):
+                try:
+                    str(buf[s:e], "utf-8")
+                except UnicodeDecodeError:
+                    _fail(f"the {name} field of {self.where(i)} is not valid UTF-8 text.")
 
-    def tables(self, slot: int, name: str, item: str, nfields: int) -> list[_Table]:
-        """The tables of a vector-of-tables field; `item` names element i via format()."""
-        start, n = self.vector(slot, 4, name)
-        buf, table = self.r.buf, self.r.table
-        return [
-            table(p + _U32.unpack_from(buf, p)[0], item.format(i), nfields)
-            for i, p in enumerate(range(start, start + 4 * n, 4))
-        ]
+    def text(self, slot: int) -> list[str | None]:
+        """The values of a string field, None where absent."""
+        buf = self.f.buf
+        return [str(buf[s:s + n], "utf-8") if s else None for s, n in zip(*self.fields[slot])]
 
-    def table(self, slot: int, name: str, nfields: int) -> _Table | None:
-        """A sub-table field; None when absent."""
-        pos = self.target(slot, name)
-        return self.r.table(pos, f"the {name} of {self.where}", nfields) if pos else None
+    def ints(self, field: int | tuple[list[int], list[int]]) -> list[Sequence[int]]:
+        """The values of an int32 vector field (a slot or what it read), one per table."""
+        starts, counts = self.fields[field] if isinstance(field, int) else field
+        i32 = self.f.views["i32"][0]
+        return [i32[s >> 2:(s >> 2) + n] if n else () for s, n in zip(starts, counts)]
+
+    def tables(self, slot: int, item: str, nfields: int, schema: _Schema) -> _Tables:
+        """The tables of a vector-of-tables field, all tables' laid end to end.
+
+        `item` names one: ``item.format(i=index in its vector, of=name of its parent)``.
+        """
+        starts, counts = self.fields[slot]
+        if sum(counts) > self.f.budget:  # fail before listing a corrupt count of tables
+            ends = list(accumulate(counts))
+            row = bisect_right(ends, self.f.budget)
+            self.f.spend(sum(counts), lambda _: item.format(
+                i=self.f.budget - ends[row] + counts[row], of=self.where(row)))
+        u32 = self.f.views["u32"][0]
+        pos: list[int] = []
+        owner: list[int] = []
+        index: list[int] = []
+        for row, (s, n) in enumerate(zip(starts, counts)):
+            if n:
+                pos += map(add, range(s, s + 4 * n, 4), u32[s >> 2:(s >> 2) + n])
+                owner += [row] * n
+                index += range(n)
+
+        def where(i: int) -> str:
+            return item.format(i=index[i], of=self.where(owner[i]))
+
+        return self.f.tables(pos, nfields, where, owner, schema)
+
+    def table(self, dest: list[int], name: str, nfields: int, schema: _Schema) -> _Tables:
+        """The sub-tables where a table field points (`dest`, 0 where absent)."""
+        rows = [row for row, d in enumerate(dest) if d]
+
+        def where(i: int) -> str:
+            return f"the {name} of {self.where(rows[i])}"
+
+        return self.f.tables([dest[row] for row in rows], nfields, where, rows, schema)
 
 
 def _check_indices(
-    values: tuple[int, ...] | None, limit: int, what: str, noun: str, optional: bool = False
+    groups: Sequence[Sequence[int]], limits: Sequence[int], where: Namer, noun: str,
+    low: int = 0,
 ) -> None:
-    """Fail unless every index is in [0, limit) (or -1 when `optional`)."""
-    if not values:
+    """Fail unless every index in ``groups[i]`` is in [low, ``limits[i]``).
+
+    `where(i)` names the holder of group i.
+    """
+    values = list(chain.from_iterable(groups))
+    if not values or (min(values) >= low and max(values) < min(limits)):
         return
-    low = -1 if optional else 0
-    if min(values) < low or max(values) >= limit:
-        bad = next(v for v in values if v < low or v >= limit)
-        _fail(f"{what} points at {noun} {bad}; the model has {limit} {noun}s there.")
+    for i, (group, limit) in enumerate(zip(groups, limits)):
+        if group and (min(group) < low or max(group) >= limit):
+            bad = next(v for v in group if v < low or v >= limit)
+            _fail(f"{where(i)} points at {noun} {bad}; the model has {limit} {noun}s there.")
+
+
+# What each table type reads (schema.fbs), in the order the checks meet it.
+_MODEL_VERSION = _Schema({0: ("u32", "version")})
+_MODEL = _Schema({
+    3: ("s", "description"), 4: ("tv", "buffers"), 1: ("tv", "operator codes"),
+    2: ("tv", "subgraphs"), 5: ("v4", "metadata buffer list"), 6: ("tv", "metadata"),
+    7: ("tv", "signature defs"),
+})
+_BUFFER = _Schema({0: ("v1", "data"), 1: ("u64", "offset")})
+_BUFFER_SIZE = _Schema({2: ("u64", "size")})
+_OPERATOR_CODE = _Schema({
+    0: ("i8", "deprecated builtin code"), 1: ("s", "custom code"), 2: ("i32", "version"),
+    3: ("i32", "builtin code"),
+})
+_SUBGRAPH = _Schema({
+    0: ("tv", "tensors"), 1: ("v4", "inputs"), 2: ("v4", "outputs"), 4: ("s", "name"),
+    3: ("tv", "operators"),
+})
+_TENSOR = _Schema({
+    0: ("v4", "shape"), 7: ("v4", "shape signature"), 1: ("i8", "type"), 2: ("u32", "buffer"),
+    3: ("s", "name"), 6: ("t", "sparsity"), 4: ("t", "quantization"),
+    9: ("tv", "variant tensors"),
+})
+_QUANTIZATION = _Schema({
+    0: ("v4", "min"), 1: ("v4", "max"), 2: ("v4", "scale"), 3: ("v8", "zero point"),
+    4: ("u8", "details type"), 6: ("i32", "quantized dimension"),
+})
+_QUANTIZATION_DETAILS = _Schema({5: ("t", "details")})
+_CUSTOM_QUANTIZATION = _Schema({0: ("v1", "custom data")})
+_SPARSITY = _Schema({
+    0: ("v4", "traversal order"), 1: ("v4", "block map"), 2: ("tv", "dimension metadata"),
+})
+_DIMENSION = _Schema({2: ("u8", "array segments type"), 4: ("u8", "array indices type")})
+_INDEX_VECTOR = {slot: _Schema({slot: ("t", "index vector")}) for slot in (3, 5)}
+# SparseIndexVector: Int32Vector, Uint16Vector, Uint8Vector
+_INDEX_VALUES = {code: _Schema({0: (f"v{width}", "values")})
+                 for code, width in ((1, 4), (2, 2), (3, 1))}
+_VARIANT = _Schema({0: ("v4", "shape")})
+_OPERATOR = _Schema({
+    0: ("u32", "opcode index"), 1: ("v4", "inputs"), 2: ("v4", "outputs"),
+    8: ("v4", "intermediates"), 5: ("v1", "custom options"),
+    7: ("v1", "mutating variable inputs"), 9: ("u64", "large custom options offset"),
+    10: ("u64", "large custom options size"), 3: ("u8", "builtin options type"),
+    11: ("u8", "builtin options 2 type"),
+})
+_OPTIONS = {slot: _Schema({slot: ("t", "options")}) for slot in (4, 12)}
+_NO_FIELDS = _Schema({})
+_METADATA = _Schema({0: ("s", "name"), 1: ("u32", "buffer")})
+_SIGNATURE = _Schema({
+    2: ("s", "key"), 4: ("u32", "subgraph index"), 0: ("tv", "inputs"), 1: ("tv", "outputs"),
+})
+_TENSOR_MAP = _Schema({0: ("s", "name"), 1: ("u32", "tensor index")})
+
+
+def _option_schema(
+    offsets: tuple[tuple[int, int | str], ...], subgraphs: tuple[int, ...]
+) -> _Schema:
+    """The fields of one options table type that the runtime follows."""
+    fields = {slot: ("s" if width == "s" else f"v{width}", f"#{slot}") for slot, width in offsets}
+    fields.update((slot, ("i32", f"#{slot}")) for slot in subgraphs)
+    return _Schema(fields)
+
+
+# (options type slot of Operator, options type) -> fields to check
+_OPTION_SCHEMAS = {
+    (type_slot, kind): _option_schema(offsets.get(kind, ()), subgraphs.get(kind, ()))
+    for type_slot, offsets, subgraphs in ((3, _OPTION_OFFSETS, _SUBGRAPH_SLOTS),
+                                         (11, _OPTION_2_OFFSETS, _SUBGRAPH_SLOTS_2))
+    for kind in {*offsets, *subgraphs}
+}
 
 
 def verify_model(
@@ -299,51 +567,40 @@ def verify_model(
             f"{bytes(buf[4:8])!r}. Pass a .tflite file (convert other formats with "
             "tfedge-convert)."
         )
-    r = _Reader(buf)
-    model = r.table(_U32.unpack_from(buf, 0)[0], "the model", 8)
-    version = model.scalar(0, _U32, 0)
+    f = _File(buf)
+    model = f.tables([f.views["u32"][0][0]], 8, lambda i: "the model", [0], _MODEL_VERSION)
+    version = model.fields[0][0]
     if version != _SCHEMA_VERSION:
         raise ModelError(
             f"the model has schema version {version}; TFLite runtimes read version "
             f"{_SCHEMA_VERSION}. Convert the model again with a current TensorFlow."
         )
-    description = model.string(3, "description") or ""
+    model.fields = model.read(_MODEL)
+    description = model.text(3)[0] or ""
 
-    buffer_sizes = [_buffer_size(b, total) for b in model.tables(4, "buffers", "buffer {}", 3)]
-    num_buffers = len(buffer_sizes)
-
-    opcodes = [_opcode(c) for c in model.tables(1, "operator codes", "operator code {}", 4)]
-    subgraph_tables = model.tables(2, "subgraphs", "subgraph {}", 5)
-    if not subgraph_tables:
+    buffer_sizes = _buffer_sizes(model.tables(4, "buffer {i}", 3, _BUFFER), total)
+    opcodes = _opcodes(model.tables(1, "operator code {i}", 4, _OPERATOR_CODE))
+    subgraphs = model.tables(2, "subgraph {i}", 5, _SUBGRAPH)
+    if not subgraphs.n:
         raise ModelError("the model has no subgraphs, so there is nothing to run. " + _HINT)
-    num_subgraphs = len(subgraph_tables)
-    counts: Counter[str] = Counter()
-    calls: list[set[int]] = []
-    tensor_counts = []
-    for i, sg in enumerate(subgraph_tables):
-        num_tensors, callees = _subgraph(
-            sg, i, opcodes, buffer_sizes, num_subgraphs, total, counts
-        )
-        tensor_counts.append(num_tensors)
-        calls.append(callees)
+    tensor_counts = _tensors(subgraphs, buffer_sizes)
+    counts, calls = _operators(subgraphs, opcodes, tensor_counts, total)
     _check_no_recursion(calls)
 
-    model.ints(5, "i", "metadata buffer list")  # checked for bounds only: runtimes ignore it
-    metadata_names = []
-    for entry in model.tables(6, "metadata", "metadata {}", 2):
-        metadata_names.append(entry.string(0, "name") or "")
-        _check_indices((entry.scalar(1, _U32, 0),), num_buffers, entry.where, "buffer")
+    metadata = model.tables(6, "metadata {i}", 2, _METADATA)
+    metadata_names = [name or "" for name in metadata.text(0)]
+    _check_indices([(b,) for b in metadata.fields[1]], [len(buffer_sizes)] * metadata.n,
+                   metadata.where, "buffer")
 
-    signature_keys = []
-    for sig in model.tables(7, "signature defs", "signature {}", 5):
-        signature_keys.append(sig.string(2, "key") or "")
-        index = sig.scalar(4, _U32, 0)
-        _check_indices((index,), num_subgraphs, sig.where, "subgraph")
-        for slot, kind in ((0, "input"), (1, "output")):
-            for tmap in sig.tables(slot, f"{kind}s", f"{kind} {{}} of {sig.where}", 2):
-                tmap.string(0, "name")
-                tensor = tmap.scalar(1, _U32, 0)
-                _check_indices((tensor,), tensor_counts[index], tmap.where, "tensor")
+    sigs = model.tables(7, "signature {i}", 5, _SIGNATURE)
+    signature_keys = [key or "" for key in sigs.text(2)]
+    sig_subgraph = sigs.fields[4]
+    _check_indices([(s,) for s in sig_subgraph], [subgraphs.n] * sigs.n, sigs.where, "subgraph")
+    for slot, kind in ((0, "input"), (1, "output")):
+        tmaps = sigs.tables(slot, f"{kind} {{i}} of {{of}}", 2, _TENSOR_MAP)
+        _check_indices([(t,) for t in tmaps.fields[1]],
+                       [tensor_counts[sig_subgraph[row]] for row in tmaps.rows],
+                       tmaps.where, "tensor")
 
     custom_codes = {code for _, code, _ in opcodes if code is not None}
     op_versions: dict[str, int] = {}
@@ -353,189 +610,218 @@ def verify_model(
     return ModelSummary(
         version=version,
         description=description,
-        num_subgraphs=num_subgraphs,
-        operator_counts=dict(counts),
+        num_subgraphs=subgraphs.n,
+        operator_counts=counts,
         custom_ops=tuple(sorted(c for c in custom_codes if not c.startswith("Flex"))),
         flex_ops=tuple(sorted(c[4:] for c in custom_codes if c.startswith("Flex"))),
         op_versions=op_versions,
         signature_keys=tuple(signature_keys),
         metadata_names=tuple(metadata_names),
-        num_buffers=num_buffers,
+        num_buffers=len(buffer_sizes),
         num_tensors=sum(tensor_counts),
     )
 
 
-def _buffer_size(buffer: _Table, total: int) -> int | None:
-    """Bytes of constant data in a Buffer table, inside or after the flatbuffer; None if none."""
-    start, n = buffer.vector(0, 1, "data")
-    offset = buffer.scalar(1, _U64, 0)
-    if offset > 1:  # 0 and 1 mean "no external data" (schema.fbs)
-        length = buffer.scalar(2, _U64, 0)
-        if offset + length > total:
-            _fail(f"{buffer.where} holds {length} bytes at byte {offset} of the file, past "
-                  f"its end at byte {total}.")
-        return length
-    return n if start else None
+def _buffer_sizes(buffers: _Tables, total: int) -> list[int]:
+    """Bytes of constant data per Buffer table, inside or after the flatbuffer; -1 if none."""
+    sizes = [n if start else -1 for start, n in zip(*buffers.fields[0])]
+    offsets = buffers.fields[1]
+    if max(offsets, default=0) <= 1:  # 0 and 1 mean "no external data" (schema.fbs)
+        return sizes
+    lengths = buffers.read(_BUFFER_SIZE, only=[offset > 1 for offset in offsets])[2]
+    for i, (offset, length) in enumerate(zip(offsets, lengths)):
+        if offset > 1:
+            if offset + length > total:
+                _fail(f"{buffers.where(i)} holds {length} bytes at byte {offset} of the file, "
+                      f"past its end at byte {total}.")
+            sizes[i] = length
+    return sizes
 
 
-def _opcode(code: _Table) -> tuple[str, str | None, int]:
-    """(op name, custom code or None for builtins, version) of an OperatorCode table."""
+def _opcodes(codes: _Tables) -> list[tuple[str, str | None, int]]:
+    """(op name, custom code or None for builtins, version) of each OperatorCode table."""
     # Codes above 127 live in builtin_code; older files only have the int8 field.
-    builtin = max(code.scalar(0, _I8, 0), code.scalar(3, _I32, 0))
-    version = code.scalar(2, _I32, 1)
-    custom = code.string(1, "custom code")
-    if builtin == _CUSTOM:
-        if custom is None:
-            _fail(f"{code.where} is a custom op without a custom code.")
-        return f"CUSTOM:{custom}", custom, version
-    if builtin < 0:
-        _fail(f"{code.where} has the builtin code {builtin}; codes are never negative.")
-    if builtin < len(BUILTIN_OPERATOR_NAMES):
-        return BUILTIN_OPERATOR_NAMES[builtin], None, version
-    # A newer schema than ours: the runtime decides whether it knows the op.
-    return f"BUILTIN_{builtin}", None, version
+    builtins = map(max, codes.fields[0], codes.fields[3])
+    versions = [v if vt.offsets[2] else 1 for v, vt in zip(codes.fields[2], codes.vtables)]
+    found = []
+    for i, (builtin, version, custom) in enumerate(zip(builtins, versions, codes.text(1))):
+        if builtin == _CUSTOM:
+            if custom is None:
+                _fail(f"{codes.where(i)} is a custom op without a custom code.")
+            found.append((f"CUSTOM:{custom}", custom, version))
+        elif builtin < 0:
+            _fail(f"{codes.where(i)} has the builtin code {builtin}; codes are never negative.")
+        elif builtin < len(BUILTIN_OPERATOR_NAMES):
+            found.append((BUILTIN_OPERATOR_NAMES[builtin], None, version))
+        else:  # a newer schema than ours: the runtime decides whether it knows the op
+            found.append((f"BUILTIN_{builtin}", None, version))
+    return found
 
 
-def _subgraph(
-    sg: _Table,
-    index: int,
-    opcodes: list[tuple[str, str | None, int]],
-    buffer_sizes: list[int | None],
-    num_subgraphs: int,
-    total: int,
-    counts: Counter[str],
-) -> tuple[int, set[int]]:
-    """Check one subgraph; count its ops; return its tensor count and the subgraphs it calls."""
-    tensors = sg.tables(0, "tensors", f"tensor {{}} in subgraph {index}", 10)
-    for tensor in tensors:
-        _tensor(tensor, buffer_sizes)
-    num_tensors = len(tensors)
-    _check_indices(sg.ints(1, "i", "inputs"), num_tensors, f"an input of {sg.where}", "tensor")
-    _check_indices(
-        sg.ints(2, "i", "outputs"), num_tensors, f"an output of {sg.where}", "tensor"
-    )
-    sg.string(4, "name")
-    callees: set[int] = set()
-    ops = sg.tables(3, "operators", f"operator {{}} in subgraph {index}", 13)
-    for op in ops:
-        opcode = op.scalar(0, _U32, 0)
-        _check_indices((opcode,), len(opcodes), op.where, "operator code")
-        name = opcodes[opcode][0]
-        counts[name] += 1
-        what = f"{op.where} ({name})"
-        _check_indices(
-            op.ints(1, "i", "inputs"), num_tensors, f"an input of {what}", "tensor", True
-        )
-        _check_indices(op.ints(2, "i", "outputs"), num_tensors, f"an output of {what}", "tensor")
-        _check_indices(
-            op.ints(8, "i", "intermediates"), num_tensors, f"an intermediate of {what}", "tensor"
-        )
-        op.vector(5, 1, "custom options")
-        op.vector(7, 1, "mutating variable inputs")
-        offset, length = op.scalar(9, _U64, 0), op.scalar(10, _U64, 0)
-        if offset + length > total:
-            _fail(f"the custom options of {what} are {length} bytes at byte {offset} of the "
-                  f"file, past its end at byte {total}.")
-        for type_slot, known, offsets, subgraph_slots in (
-            (3, _NUM_BUILTIN_OPTIONS, _OPTION_OFFSETS, _SUBGRAPH_SLOTS),
-            (11, _NUM_BUILTIN_OPTIONS_2, _OPTION_2_OFFSETS, _SUBGRAPH_SLOTS_2),
-        ):
-            kind = op.scalar(type_slot, _U8, 0)
-            options = op.table(type_slot + 1, "options", 32) if kind else None
-            if options is None or kind >= known:
-                continue
-            for slot, width in offsets.get(kind, ()):
-                if width == "s":
-                    options.string(slot, f"#{slot}")
-                else:
-                    options.vector(slot, width, f"#{slot}")
-            called = [options.scalar(slot, _I32, 0) for slot in subgraph_slots.get(kind, ())]
-            if type_slot == 11 and kind == _CASE_BRANCHES:
-                called += options.ints(0, "i", "branch subgraphs") or ()
-            _check_indices(tuple(called), num_subgraphs, f"the options of {what}", "subgraph")
-            callees.update(called)
-    return num_tensors, callees
+def _tensors(subgraphs: _Tables, buffer_sizes: list[int]) -> list[int]:
+    """Check every tensor of every subgraph and the subgraphs' inputs and outputs.
 
+    Returns:
+        The number of tensors in each subgraph.
+    """
+    tensors = subgraphs.tables(0, "tensor {i} in {of}", 10, _TENSOR)
+    tensor_counts = subgraphs.fields[0][1]
+    for slot, kind in ((1, "input"), (2, "output")):
+        _check_indices(subgraphs.ints(slot), tensor_counts,
+                       lambda i, kind=kind: f"an {kind} of {subgraphs.where(i)}", "tensor")
+    if not tensors.n:
+        return tensor_counts
 
-def _tensor(tensor: _Table, buffer_sizes: list[int | None]) -> None:
-    """Check a tensor's shape, type, buffer, quantization and sparsity."""
-    where = tensor.where
-    shape = _dims(tensor, 0, "shape")
-    if shape and min(shape) < 0:
-        _fail(f"{where} has the shape {list(shape)}, with a negative dimension.")
-    signature = _dims(tensor, 7, "shape signature")
-    if signature and min(signature) < -1:  # -1 marks a dynamic dimension
-        _fail(f"{where} has the shape signature {list(signature)}, with a dimension below -1.")
-    elements = math.prod(shape)
-    if elements > _MAX_ELEMENTS:
-        _fail(f"{where} has the shape {list(shape)}, {elements} elements; TFLite counts "
-              f"elements in 32-bit integers, so at most {_MAX_ELEMENTS} can run.")
-    dtype = tensor.scalar(1, _I8, 0)
-    if dtype < 0:
-        _fail(f"{where} has the element type {dtype}; types are never negative.")
-    buffer = tensor.scalar(2, _U32, 0)
-    if buffer >= len(buffer_sizes) and (buffer or buffer_sizes):
-        _fail(f"{where} points at buffer {buffer}; the model has {len(buffer_sizes)} buffers.")
-    tensor.string(3, "name")
-    sparsity = tensor.table(6, "sparsity", 3)
-    if sparsity is not None:
-        _sparsity(sparsity)
+    where, fields = tensors.where, tensors.fields
+    shapes = _dims(tensors, 0, "shape")
+    if min(chain.from_iterable(shapes), default=0) < 0:
+        i = _first(min(shape, default=0) < 0 for shape in shapes)
+        _fail(f"{where(i)} has the shape {list(shapes[i])}, with a negative dimension.")
+    signatures = _dims(tensors, 7, "shape signature")
+    if min(chain.from_iterable(signatures), default=0) < -1:  # -1 marks a dynamic dimension
+        i = _first(min(signature, default=0) < -1 for signature in signatures)
+        _fail(f"{where(i)} has the shape signature {list(signatures[i])}, with a dimension "
+              "below -1.")
+    elements = list(map(math.prod, shapes))
+    if max(elements) > _MAX_ELEMENTS:
+        i = _first(n > _MAX_ELEMENTS for n in elements)
+        _fail(f"{where(i)} has the shape {list(shapes[i])}, {elements[i]} elements; TFLite "
+              f"counts elements in 32-bit integers, so at most {_MAX_ELEMENTS} can run.")
+    dtypes = fields[1]
+    if min(dtypes) < 0:
+        i = _first(t < 0 for t in dtypes)
+        _fail(f"{where(i)} has the element type {dtypes[i]}; types are never negative.")
+    buffers = fields[2]
+    num_buffers = len(buffer_sizes)
+    if max(buffers) >= max(num_buffers, 1):
+        i = _first(b >= num_buffers and (b or num_buffers) for b in buffers)
+        _fail(f"{where(i)} points at buffer {buffers[i]}; the model has {num_buffers} buffers.")
+    sparse = fields[6]
+    if any(sparse):
+        _sparsity(tensors.table(sparse, "sparsity", 3, _SPARSITY))
     # Buffer 0 is the empty sentinel; any other buffer with a data vector, even an empty
     # one, makes the tensor constant, and the runtimes refuse constant data of the wrong
     # size (sparse data is compressed, so it has its own size).
-    nbytes = buffer_sizes[buffer] if buffer else None
-    itemsize = _ITEMSIZE[dtype] if dtype < len(_ITEMSIZE) else None
-    if nbytes is not None and itemsize and sparsity is None and nbytes != elements * itemsize:
-        _fail(f"{where} has the shape {list(shape)} and {itemsize}-byte elements, so its "
-              f"buffer {buffer} should hold {elements * itemsize} bytes, but it holds {nbytes}.")
-    quant = tensor.table(4, "quantization", 7)
-    if quant is not None:
-        _quantization(quant, shape)
-    for variant in tensor.tables(9, "variant tensors", f"variant {{}} of {where}", 3):
-        variant.ints(0, "i", "shape")
+    nbytes = [buffer_sizes[b] if b else -1 for b in buffers]
+    itemsizes = [_ITEMSIZE[t] if t < len(_ITEMSIZE) else None for t in dtypes]
+    bad = [n >= 0 and size is not None and not s and n != e * size
+           for n, size, s, e in zip(nbytes, itemsizes, sparse, elements)]
+    if any(bad):
+        i = bad.index(True)
+        size = itemsizes[i]
+        _fail(f"{where(i)} has the shape {list(shapes[i])} and {size}-byte elements, so its "
+              f"buffer {buffers[i]} should hold {elements[i] * size} bytes, but it holds "
+              f"{nbytes[i]}.")
+    if any(fields[4]):
+        _quantization(tensors.table(fields[4], "quantization", 7, _QUANTIZATION), shapes)
+    if any(fields[9][1]):
+        tensors.tables(9, "variant {i} of {of}", 3, _VARIANT)
+    return tensor_counts
 
 
-def _dims(tensor: _Table, slot: int, name: str) -> tuple[int, ...]:
-    """A shape vector, its rank checked before it is read."""
-    start, rank = tensor.vector(slot, 4, name)
-    if rank > _MAX_RANK:
-        _fail(f"{tensor.where} has a {name} of rank {rank}; more than {_MAX_RANK} is not a "
-              "real model.")
-    return struct.unpack_from(f"<{rank}i", tensor.r.buf, start)
+def _dims(tensors: _Tables, slot: int, name: str) -> list[Sequence[int]]:
+    """A shape vector field of every tensor, ranks checked before the values are read."""
+    ranks = tensors.fields[slot][1]
+    if max(ranks) > _MAX_RANK:
+        i = _first(rank > _MAX_RANK for rank in ranks)
+        _fail(f"{tensors.where(i)} has a {name} of rank {ranks[i]}; more than {_MAX_RANK} is "
+              "not a real model.")
+    return tensors.ints(slot)
 
 
-def _quantization(quant: _Table, shape: tuple[int, ...]) -> None:
+def _quantization(quant: _Tables, shapes: list[Sequence[int]]) -> None:
     """Check the vectors of QuantizationParameters and the per-channel dimension."""
-    quant.vector(0, 4, "min")
-    quant.vector(1, 4, "max")
-    _, scales = quant.vector(2, 4, "scale")
-    _, zero_points = quant.vector(3, 8, "zero point")
-    if quant.scalar(4, _U8, 0):
-        details = quant.table(5, "details", 8)
-        if details is not None and quant.scalar(4, _U8, 0) == 1:  # CustomQuantization
-            details.vector(0, 1, "custom data")
-    if not scales:
+    scales, zero_points = quant.fields[2][1], quant.fields[3][1]
+    details_type = quant.fields[4]
+    if any(details_type):
+        dest = quant.read(_QUANTIZATION_DETAILS, only=details_type)[5]
+        details = quant.table(dest, "details", 8, _NO_FIELDS)
+        details.read(_CUSTOM_QUANTIZATION,  # CustomQuantization
+                     only=[details_type[row] == 1 for row in details.rows])
+    if scales != zero_points and any(bad := [s and z != s for s, z in zip(scales, zero_points)]):
+        i = _first(bad)
+        _fail(f"{quant.where(i)} has {scales[i]} scales but {zero_points[i]} zero points; they "
+              "must match.")
+    if max(scales) <= 1:
         return
-    if zero_points != scales:
-        _fail(f"{quant.where} has {scales} scales but {zero_points} zero points; they must "
-              "match.")
-    dim = quant.scalar(6, _I32, 0)
-    if scales > 1 and shape and (not 0 <= dim < len(shape) or shape[dim] != scales):
-        _fail(f"{quant.where} has {scales} per-channel scales along dimension {dim}, which "
-              f"does not fit the shape {list(shape)}.")
+    for i, (scale, dim, row) in enumerate(zip(scales, quant.fields[6], quant.rows)):
+        shape = shapes[row]
+        if scale > 1 and len(shape) and (not 0 <= dim < len(shape) or shape[dim] != scale):
+            _fail(f"{quant.where(i)} has {scale} per-channel scales along dimension {dim}, "
+                  f"which does not fit the shape {list(shape)}.")
 
 
-def _sparsity(sparsity: _Table) -> None:
-    """Check the vectors and dimension metadata of SparsityParameters."""
-    sparsity.ints(0, "i", "traversal order")
-    sparsity.ints(1, "i", "block map")
-    widths = {1: 4, 2: 2, 3: 1}  # SparseIndexVector: Int32Vector, Uint16Vector, Uint8Vector
-    for dim in sparsity.tables(2, "dimension metadata", f"dimension {{}} of {sparsity.where}", 6):
-        for type_slot in (2, 4):
-            kind = dim.scalar(type_slot, _U8, 0)
-            vector = dim.table(type_slot + 1, "index vector", 1) if kind else None
-            if vector is not None and kind in widths:
-                vector.vector(0, widths[kind], "values")
+def _sparsity(sparsity: _Tables) -> None:
+    """Check the dimension metadata of SparsityParameters (its schema checks the rest)."""
+    dims = sparsity.tables(2, "dimension {i} of {of}", 6, _DIMENSION)
+    for type_slot in (2, 4):
+        kinds = dims.fields[type_slot]
+        dest = dims.read(_INDEX_VECTOR[type_slot + 1], only=kinds)[type_slot + 1]
+        vectors = dims.table(dest, "index vector", 1, _NO_FIELDS)
+        for code, schema in _INDEX_VALUES.items():
+            vectors.read(schema, only=[kinds[row] == code for row in vectors.rows])
+
+
+def _operators(
+    subgraphs: _Tables,
+    opcodes: list[tuple[str, str | None, int]],
+    tensor_counts: list[int],
+    total: int,
+) -> tuple[dict[str, int], list[set[int]]]:
+    """Check every operator; return op name -> uses and the subgraphs each subgraph calls."""
+    ops = subgraphs.tables(3, "operator {i} in {of}", 13, _OPERATOR)
+    calls: list[set[int]] = [set() for _ in range(subgraphs.n)]
+    if not ops.n:
+        return {}, calls
+    fields = ops.fields
+    opcode = fields[0]
+    _check_indices([(c,) for c in opcode], [len(opcodes)] * ops.n, ops.where, "operator code")
+    names = [name for name, _, _ in opcodes]
+    counts: dict[str, int] = {}
+    for code, uses in Counter(opcode).items():  # in order of first use
+        counts[names[code]] = counts.get(names[code], 0) + uses
+
+    def what(i: int) -> str:
+        return f"{ops.where(i)} ({names[opcode[i]]})"
+
+    limits = [tensor_counts[row] for row in ops.rows]
+    for slot, kind, low in ((1, "input", -1), (2, "output", 0), (8, "intermediate", 0)):
+        # An optional input is -1.
+        _check_indices(ops.ints(slot), limits, lambda i, kind=kind: f"an {kind} of {what(i)}",
+                       "tensor", low)
+    if any(fields[9]) or any(fields[10]):
+        for i, (offset, length) in enumerate(zip(fields[9], fields[10])):
+            if offset + length > total:
+                _fail(f"the custom options of {what(i)} are {length} bytes at byte {offset} of "
+                      f"the file, past its end at byte {total}.")
+    for type_slot, known in ((3, _NUM_BUILTIN_OPTIONS), (11, _NUM_BUILTIN_OPTIONS_2)):
+        types = fields[type_slot]
+        if not any(types):
+            continue
+        dest = ops.read(_OPTIONS[type_slot + 1], only=types)[type_slot + 1]
+        options = ops.table(dest, "options", 32, _NO_FIELDS)
+        kinds = [types[row] for row in options.rows]
+        for kind in sorted(set(kinds)):
+            schema = _OPTION_SCHEMAS.get((type_slot, kind)) if kind < known else None
+            if schema is None:
+                continue
+            mine = [k == kind for k in kinds]
+            values = options.read(schema, only=mine)
+            rows = [row for row, keep in zip(options.rows, mine) if keep]
+            called = [
+                [values[slot][i] for slot, field_kind, _, _ in schema.fields
+                 if field_kind == "i32"]
+                for i, keep in enumerate(mine) if keep
+            ]
+            if type_slot == 11 and kind == _CASE_BRANCHES:
+                branches = options.ints(values[0])
+                called = [[*c, *branches[i]] for c, i in
+                          zip(called, [i for i, keep in enumerate(mine) if keep])]
+            _check_indices(called, [subgraphs.n] * len(rows),
+                           lambda i, rows=rows: f"the options of {what(rows[i])}", "subgraph")
+            for row, callees in zip(rows, called):
+                calls[ops.rows[row]].update(callees)
+    return counts, calls
 
 
 def _check_no_recursion(calls: list[set[int]]) -> None:

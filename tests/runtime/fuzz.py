@@ -5,8 +5,11 @@ loaded in a fresh child with a timeout and the outcome is classified: ``ok``, th
 exception it raised, ``signal N`` or ``timeout``. Two modes:
 
 - ``raw``: the backend's own ``Interpreter(model_content=...)`` and ``allocate_tensors()``.
-- ``verify``: ``tfedge.verify.verify_model`` first; if it passes, the same raw load, with the
-  backend's errors converted to ``ModelError`` at the boundary as ``tfedge`` does.
+- ``tfedge``: ``tfedge.Interpreter(data, backend=...)`` as an app calls it: the structural
+  check (``tfedge.verify``) first, then the same backend's load and allocation, with its
+  errors mapped to ``ModelError``.
+
+Both modes load the same mutants, so the table compares them row by row.
 
 Mutant ``i`` of seed ``s`` comes from ``numpy.random.default_rng([s, i])``, so any one of
 them can be rebuilt alone from its recipe numbers. Run from the repository root::
@@ -39,7 +42,7 @@ BACKENDS = {
     "tflite_runtime": "tflite_runtime.interpreter",
     "ai_edge_litert": "ai_edge_litert.interpreter",
 }
-MODES = ("raw", "verify")
+MODES = ("raw", "tfedge")
 _BOUNDARY_WORDS = (0, 0xFFFFFFFF, 0x7FFFFFFF)
 
 
@@ -104,18 +107,13 @@ def mutants(models: Sequence[Path], count: int, seed: int) -> Iterator[tuple[str
 
 def load_in_child(data: bytes, mode: str, backend: str) -> None:
     """Load `data` as an app would; raise what loading raises. Runs in the child process."""
-    from tfedge.errors import ModelError
-    from tfedge.verify import verify_model
+    if mode == "tfedge":
+        import tfedge
 
-    if mode == "verify":
-        verify_model(data)
-    try:
-        interpreter = importlib.import_module(BACKENDS[backend]).Interpreter(model_content=data)
-        interpreter.allocate_tensors()
-    except (ValueError, RuntimeError, MemoryError) as exc:  # MemoryError: std::bad_alloc
-        if mode == "raw":
-            raise
-        raise ModelError(f"the backend rejected the model: {exc}") from exc
+        tfedge.Interpreter(data, backend=backend)  # verifies, loads and allocates
+        return
+    interpreter = importlib.import_module(BACKENDS[backend]).Interpreter(model_content=data)
+    interpreter.allocate_tensors()
 
 
 def _child(conn: multiprocessing.connection.Connection, data: bytes, mode: str, backend: str
@@ -183,7 +181,7 @@ def run(
     """Load `count` mutants of `models` in each mode, `jobs` children at a time."""
     ctx = multiprocessing.get_context("forkserver")
     # Children fork from a server that has already imported these: fresh and fast.
-    ctx.set_forkserver_preload(["numpy", BACKENDS[backend], "tfedge.verify"])
+    ctx.set_forkserver_preload(["numpy", BACKENDS[backend], "tfedge"])
     cases = list(mutants(models, count, seed))
     with ThreadPoolExecutor(jobs) as pool:
         futures = [
@@ -213,7 +211,7 @@ def table(results: Sequence[Result]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: run the fuzzer, print the table; exit 1 if verify mode crashed or hung."""
+    """Command line: run the fuzzer, print the table; exit 1 if tfedge mode crashed or hung."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mutants", type=int, default=1000)
     parser.add_argument("--backend", choices=sorted(BACKENDS), default="tflite_runtime")
@@ -229,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   modes=args.modes.split(","), jobs=args.jobs, timeout=args.timeout,
                   progress=True)
     print(table(results))
-    bad = [r for r in results if r.mode == "verify" and r.outcome.startswith(("signal", "timeout"))]
+    bad = [r for r in results if r.mode == "tfedge" and r.outcome.startswith(("signal", "timeout"))]
     for r in [r for r in results if r.outcome.startswith(("signal", "timeout"))][:40]:
         print(f"{r.mode:>6} {r.outcome:<22} {r.recipe}", file=sys.stderr)
     return 1 if bad else 0

@@ -1,4 +1,4 @@
-"""Corrupted models must give a ModelError in verify mode: never a crash or a hang."""
+"""Corrupted models loaded through tfedge.Interpreter give a ModelError: never a crash or a hang."""
 
 from __future__ import annotations
 
@@ -40,14 +40,14 @@ def _assert_only_model_errors(results: list[fuzz.Result]) -> None:
     assert not bad, "\n".join(f"{r.outcome} <- {r.recipe}" for r in bad)
 
 
-def test_verify_mode_turns_corruption_into_model_errors() -> None:
-    results = fuzz.run(MODELS, count=300, seed=0, backend=_backend(), modes=("verify",), jobs=2)
+def test_tfedge_mode_turns_corruption_into_model_errors() -> None:
+    results = fuzz.run(MODELS, count=300, seed=0, backend=_backend(), modes=("tfedge",), jobs=2)
     assert len(results) == 300
     _assert_only_model_errors(results)
 
 
 @pytest.mark.slow
-def test_verify_mode_ten_thousand_mutants() -> None:
-    results = fuzz.run(MODELS, count=10_000, seed=0, backend=_backend(), modes=("verify",),
+def test_tfedge_mode_ten_thousand_mutants() -> None:
+    results = fuzz.run(MODELS, count=10_000, seed=0, backend=_backend(), modes=("tfedge",),
                        jobs=2)
     _assert_only_model_errors(results)

@@ -276,3 +276,14 @@ def test_rank_is_bounded() -> None:
     assert _error(data) == (
         f"tensor 2 in subgraph 0 has a shape of rank 17; more than 16 is not a real model. {HINT}"
     )
+
+
+
+def test_zero_points_without_scales_are_not_compared() -> None:
+    # Without scales a tensor is not quantized: its zero points are never read.
+    data = _read("add_quantized_int8.tflite")
+    quant = _deref(data, _field(data, _tensor(data, 0, 0), 4))
+    scales = _deref(data, _field(data, quant, 2))
+    assert struct.unpack_from("<I", data, scales)[0] == 1
+    struct.pack_into("<I", data, scales, 0)
+    assert verify_model(data).num_tensors == 3
