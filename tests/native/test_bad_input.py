@@ -206,3 +206,31 @@ def test_nuitka_command_leaves_out_tensorflow_and_the_other_backend(tmp_path: Pa
                                               backend=bn.Backend.AI_EDGE_LITERT, dist=tmp_path),
                                entry=Path(bn.__file__), workdir=tmp_path, manifest=None)
     assert "--nofollow-import-to=tflite_runtime" in litert and "--mode=standalone" in litert
+
+
+def test_no_blas_under_emulation_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = "aarch64" if bn.host_arch() is bn.Arch.X86_64 else "x86_64"
+    code, err = _run(capsys, "--no-blas", "--arch", other, "--dist", str(tmp_path / "dist"))
+    assert code == 1
+    assert err.startswith("build_native: error: --no-blas compiles numpy, which takes hours under qemu: ")
+    assert not (tmp_path / "dist").exists()
+
+
+def test_no_blas_env_failure_is_one_line_and_leaves_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip failing (here: no index to install numpy's sources from) names the step and its log."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens on the discard port
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    code, err = _run(capsys, "--no-blas", "--dist", str(tmp_path / "dist"))
+    assert code == 1
+    envs = tmp_path / "cache" / "tfedge" / "build-envs"
+    logs = sorted(envs.glob("*.log"))
+    assert len(logs) == 1
+    progress, error = err.splitlines()
+    assert progress.startswith("build_native: making ") and progress.endswith(f"log: {logs[0]}")
+    assert error == ("build_native: error: Making the no-BLAS build venv failed while compiling numpy without BLAS "
+                     f"(exit 1). Full log: {logs[0]}")
+    assert [p.name for p in envs.iterdir()] == [logs[0].name]  # no half-made venv left
+    assert not (tmp_path / "dist").exists()

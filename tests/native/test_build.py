@@ -116,3 +116,25 @@ def test_bad_model_argument_is_one_line(native: tuple[Path, dict[str, str]], tmp
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr == "tfedge: error: No embedded model 'nope'. Available: 'adder'.\n"
+
+
+@pytest.mark.slow
+def test_no_blas_build_is_smaller_and_gives_the_same_outputs(native: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    """--no-blas: numpy compiled without OpenBLAS (minutes the first time, then cached)."""
+    binary, env = native
+    proc = subprocess.run([sys.executable, str(REPO / "build_native.py"), "--no-blas", "--dist", str(tmp_path / "dist")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lean = Path(proc.stdout.strip())
+    assert lean.stat().st_size < 0.85 * binary.stat().st_size
+    report = (tmp_path / "dist" / f"{lean.name}.report.xml").read_text()
+    assert "libopenblas" not in report and "numpy" in report
+    assert "numpy brings OpenBLAS" not in proc.stderr
+    path = str(MODELS / "add_quantized_int8.tflite")
+    specs = tfedge.Interpreter(path, backend="tflite_runtime").input_specs()
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "in.npz", **{s.name: random_input(s, rng) for s in specs})
+    for exe, out in ((binary, "full.npz"), (lean, "lean.npz")):
+        _tfedge([str(exe), "run", path, "--input", str(tmp_path / "in.npz"), "--output", str(tmp_path / out)], env)
+    with np.load(tmp_path / "full.npz") as a, np.load(tmp_path / "lean.npz") as b:
+        assert a.files == b.files and all(a[k].tobytes() == b[k].tobytes() for k in a.files)
