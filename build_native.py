@@ -359,6 +359,18 @@ def build_key(config: BuildConfig, entry: Path) -> str:
     for model in config.models:
         digest.update(model.name.encode() + b"\0")
     digest.update(f"{config.backend.value}|{config.arch.value}|{sys.version}|{__version__}".encode())
+    # The compiled libraries too: two builds that differ only in them (numpy with and
+    # without BLAS) must not share a folder, or each start of one re-extracts over the other.
+    from importlib.util import find_spec
+
+    for package in ("numpy", config.backend.value):
+        spec = find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        folder = Path(next(iter(spec.submodule_search_locations)))
+        libraries = [*folder.rglob("*.so*"), *folder.with_name(f"{package}.libs").glob("*.so*")]
+        for library in sorted(libraries):
+            digest.update(f"{library.relative_to(folder.parent)}\0".encode() + library.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -7,7 +7,7 @@ Built and measured side by side in one run, so machine noise hits all alike:
   same packages (TensorFlow, the other backend), so it is a fair comparison;
 - ``venv``: ``python -m tfedge`` in the venv that runs this script.
 
-Each command runs ``tfedge info MODEL`` once to warm up (Nuitka unpacks, caches fill),
+Each command runs ``tfedge info MODEL`` 3 times to warm up (Nuitka unpacks, caches fill),
 then ``--runs`` times; the table shows the median wall time and the largest peak RSS
 (from ``os.wait4``, which counts the child and every process it waited for, so the
 onefile bootstrap and its Python child are both counted).
@@ -107,11 +107,12 @@ def _venv_size() -> float:
 
 
 def measure(commands: dict[str, tuple[list[str], float, float]], runs: int, env: dict[str, str]) -> list[Result]:
-    """Warm each command up once, then run them ``runs`` times interleaved."""
+    """Warm each command up (3 runs), then run them ``runs`` times interleaved."""
     times: dict[str, list[float]] = {name: [] for name in commands}
     rss: dict[str, float] = {name: 0.0 for name in commands}
-    for cmd, _, _ in commands.values():
-        _run_once(cmd, env)
+    for _ in range(3):
+        for cmd, _, _ in commands.values():
+            _run_once(cmd, env)
     for _ in range(runs):
         for name, (cmd, _, _) in commands.items():
             elapsed, peak = _run_once(cmd, env)
@@ -158,6 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "pyinstaller onefile": ([str(pyi), *info], _size_mb(pyi), pyi_s),
             "venv python -m tfedge": ([sys.executable, "-m", "tfedge", *info], _venv_size(), 0.0),
         }
+        # Let the builds' after-effects (dirty pages of freshly written binaries and caches
+        # going to disk) finish before timing: right after the builds the onefile starts
+        # measured up to 1.4x slower than a minute later.
+        os.sync()
+        time.sleep(10)
         results = measure(commands, args.runs, env)
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=2))

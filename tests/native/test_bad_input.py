@@ -234,3 +234,36 @@ def test_no_blas_env_failure_is_one_line_and_leaves_nothing(tmp_path: Path, caps
                      f"(exit 1). Full log: {logs[0]}")
     assert [p.name for p in envs.iterdir()] == [logs[0].name]  # no half-made venv left
     assert not (tmp_path / "dist").exists()
+
+
+def test_build_key_follows_the_compiled_libraries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Builds that differ only in numpy's libraries (with and without BLAS) unpack to different folders."""
+    import importlib.machinery
+    import importlib.util
+
+    fake = tmp_path / "site" / "numpy"
+    (fake / "core").mkdir(parents=True)
+    (tmp_path / "site" / "numpy.libs").mkdir()
+    library = fake / "core" / "_multiarray_umath.so"
+    library.write_bytes(b"with blas")
+    (tmp_path / "site" / "numpy.libs" / "libopenblas.so").write_bytes(b"openblas")
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, package: str | None = None) -> importlib.machinery.ModuleSpec | None:
+        return _spec(fake) if name == "numpy" else real(name, package)
+
+    def _spec(folder: Path) -> importlib.machinery.ModuleSpec:
+        spec = importlib.machinery.ModuleSpec("numpy", None, is_package=True)
+        spec.submodule_search_locations = [str(folder)]
+        return spec
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    config = bn.BuildConfig(arch=bn.Arch.X86_64, mode=bn.Mode.ONEFILE, backend=bn.Backend.TFLITE_RUNTIME,
+                            dist=tmp_path / "dist")
+    entry = tmp_path / "main.py"
+    entry.write_text("print(1)\n")
+    first = bn.build_key(config, entry)
+    assert bn.build_key(config, entry) == first
+    (tmp_path / "site" / "numpy.libs" / "libopenblas.so").unlink()
+    library.write_bytes(b"without blas")
+    assert bn.build_key(config, entry) != first
