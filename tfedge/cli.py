@@ -21,6 +21,7 @@ import numpy as np
 
 from . import __version__
 from ._files import write_atomically
+from ._native_output import captured_native_output, replay
 from ._inputs import random_input
 from .bench import DEFAULT_RUNS, DEFAULT_WARMUP, benchmark
 from .delegates import resolve as resolve_delegates
@@ -196,7 +197,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         # A file without NAME= needs the model's input names; load it once just for them.
         specs = Interpreter(source, backend=args.backend, num_threads=1).input_specs()
     given = _read_inputs(items, specs)
-    progress = sys.stderr if args.progress or sys.stderr.isatty() else None
+    progress = sys.stderr if args.progress or args.stderr_is_tty else None
     result = benchmark(source, runs=args.runs, duration=args.duration, warmup=args.warmup,
                        threads=args.threads, backend=args.backend, delegates=args.delegate or (), strict=args.strict,
                        batch=args.batch, inputs=given, seed=args.seed, progress=progress)
@@ -343,6 +344,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfedge`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.stderr_is_tty = sys.stderr.isatty()  # asked before fd 2 is captured below
+    # What the backends print straight to fd 2 (an XNNPACK INFO line on every load) is
+    # held back and replayed at the end without that noise; Python's own stderr keeps
+    # going to the terminal as it happens, when it is fd 2.
+    held = None
+    try:
+        with captured_native_output(fds=(2,)) as held:
+            python_stderr = sys.stderr
+            if _is_fd(python_stderr, 2):
+                sys.stderr = held.stderr
+            try:
+                return _run(args)
+            finally:
+                sys.stderr = python_stderr
+    finally:
+        if held is not None:
+            replay(held.text, sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the chosen command; map errors to one line on stderr and an exit status."""
     try:
         with warnings.catch_warnings():
             if not args.verbose:
@@ -358,6 +380,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # when Python flushes stdout again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
+
+
+def _is_fd(stream: Any, fd: int) -> bool:
+    """True when ``stream`` writes to file descriptor ``fd`` (not so for pytest's capsys)."""
+    try:
+        return bool(stream.fileno() == fd)
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +105,35 @@ def test_closed_stdout_is_quiet() -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_backend_noise_is_dropped_from_stderr(backend: str) -> None:
+    """The backends print an XNNPACK INFO line to fd 2 on every load; the command does not."""
+    proc = subprocess.run([sys.executable, "-m", "tfedge", "info", str(model_path("add.tflite")), "--backend", backend],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("model ")
+    assert proc.stderr == ""
+
+
+def test_other_native_output_is_replayed_and_python_output_is_live() -> None:
+    script = textwrap.dedent(
+        """
+        import os, sys
+        import tfedge.cli as cli
+
+        def fake(args):
+            os.write(2, b"native line\\nINFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n")
+            print("python line", file=sys.stderr, flush=True)
+            return 3
+
+        parser = cli.build_parser()
+        cli.build_parser = lambda: parser
+        for sub in parser._subparsers._group_actions[0].choices.values():
+            sub.set_defaults(func=fake)
+        sys.exit(cli.main(["info", "x.tflite"]))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3
+    # Python's own stderr as it happens; what native code wrote, held back, then replayed without the noise.
+    assert proc.stderr == "python line\nnative line\n"
