@@ -344,7 +344,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfedge`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.stderr_is_tty = sys.stderr.isatty()  # asked before fd 2 is captured below
+    args.stderr_is_tty = sys.stderr is not None and sys.stderr.isatty()  # asked before fd 2 is captured
+    try:
+        os.fstat(2)
+    except OSError:  # started with stderr closed (2>&-): nothing to capture or to keep clean
+        return _run(args)
     # What the backends print straight to fd 2 (an XNNPACK INFO line on every load) is
     # held back and replayed at the end without that noise; Python's own stderr keeps
     # going to the terminal as it happens, when it is fd 2.

@@ -137,3 +137,11 @@ def test_other_native_output_is_replayed_and_python_output_is_live() -> None:
     assert proc.returncode == 3
     # Python's own stderr as it happens; what native code wrote, held back, then replayed without the noise.
     assert proc.stderr == "python line\nnative line\n"
+
+
+def test_runs_with_stderr_closed() -> None:
+    """Started as `tfedge info m.tflite 2>&-` (a service with no stderr): still works."""
+    cmd = f"exec {sys.executable} -m tfedge info {model_path('add.tflite')} 2>&-"
+    proc = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.startswith("model ")
