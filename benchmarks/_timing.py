@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable
 
-#: The LiteRT test models (see ../shared/models/README.md).
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "litert-testdata"
+#: The LiteRT test models kept with the tests (see tests/data/litert-testdata/README.md).
+TEST_MODELS = Path(__file__).resolve().parents[1] / "tests" / "data" / "litert-testdata"
 #: The repository root, put on PYTHONPATH of the subprocesses so they import this tfedge.
 ROOT = Path(__file__).resolve().parents[1]
 

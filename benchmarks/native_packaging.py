@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "models" / "litert-testdata"
+TEST_MODELS = REPO / "tests" / "data" / "litert-testdata"
 _EXCLUDES = ("tensorflow", "keras", "tf_keras", "converters", "ai_edge_litert", "matplotlib", "sklearn",
              "scipy", "pandas", "PIL", "tkinter", "pytest", "setuptools", "pip")
 
@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Build (or take) the three, measure them, print the table (or JSON)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15, help="timed runs per packaging (default 15)")
-    parser.add_argument("--model", type=Path, default=SHARED / "add.tflite", help="model for `tfedge info`")
+    parser.add_argument("--model", type=Path, default=TEST_MODELS / "add.tflite", help="model for `tfedge info`")
     parser.add_argument("--nuitka", type=Path, help="use this build_native.py binary instead of building one")
     parser.add_argument("--pyinstaller", type=Path, help="use this PyInstaller binary instead of building one")
     parser.add_argument("--build-python", type=Path, default=Path(sys.executable),

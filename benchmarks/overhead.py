@@ -10,7 +10,7 @@ process, rounds interleaved so that machine noise hits all three alike:
 
 Usage: python benchmarks/overhead.py [MODEL ...] [--backend NAME] [--json]
 
-The defaults are ``add.tflite`` from ../shared/models. The targets (issue: "The runtime")
+The default is ``add.tflite`` from tests/data/litert-testdata. The targets (issue: "The runtime")
 are run/lean <= 1.10 and runner/run >= 1.8 on a tiny model.
 """
 
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from _timing import SHARED, interleave, script_dir_last
+from _timing import TEST_MODELS, interleave, script_dir_last
 
 script_dir_last(__file__)  # before tensorflow (--backend tensorflow) imports `packaging`
 
@@ -66,7 +66,7 @@ def measure(model: Path, backend: str, rounds: int = 31, calls: int = 2000) -> d
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", type=Path, default=[SHARED / "add.tflite"])
+    parser.add_argument("models", nargs="*", type=Path, default=[TEST_MODELS / "add.tflite"])
     parser.add_argument("--backend", action="append", help="backend(s); default: all installed")
     parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument("--calls", type=int, default=2000)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS_DIR = ROOT.parent / "shared" / "models" / "litert-testdata"
+MODELS_DIR = ROOT / "tests" / "data" / "litert-testdata"
 MOBILENET = Path(tempfile.gettempdir()) / "tfedge-bench" / "mobilenet_v2_float32.tflite"
 BACKENDS = {
     "tflite_runtime": "tflite_runtime.interpreter",

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 
 from tfedge._files import write_atomically
 from tfedge.errors import ConversionError, TfedgeError

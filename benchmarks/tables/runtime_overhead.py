@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _timing import SHARED, run_json
+from _timing import TEST_MODELS, run_json
 from overhead import measure
 from tables import Context, Section, markdown_table, ms, ratio
 
@@ -16,7 +16,7 @@ _OVERHEAD = Path(__file__).resolve().parents[1] / "overhead.py"
 
 def table(ctx: Context) -> Section:
     """Per-call time of the three ways on add.tflite and MobileNetV2, per backend."""
-    cases = [("add.tflite", SHARED / "add.tflite", 7 if ctx.quick else 61, 300 if ctx.quick else 1000)]
+    cases = [("add.tflite", TEST_MODELS / "add.tflite", 7 if ctx.quick else 61, 300 if ctx.quick else 1000)]
     if not ctx.quick:
         cases.append(("MobileNetV2 float32", ctx.models()["mobilenet_v2-float32"], 15, 4))
     in_process = [b for b in ("ai_edge_litert", "tflite_runtime") if b in _backend.available_backends()]

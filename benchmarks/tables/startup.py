@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from _timing import SHARED, subprocess_env
+from _timing import TEST_MODELS, subprocess_env
 from tables import Context, Section, markdown_table, ms, ratio
 
 TITLE = "Start-up: import time and time to first inference"
@@ -34,7 +34,7 @@ _RAW_FIRST = (
 def table(ctx: Context) -> Section:
     """Median in-process time and whole-process wall time of each snippet, in fresh processes."""
     repeats = 2 if ctx.quick else 7
-    model = str(ctx.models()["mobilenet_v2-float32"]) if not ctx.quick else str(SHARED / "add.tflite")
+    model = str(ctx.models()["mobilenet_v2-float32"]) if not ctx.quick else str(TEST_MODELS / "add.tflite")
     label = "MobileNetV2 float32" if not ctx.quick else "add.tflite"
     snippets = {
         "`python -c pass` (baseline)": "pass",

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import build_native as bn
+from support import MODELS
 
 REPO = Path(__file__).resolve().parents[2]
-MODELS = REPO.parent / "shared" / "models" / "litert-testdata"
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:

@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 
 import build_native as bn
+from support import MODELS
 import tfedge
 from tfedge.cli import random_input
 
 REPO = Path(__file__).resolve().parents[2]
-MODELS = REPO.parent / "shared" / "models" / "litert-testdata"
 
 pytestmark = pytest.mark.native_build
 
-#: Models tflite_runtime runs (see shared/models/README.md): float, int8, several inputs,
+#: Models tflite_runtime runs (see tests/data/litert-testdata/README.md): float, int8, several inputs,
 #: per-channel quantization, LSTM, a large im2col convolution, no signatures.
 COMPARED = ("add", "add_quantized_int8", "multi_add", "pc_conv", "lstm", "conv_huge_im2col", "no_signatures")
 

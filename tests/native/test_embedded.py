@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import build_native as bn
+from support import MODELS
 import tfedge
 from tfedge import cli, embedded
 
 REPO = Path(__file__).resolve().parents[2]
-MODELS = REPO.parent / "shared" / "models" / "litert-testdata"
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS_DIR = ROOT.parent / "shared" / "models" / "litert-testdata"
+MODELS_DIR = ROOT / "tests" / "data" / "litert-testdata"
 BACKENDS = {
     "tflite_runtime": "tflite_runtime.interpreter",
     "ai_edge_litert": "ai_edge_litert.interpreter",

@@ -11,12 +11,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from support import MODELS
+
 import tfedge
 from tfedge import bench, cli
 from tfedge._inputs import random_input
 from tfedge.errors import InputError, ModelError
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "litert-testdata"
+DATA = MODELS
 ADD = DATA / "add.tflite"  # one input 'a' (1, 8, 8, 3) float32
 MULTI = DATA / "multi_add.tflite"  # inputs a, b, c, d (1, 8, 8, 3) float32
 

@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from support import MODELS
+
 import tfedge
 from tfedge import DelegateError, DelegateFallbackWarning, _backend
 from tfedge.cli import main
 
-MODELS = Path(__file__).resolve().parents[3] / "shared" / "models" / "litert-testdata"
 BACKENDS = [b for b in ("ai_edge_litert", "tflite_runtime") if b in _backend.available_backends()]
 SOURCE = Path(__file__).with_name("testdelegate.c")
 

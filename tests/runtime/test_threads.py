@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from support import MODELS
+
 import tfedge
 from tfedge import InputError, InvokeError, _backend
 
-MODELS = Path(__file__).resolve().parents[3] / "shared" / "models" / "litert-testdata"
 BACKENDS = [b for b in ("ai_edge_litert", "tflite_runtime") if b in _backend.available_backends()]
 THREADS, CALLS = 8, 200
 

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from support import MODELS as MODELS_DIR
+
 from tfedge.errors import ModelError
 from tfedge.verify import ModelSummary, verify_model
 
-MODELS_DIR = Path(__file__).resolve().parents[3] / "shared" / "models" / "litert-testdata"
 MODELS = sorted(MODELS_DIR.glob("*.tflite"))
 HINT = "The file is corrupt or truncated; download or copy it again."
 # The deliberately broken files that the verifier rejects (the backends reject them too).
