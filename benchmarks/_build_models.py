@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -23,39 +21,18 @@ script_dir_last(__file__)
 import numpy as np  # noqa: E402
 from models import MODES, digits_split, model_name  # noqa: E402
 
+from converters.example import train_cnn  # noqa: E402
+from tfedge._files import write_atomically  # noqa: E402
+
 import tensorflow as tf  # noqa: E402  (this script exists to import it, away from the measuring process)
 
 keras = tf.keras
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a cache others may read
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def _digits_model() -> tuple[Any, np.ndarray, float]:
     """A small CNN trained a few epochs on the digits; its calibration data and test accuracy."""
     x_train, y_train, x_test, y_test = digits_split()
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
-        keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x_train, y_train, epochs=12, batch_size=32, verbose=0)
+    model = train_cnn(x_train, y_train)  # the example's CNN, trained as the example trains it
     accuracy = float(np.mean(np.argmax(model.predict(x_test, verbose=0), axis=1) == y_test))
     return model, x_train[:200], accuracy
 
@@ -106,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         if extra:
             record["digits_keras_accuracy"] = extra[0]
         for mode in MODES:
-            _write_atomic(args.work_dir / f"{model_name(name, mode)}.tflite", _convert(model, mode, calibration))
+            write_atomically(args.work_dir / f"{model_name(name, mode)}.tflite", _convert(model, mode, calibration))
         record["seconds"][name] = round(time.perf_counter() - start, 1)
     record["fingerprint"] = args.fingerprint
-    _write_atomic(args.work_dir / "manifest.json", json.dumps(record, indent=2).encode())
+    write_atomically(args.work_dir / "manifest.json", json.dumps(record, indent=2).encode())
     return 0
 
 

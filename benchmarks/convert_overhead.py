@@ -69,20 +69,10 @@ def measure(saved_model: Path, mode: str, calibration: np.ndarray, rounds: int, 
 
 
 def _digits_cnn(path: Path) -> Path:
-    """The example's digits CNN architecture (untrained weights suffice for timing)."""
-    import keras
+    """The example's digits CNN (untrained weights suffice for timing) as a SavedModel."""
+    from converters.example import digits_cnn
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8, 8, 1), name="image"),
-        keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
-        keras.layers.Conv2D(32, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
-    model.export(str(path), verbose=False)
+    digits_cnn().export(str(path), verbose=False)
     return path
 
 

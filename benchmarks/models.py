@@ -37,22 +37,19 @@ def model_name(model: str, mode: str) -> str:
 def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """scikit-learn's digits as ``(x_train, y_train, x_test, y_test)``: (N, 8, 8, 1) float32 in [0, 1].
 
-    The builder trains on this split and the formats table scores on it, so both use this one function.
+    The builder trains on this split and the formats table scores on it, so both use this one
+    function: the example's data (``converters.example.digits``) with a 75/25 split.
     """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    from converters.example import digits
 
-    digits = load_digits()
-    x = (digits.images / 16.0).astype(np.float32)[..., None]
-    y = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+    x_train, x_test, y_train, y_test = digits(test_size=0.25)
     return x_train, y_train, x_test, y_test
 
 
 def _fingerprint(models: tuple[str, ...]) -> str:
-    """What the cached files depend on: the builder's code, this module and the model list."""
+    """What the cached files depend on: the builder's code, this module, the example's CNN and the model list."""
     digest = hashlib.sha256()
-    for path in (_HERE / "_build_models.py", Path(__file__)):
+    for path in (_HERE / "_build_models.py", Path(__file__), _HERE.parent / "converters" / "example.py"):
         digest.update(path.read_bytes())
     digest.update(repr(models).encode())
     return digest.hexdigest()[:16]

@@ -42,6 +42,8 @@ def build_models(cache: Path, size: int) -> None:
     """Build and convert MobileNetV2 with TensorFlow (run in a child process)."""
     import tensorflow as tf  # only ever imported in the child process
 
+    from tfedge._files import write_atomically
+
     cache.mkdir(parents=True, exist_ok=True)
     model = tf.keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3))
     rng = np.random.default_rng(0)
@@ -58,11 +60,7 @@ def build_models(cache: Path, size: int) -> None:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
-        data = converter.convert()
-        fd, tmp = tempfile.mkstemp(dir=cache, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, cache / f"{size}_{name}")
+        write_atomically(cache / f"{size}_{name}", converter.convert())
 
 
 def ensure_models(cache: Path, size: int) -> list[Path]:

@@ -15,7 +15,6 @@ import datetime
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -27,6 +26,8 @@ if str(HERE.parent) not in sys.path:
     sys.path.insert(1, str(HERE.parent))  # this checkout's tfedge, when it is not installed
 
 from _timing import script_dir_last  # noqa: E402
+
+from tfedge._files import write_atomically  # noqa: E402
 
 script_dir_last(__file__)
 
@@ -127,19 +128,6 @@ def render(sections: Sequence[Section], *, started: datetime.datetime, seconds: 
     return "\n".join(head + body)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: digits models only, few repeats")
@@ -171,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     others = max(0.0, (cpu_end[0] - cpu_start[0]) - (cpu_end[1] - cpu_start[1])) / (seconds * (os.cpu_count() or 1))
     text = render(sections, started=started, seconds=seconds, quick=args.quick,
                   loads=(load_start, os.getloadavg()[0]), others=others if others == others else 0.0)
-    _write_atomic(out, text)
+    write_atomically(out, text.encode())
     written = [out, *(f for s in sections for f in s.files)]
     print(f"wrote {', '.join(str(p) for p in written)} in {seconds / 60:.1f} min", file=sys.stderr)
     return 0

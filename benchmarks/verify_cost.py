@@ -40,12 +40,12 @@ def build_mobilenet(path: Path) -> None:
     """Convert a Keras MobileNetV2 (random weights) to float32 TFLite at `path`."""
     import tensorflow as tf
 
+    from tfedge._files import write_atomically
+
     model = tf.keras.applications.MobileNetV2(weights=None)
     data = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_bytes(data)
-    partial.replace(path)  # atomically: a failed build leaves no half file
+    write_atomically(path, data)  # a failed build leaves no half file
 
 
 def median_seconds(action: Callable[[], object], repeat: int) -> float:

@@ -21,27 +21,31 @@ import numpy as np
 MODES = ("none", "float16", "dynamic", "int8")
 
 
-def digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Digits as (N, 8, 8, 1) float32 in [0, 1], split 80/20 with a fixed seed."""
+def digits(test_size: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Digits as (N, 8, 8, 1) float32 in [0, 1]: ``x_train, x_test, y_train, y_test``, split
+    with a fixed seed (80/20 by default), stratified by class."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     data = load_digits()
     x = (data.images / 16.0).astype(np.float32)[..., None]
     y = data.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size, random_state=0, stratify=y)
     return x_train, x_test, y_train, y_test
 
 
-def train_cnn(x: np.ndarray, y: np.ndarray, *, epochs: int = 20) -> Any:
-    """A small CNN trained on ``x``, ``y`` (a few seconds on a laptop core)."""
+def digits_cnn() -> Any:
+    """The digits CNN, untrained (seeded): input 'image' (8, 8, 1), softmax over 10 classes.
+
+    The example trains it; the benchmarks time and convert the same architecture.
+    """
     from ._tf import tf
 
     tf()
     import keras
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential(
+    return keras.Sequential(
         [
             keras.Input((8, 8, 1), name="image"),
             keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
@@ -52,6 +56,13 @@ def train_cnn(x: np.ndarray, y: np.ndarray, *, epochs: int = 20) -> Any:
             keras.layers.Dense(10, activation="softmax", name="scores"),
         ]
     )
+
+
+def train_cnn(x: np.ndarray, y: np.ndarray, *, epochs: int = 20) -> Any:
+    """:func:`digits_cnn` trained on ``x``, ``y`` (a few seconds on a laptop core)."""
+    import keras
+
+    model = digits_cnn()
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
     return model

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +161,20 @@ def _read_signature(path: str, label: str) -> tuple[tuple[InputSpec, ...], tuple
     return tuple(inputs), tuple(sorted(sig.outputs))
 
 
+def _check_keras_container(path: Path, label: str) -> None:
+    """ConversionError unless a .keras file is a whole zip archive, as Keras writes them.
+
+    Keras reports a truncated or mistyped .keras file as "File not found", which sends
+    people looking for the wrong problem; this says what is wrong, before TensorFlow is
+    even imported. (``is_zipfile`` reads the archive's end record, so it sees truncation.)
+    """
+    if path.suffix.lower() == ".keras" and not zipfile.is_zipfile(path):
+        raise ConversionError(
+            f"{label} is not a zip archive, as a .keras file must be: it is truncated, corrupt or "
+            "not a Keras model. Save it again with model.save(PATH)."
+        )
+
+
 def _first_line(exc: BaseException) -> str:
     """The first line of an exception's message."""
     text = str(exc).strip()
@@ -215,6 +230,7 @@ def _from_path(path: Path) -> Source:
             f"{label} is a {suffix or 'suffix-less'} file; expected a SavedModel directory, "
             "a .keras or a .h5 file."
         )
+    _check_keras_container(path, label)
     tf()
     import keras
 

@@ -7,7 +7,15 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable, Union
 
-__all__ = ["write_atomically"]
+__all__ = ["cache_dir", "write_atomically"]
+
+
+def cache_dir() -> Path:
+    """tfedge's cache folder: $TFEDGE_CACHE_DIR, else $XDG_CACHE_HOME/tfedge, else ~/.cache/tfedge."""
+    base = os.environ.get("TFEDGE_CACHE_DIR")
+    if base:
+        return Path(base)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tfedge"
 
 
 def _umask() -> int:

@@ -37,8 +37,8 @@ def captured_native_output(fds: Sequence[int] = (1, 2)) -> Iterator[Captured]:
     """
     sys.stdout.flush()
     sys.stderr.flush()
+    real_stderr = os.fdopen(os.dup(2), "w", buffering=1)  # before fd 2 is redirected
     saved = [os.dup(fd) for fd in fds]
-    real_stderr = os.fdopen(os.dup(saved[list(fds).index(2)] if 2 in fds else 2), "w", buffering=1)
     sink = tempfile.TemporaryFile(mode="w+b")
     captured = Captured(real_stderr)
     try:

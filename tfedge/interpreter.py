@@ -229,6 +229,7 @@ class Interpreter:
         if self._summary_cache is None:
             self._summary_cache = self._verify()
         return self._summary_cache
+
     def _build(self, chain: tuple[_delegates.DelegateSpec, ...], stacklevel: int) -> None:
         """(Re)build the backend interpreter from a delegate list; ``stacklevel``: frames up to the user's."""
         try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._files import write_atomically
+from ._files import cache_dir, write_atomically
 from .errors import ModelError
 
 if TYPE_CHECKING:
@@ -64,14 +63,6 @@ class ProbeResult:
         return ModelError(f"{source} {what}. It was not loaded into this process.")
 
 
-def _cache_dir() -> Path:
-    """Where verdicts are kept: $TFEDGE_CACHE_DIR/probe or ~/.cache/tfedge/probe."""
-    base = os.environ.get("TFEDGE_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tfedge"
-    )
-    return Path(base) / "probe"
-
-
 def _child(data: bytes, backend: str, conn: Connection) -> None:
     """In the child: load, allocate and invoke once on zero inputs; report the outcome."""
     try:
@@ -108,7 +99,7 @@ def probe_model(
     """
     sha = hashlib.sha256(data).hexdigest()
     label = f"{backend} {backend_version}"
-    cache = _cache_dir() / f"{sha}-{backend}-{backend_version}.json"
+    cache = cache_dir() / "probe" / f"{sha}-{backend}-{backend_version}.json"
     if use_cache and cache.is_file():
         try:
             return ProbeResult(**{**json.loads(cache.read_text()), "cached": True})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ from models import MODES, digits_split, manifest, model_name
 from tables import Context, Section, markdown_table, ms, ratio
 
 import tfedge
+from tfedge._files import write_atomically
 
 TITLE = "Model formats: size, latency and accuracy per quantization mode"
 PLOT = "latency_vs_size.png"
@@ -121,14 +120,8 @@ def _plot(points: dict[str, list[tuple[str, int, dict[int, float]]]], path: Path
         ax.legend(handles, labels, fontsize=8)
     fig.suptitle("Latency vs size per quantization mode", fontsize=11)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        write_atomically(path, lambda f: fig.savefig(f, dpi=110, format="png"))
     finally:
         plt.close(fig)
     return path

@@ -57,6 +57,18 @@ def test_directory_that_is_not_a_saved_model(tmp_path: Path, out_dir: Path, caps
     )
 
 
+def test_truncated_keras_file(keras_file: Path, tmp_path: Path, out_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Keras itself says "File not found" for a file that is there; the message names the real problem."""
+    cut = tmp_path / "cut.keras"
+    cut.write_bytes(keras_file.read_bytes()[:2000])
+    code, _, err = run_cli([str(cut), "-o", str(out_dir / "m.tflite")], capsys)
+    assert_one_error(
+        code, err, out_dir,
+        f"Source {str(cut)!r} is not a zip archive, as a .keras file must be: it is truncated, corrupt or "
+        "not a Keras model. Save it again with model.save(PATH).",
+    )
+
+
 def test_calibration_of_the_wrong_shape(saved_model: Path, tmp_path: Path, out_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((10, 8, 8), np.float32))

@@ -84,8 +84,19 @@ def test_model_that_is_not_tflite(tmp_path: Path, capsys: pytest.CaptureFixture[
     bogus.write_bytes(b"not a model at all")
     code, err = _run(capsys, "--model", f"net={bogus}", "--dist", str(tmp_path / "dist"))
     assert code == 1
-    assert err == (f"build_native: error: Model file '{bogus}' is not a TFLite model (no 'TFL3' identifier). "
-                   "Pass a .tflite file.\n")
+    assert err == (f"build_native: error: Model file '{bogus}': not a TFLite model: expected the identifier "
+                   "'TFL3' at byte 4, found b'a mo'. Pass a .tflite file (convert other formats with tfedge-convert).\n")
+    assert not (tmp_path / "dist").exists()
+
+
+def test_truncated_model_is_refused_before_building(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A model the runtime would refuse at start must not be built into a binary."""
+    cut = tmp_path / "cut.tflite"
+    cut.write_bytes((MODELS / "add.tflite").read_bytes()[:300])
+    code, err = _run(capsys, "--model", f"net={cut}", "--dist", str(tmp_path / "dist"))
+    assert code == 1
+    assert err == (f"build_native: error: Model file '{cut}': the operator codes field of the model points at byte "
+                   "528, past the end of the 300-byte file. The file is corrupt or truncated; download or copy it again.\n")
 
 
 def test_model_names(tmp_path: Path) -> None:
@@ -219,6 +230,7 @@ def test_no_blas_under_emulation_is_refused(tmp_path: Path, capsys: pytest.Captu
 def test_no_blas_env_failure_is_one_line_and_leaves_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """pip failing (here: no index to install numpy's sources from) names the step and its log."""
+    monkeypatch.delenv("TFEDGE_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens on the discard port
     monkeypatch.setenv("PIP_NO_INDEX", "1")
