@@ -1,23 +1,38 @@
-"""What verify_model costs next to loading the model in the backend.
+"""What verify_model costs next to loading the model.
 
-For each model: the median time of ``verify_model`` and of the backend's
-``Interpreter(model_content=...)`` + ``allocate_tensors()``, and their ratio. Models are the
-LiteRT test files the backend loads, plus a Keras MobileNetV2 (weights=None, float32, about
-14 MB) converted with TensorFlow in a child process when TensorFlow is installed; the
-.tflite is cached in the temp directory. Run from the repository root::
+Two measurements, per installed backend:
 
-    python benchmarks/verify_cost.py [--backend tflite_runtime] [--repeat 20]
+1. Per model: the median time of ``verify_model`` and of the backend's own
+   ``Interpreter(model_content=...)`` + ``allocate_tensors()`` from bytes already in memory,
+   back to back in one process. Models: the LiteRT test files the backend loads, and a
+   Keras MobileNetV2 (``weights=None``, float32, about 14 MB).
+2. MobileNetV2 end to end, ``tfedge.Interpreter(path)`` with ``verify`` on and off, as an
+   app loads it:
 
-After the table, the MobileNetV2 row is measured end to end as apps load it,
-``tfedge.Interpreter(path)`` with ``verify`` on and off, interleaved: with the file in
-the page cache (a reload), and, when run as root on Linux, after dropping the page cache
-before each load (the first load after a boot, where the file is read from storage).
+   - *first load*: the model's first load in a fresh process (the backend imported
+     beforehand, so its import is not counted), file in the page cache; alternating
+     verify off/on, one process each;
+   - *first load, page cache dropped* (root on Linux only): the same after dropping the
+     page cache, as after a boot;
+   - *reload*: the same process loading it again and again, each Interpreter dropped
+     before the next. The allocator then hands back the pages the last one freed, which
+     makes this the cheapest load there is.
+
+   The share quoted is verify's own time (measured alone, precise: in the first-load rows,
+   its first call in a fresh process, which is slower) over the load with verify off; the
+   measured difference on − off, noisier, is printed beside it.
+
+Run from the repository root::
+
+    python benchmarks/verify_cost.py [--backend NAME] [--repeat 20] [--processes 7] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
+import json
 import os
 import statistics
 import subprocess
@@ -26,13 +41,14 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = ROOT / "tests" / "data" / "litert-testdata"
-MOBILENET = Path(tempfile.gettempdir()) / "tfedge-bench" / "mobilenet_v2_float32.tflite"
+DEFAULT_MOBILENET = Path(tempfile.gettempdir()) / "tfedge-bench" / "mobilenet_v2_float32.tflite"
 BACKENDS = {
-    "tflite_runtime": "tflite_runtime.interpreter",
     "ai_edge_litert": "ai_edge_litert.interpreter",
+    "tflite_runtime": "tflite_runtime.interpreter",
 }
 
 
@@ -59,58 +75,6 @@ def median_seconds(action: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print the cost table; exit 1 if the verifier rejects a model the backend loads."""
-    from tfedge.errors import ModelError
-    from tfedge.verify import verify_model
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend", choices=sorted(BACKENDS), default="tflite_runtime")
-    parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--build-mobilenet", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.build_mobilenet:
-        build_mobilenet(args.build_mobilenet)
-        return 0
-    interpreter = importlib.import_module(BACKENDS[args.backend]).Interpreter
-
-    models = sorted(MODELS_DIR.glob("*.tflite"))
-    if not MOBILENET.exists():
-        # TensorFlow in a child: it must not share a process with the TFLite backend.
-        print("building MobileNetV2 with TensorFlow...", file=sys.stderr)
-        subprocess.run([sys.executable, __file__, "--build-mobilenet", str(MOBILENET)],
-                       check=False, capture_output=True)
-    if MOBILENET.exists():
-        models.append(MOBILENET)
-    else:
-        print("TensorFlow is not installed: no MobileNetV2 row", file=sys.stderr)
-
-    def load(data: bytes) -> None:
-        interpreter(model_content=data).allocate_tensors()
-
-    print(f"{'model':<40}{'KiB':>8}{'verify ms':>11}{'load ms':>10}{'ratio':>8}")
-    failed = False
-    for path in models:
-        data = path.read_bytes()
-        try:
-            load(data)
-        except (ValueError, RuntimeError):
-            continue  # the backend refuses it: nothing to compare
-        try:
-            verify = median_seconds(lambda: verify_model(data), args.repeat)
-        except ModelError as exc:
-            print(f"{path.name}: rejected: {exc}", file=sys.stderr)
-            failed = True
-            continue
-        loading = median_seconds(lambda: load(data), max(3, args.repeat // 4))
-        print(f"{path.name:<40}{len(data) / 1024:>8.1f}{verify * 1e3:>11.3f}"
-              f"{loading * 1e3:>10.3f}{verify / loading:>8.1%}")
-    if MOBILENET.exists():
-        content = MOBILENET.read_bytes()
-        end_to_end(MOBILENET, args.backend, args.repeat, median_seconds(lambda: verify_model(content), args.repeat))
-    return 1 if failed else 0
-
-
 def _drop_page_cache() -> bool:
     """Empty Linux's page cache (root only); False when this process may not."""
     try:
@@ -122,34 +86,177 @@ def _drop_page_cache() -> bool:
     return True
 
 
-def end_to_end(path: Path, backend: str, repeat: int, verify_s: float) -> None:
-    """``tfedge.Interpreter(path)`` with and without verify, warm and (as root) cold.
+def _child(path: Path, backend: str, verify: bool) -> None:
+    """In a fresh process: import everything, then time the model's first load (JSON)."""
+    import tfedge
+    from tfedge import _backend
 
-    The share quoted is ``verify_s`` (timed on its own, precise) over the load without
-    verify; the measured difference is printed too, but cold loads are too noisy for it.
-    """
+    _backend.get_backend(backend)  # the backend's import is not part of a load
+    start = time.perf_counter()
+    interp = tfedge.Interpreter(path, backend=backend, verify=verify)
+    seconds = time.perf_counter() - start
+    first_verify = None
+    if not verify:  # verify_model's first call in a process, slower than later ones
+        from tfedge.verify import verify_model
+
+        start = time.perf_counter()
+        verify_model(interp.model_content)
+        first_verify = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "first_verify": first_verify}))
+
+
+def first_loads(path: Path, backend: str, processes: int, cold: bool) -> dict[str, float] | None:
+    """Median first load in fresh processes, verify "off" and "on" alternating, and
+    verify_model's first call in those processes ("first_verify"); None if `cold` and the
+    page cache cannot be dropped."""
+    times: dict[bool, list[float]] = {False: [], True: []}
+    verifies: list[float] = []
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
+    for _ in range(processes):
+        for verify in (False, True):
+            if cold and not _drop_page_cache():
+                return None
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", str(path), backend, str(int(verify))],
+                capture_output=True, text=True, check=True, env=env,
+            ).stdout
+            child = json.loads(out.strip().splitlines()[-1])
+            times[verify].append(child["seconds"])
+            if child["first_verify"] is not None:
+                verifies.append(child["first_verify"])
+    return {"off": statistics.median(times[False]), "on": statistics.median(times[True]),
+            "first_verify": statistics.median(verifies)}
+
+
+def reloads(path: Path, backend: str, repeat: int) -> dict[str, float]:
+    """Median load of the same model again and again in this process, verify "off" and "on"."""
     import tfedge
 
-    def load(verify: bool) -> None:
-        tfedge.Interpreter(path, backend=backend, verify=verify)
+    times: dict[bool, list[float]] = {False: [], True: []}
+    tfedge.Interpreter(path, backend=backend, verify=False)
+    for _ in range(max(3, repeat // 2)):
+        for verify in (False, True):
+            start = time.perf_counter()
+            tfedge.Interpreter(path, backend=backend, verify=verify)
+            times[verify].append(time.perf_counter() - start)
+    return {"on" if v else "off": statistics.median(t) for v, t in times.items()}
 
-    for cold in (False, True):
-        if cold and not _drop_page_cache():
-            print("cold loads not measured: dropping the page cache needs root", file=sys.stderr)
-            return
-        times: dict[bool, list[float]] = {False: [], True: []}
-        load(False)
-        for _ in range(max(3, repeat // 2)):
-            for verify in (False, True):
-                if cold:
-                    _drop_page_cache()
-                start = time.perf_counter()
-                load(verify)
-                times[verify].append(time.perf_counter() - start)
-        off, on = (statistics.median(times[v]) for v in (False, True))
-        print(f"tfedge.Interpreter({path.name}) on {backend}, page cache {'dropped' if cold else 'warm'}: "
-              f"verify=False {off * 1e3:.2f} ms, verify=True {on * 1e3:.2f} ms; verify {verify_s * 1e3:.2f} ms "
-              f"= {verify_s / off:.1%} of the load")
+
+def measure(backend: str, mobilenet: Path | None, repeat: int, processes: int) -> dict[str, Any]:
+    """Everything this script measures on one backend, as plain data."""
+    from tfedge.errors import ModelError
+    from tfedge.verify import verify_model
+
+    interpreter = importlib.import_module(BACKENDS[backend]).Interpreter
+
+    def load(data: bytes) -> None:
+        interpreter(model_content=data).allocate_tensors()
+
+    paths = sorted(MODELS_DIR.glob("*.tflite")) + ([mobilenet] if mobilenet else [])
+    models, rejected = [], []
+    for path in paths:
+        data = path.read_bytes()
+        try:
+            load(data)
+        except (ValueError, RuntimeError):
+            continue  # the backend refuses it: nothing to compare
+        try:
+            verify = median_seconds(lambda: verify_model(data), repeat)
+        except ModelError as exc:
+            rejected.append(f"{path.name}: {exc}")
+            continue
+        loading = median_seconds(lambda: load(data), max(3, repeat // 4))
+        models.append({"model": path.name, "bytes": len(data), "verify_s": verify, "load_s": loading})
+    result: dict[str, Any] = {"backend": backend, "models": models, "rejected": rejected}
+    if mobilenet:
+        content = mobilenet.read_bytes()
+        result["mobilenet"] = {
+            "verify_s": median_seconds(lambda: verify_model(content), repeat),
+            "first_load": first_loads(mobilenet, backend, processes, cold=False),
+            "first_load_cold": first_loads(mobilenet, backend, processes, cold=True),
+            "reload": reloads(mobilenet, backend, repeat),
+        }
+    return result
+
+
+def _print(result: dict[str, Any]) -> None:
+    """The human-readable report of one backend."""
+    print(f"\n{result['backend']}: verify_model vs the backend's load from bytes in memory")
+    print(f"{'model':<40}{'KiB':>8}{'verify ms':>11}{'load ms':>10}{'ratio':>8}")
+    for m in result["models"]:
+        print(f"{m['model']:<40}{m['bytes'] / 1024:>8.1f}{m['verify_s'] * 1e3:>11.3f}"
+              f"{m['load_s'] * 1e3:>10.3f}{m['verify_s'] / m['load_s']:>8.1%}")
+    for line in result["rejected"]:
+        print(f"REJECTED (the backend loads it): {line}")
+    mob = result.get("mobilenet")
+    if not mob:
+        return
+    verify = mob["verify_s"]
+    print(f"tfedge.Interpreter(MobileNetV2 float32) on {result['backend']}; verify_model alone "
+          f"{verify * 1e3:.2f} ms")
+    for key, label in (("first_load", "first load, page cache warm"),
+                       ("first_load_cold", "first load, page cache dropped"),
+                       ("reload", "reload in the same process")):
+        times = mob[key]
+        if times is None:
+            print(f"  {label}: not measured (dropping the page cache needs root)")
+            continue
+        off, on = times["off"], times["on"]
+        cost = times.get("first_verify", verify)
+        print(f"  {label}: verify off {off * 1e3:.2f} ms, on {on * 1e3:.2f} ms (difference "
+              f"{(on - off) * 1e3:+.2f} ms); verify {cost * 1e3:.2f} ms = {cost / off:.1%} of the load")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print (or emit as JSON) the cost tables; exit 1 if a model the backend loads is rejected."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=sorted(BACKENDS), action="append",
+                        help="backend to measure (repeatable; default: every installed one)")
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--processes", type=int, default=7,
+                        help="fresh processes per way for the first-load rows (default 7)")
+    parser.add_argument("--mobilenet", type=Path, default=DEFAULT_MOBILENET,
+                        help="the float32 MobileNetV2 .tflite; built with TensorFlow when missing")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--build-mobilenet", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.build_mobilenet:
+        build_mobilenet(args.build_mobilenet)
+        return 0
+    if args.child:
+        _child(Path(args.child[0]), args.child[1], args.child[2] == "1")
+        return 0
+    backends = args.backend or [b for b in BACKENDS if importlib.util.find_spec(b.split(".")[0])]
+    if not backends:
+        parser.error("no TFLite backend installed (ai-edge-litert or tflite-runtime)")
+    mobilenet: Path | None = args.mobilenet
+    if not mobilenet.exists():
+        # TensorFlow in a child: it must not share a process with the TFLite backend.
+        print("building MobileNetV2 with TensorFlow...", file=sys.stderr)
+        subprocess.run([sys.executable, __file__, "--build-mobilenet", str(mobilenet)],
+                       check=False, capture_output=True)
+    if not mobilenet.exists():
+        print("TensorFlow is not installed: no MobileNetV2 rows", file=sys.stderr)
+        mobilenet = None
+    # One child per backend: tflite_runtime and ai_edge_litert should not share a process.
+    results = []
+    for backend in backends:
+        if len(backends) == 1:
+            results.append(measure(backend, mobilenet, args.repeat, args.processes))
+            continue
+        out = subprocess.run(
+            [sys.executable, __file__, "--json", "--backend", backend, "--repeat", str(args.repeat),
+             "--processes", str(args.processes), "--mobilenet", str(args.mobilenet)],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        results.extend(json.loads(out))
+    if args.json:
+        print(json.dumps(results, default=str))
+    else:
+        for result in results:
+            _print(result)
+    return 1 if any(r["rejected"] for r in results) else 0
 
 
 if __name__ == "__main__":

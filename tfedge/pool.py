@@ -57,7 +57,12 @@ class InterpreterPool:
             raise ValueError(f"size must be a whole number >= 1, got {size!r}.")
         interpreter_options.setdefault("num_threads", 1)
         first = Interpreter(model, **interpreter_options)  # errors name the file; read once
-        rest = (Interpreter(first.model_content, **interpreter_options) for _ in range(size - 1))
+        # The others load the very same bytes (immutable), which the first has verified and,
+        # when asked, probed: doing it again would only cost time (1 ms for MobileNetV2).
+        shared = {**interpreter_options, "verify": False, "probe": False}
+        rest = [Interpreter(first.model_content, **shared) for _ in range(size - 1)]
+        for interp in rest:
+            interp._summary_cache = first._summary_cache
         self.size = size
         self._interpreters = (first, *rest)
         self._free: queue.SimpleQueue[Interpreter] = queue.SimpleQueue()

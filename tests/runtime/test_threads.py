@@ -173,6 +173,22 @@ def test_pool_defaults_and_errors() -> None:
         tfedge.InterpreterPool(MODELS / "missing.tflite", size=2)
 
 
+def test_pool_verifies_the_shared_bytes_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tfedge.interpreter
+
+    calls = []
+    real = tfedge.interpreter.verify_model
+    monkeypatch.setattr(tfedge.interpreter, "verify_model", lambda data: calls.append(1) or real(data))
+    pool = tfedge.InterpreterPool(MODELS / "add.tflite", size=3)
+    assert len(calls) == 1
+    summaries = {id(interp.summary) for interp in pool.interpreters}
+    assert len(summaries) == 1 and len(calls) == 1
+    assert pool.interpreters[2].summary.operator_counts == {"ADD": 2}
+    pool.close()
+    with pytest.raises(tfedge.ModelError, match="operator code"):  # the first still verifies
+        tfedge.InterpreterPool((MODELS / "add.tflite").read_bytes()[:543], size=2)
+
+
 def test_a_kept_error_does_not_block_reallocation(backend: str) -> None:
     # pytest.raises keeps the traceback, and with it tfedge's frames: they must not hold
     # the backend's wrapper, or every later allocate_tensors() would see a "view".
