@@ -43,8 +43,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-MODELS_DIR = ROOT / "tests" / "data" / "litert-testdata"
+from _timing import ROOT, TEST_MODELS, script_dir_last, subprocess_env
+
+script_dir_last(__file__)  # before tensorflow (--build-mobilenet) imports `packaging`
+
 DEFAULT_MOBILENET = Path(tempfile.gettempdir()) / "tfedge-bench" / "mobilenet_v2_float32.tflite"
 BACKENDS = {
     "ai_edge_litert": "ai_edge_litert.interpreter",
@@ -111,14 +113,13 @@ def first_loads(path: Path, backend: str, processes: int, cold: bool) -> dict[st
     page cache cannot be dropped."""
     times: dict[bool, list[float]] = {False: [], True: []}
     verifies: list[float] = []
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
     for _ in range(processes):
         for verify in (False, True):
             if cold and not _drop_page_cache():
                 return None
             out = subprocess.run(
                 [sys.executable, __file__, "--child", str(path), backend, str(int(verify))],
-                capture_output=True, text=True, check=True, env=env,
+                capture_output=True, text=True, check=True, env=subprocess_env(),
             ).stdout
             child = json.loads(out.strip().splitlines()[-1])
             times[verify].append(child["seconds"])
@@ -152,10 +153,10 @@ def measure(backend: str, mobilenet: Path | None, repeat: int, processes: int) -
     def load(data: bytes) -> None:
         interpreter(model_content=data).allocate_tensors()
 
-    paths = sorted(MODELS_DIR.glob("*.tflite")) + ([mobilenet] if mobilenet else [])
+    paths = sorted(TEST_MODELS.glob("*.tflite")) + ([mobilenet] if mobilenet else [])
     models, rejected = [], []
     for path in paths:
-        data = path.read_bytes()
+        data = path.read_bytes()  # the last one, MobileNetV2's, is used again below
         try:
             load(data)
         except (ValueError, RuntimeError):
@@ -169,9 +170,8 @@ def measure(backend: str, mobilenet: Path | None, repeat: int, processes: int) -
         models.append({"model": path.name, "bytes": len(data), "verify_s": verify, "load_s": loading})
     result: dict[str, Any] = {"backend": backend, "models": models, "rejected": rejected}
     if mobilenet:
-        content = mobilenet.read_bytes()
         result["mobilenet"] = {
-            "verify_s": median_seconds(lambda: verify_model(content), repeat),
+            "verify_s": median_seconds(lambda: verify_model(data), repeat),
             "first_load": first_loads(mobilenet, backend, processes, cold=False),
             "first_load_cold": first_loads(mobilenet, backend, processes, cold=True),
             "reload": reloads(mobilenet, backend, repeat),
@@ -209,11 +209,15 @@ def _print(result: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print (or emit as JSON) the cost tables; exit 1 if a model the backend loads is rejected."""
+    from tfedge.cli import _whole_number
+    from tfedge.errors import ModelError
+    from tfedge.verify import verify_model
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=sorted(BACKENDS), action="append",
                         help="backend to measure (repeatable; default: every installed one)")
-    parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--processes", type=int, default=7,
+    parser.add_argument("--repeat", type=_whole_number, default=20)
+    parser.add_argument("--processes", type=_whole_number, default=7,
                         help="fresh processes per way for the first-load rows (default 7)")
     parser.add_argument("--mobilenet", type=Path, default=DEFAULT_MOBILENET,
                         help="the float32 MobileNetV2 .tflite; built with TensorFlow when missing")
@@ -239,6 +243,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not mobilenet.exists():
         print("TensorFlow is not installed: no MobileNetV2 rows", file=sys.stderr)
         mobilenet = None
+    else:
+        try:  # before a backend loads it: a damaged file can crash tflite_runtime
+            verify_model(mobilenet.read_bytes())
+        except ModelError as exc:
+            parser.error(f"--mobilenet {mobilenet}: {exc}")
     # One child per backend: tflite_runtime and ai_edge_litert should not share a process.
     results = []
     for backend in backends:
@@ -248,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = subprocess.run(
             [sys.executable, __file__, "--json", "--backend", backend, "--repeat", str(args.repeat),
              "--processes", str(args.processes), "--mobilenet", str(args.mobilenet)],
-            capture_output=True, text=True, check=True,
+            capture_output=True, text=True, check=True, env=subprocess_env(),
         ).stdout
         results.extend(json.loads(out))
     if args.json:
