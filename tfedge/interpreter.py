@@ -27,7 +27,8 @@ from .verify import ModelSummary, verify_model
 __all__ = ["Interpreter", "TensorSpec"]
 
 ModelSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
-Inputs = Union[np.ndarray, Sequence[Any], Mapping[str, Any], Any]
+# typing aliases evaluated at import time: collections.abc types are not subscriptable on 3.8.
+Inputs = Union[np.ndarray, "Sequence[Any]", "Mapping[str, Any]", Any]
 
 
 @dataclass(frozen=True)

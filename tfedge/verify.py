@@ -20,13 +20,14 @@ import math
 import struct
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from bisect import bisect_right
 from functools import reduce
 from itertools import accumulate, chain
 from operator import add, or_
-from typing import Any, NoReturn
+# typing's Callable/Sequence, not collections.abc's: the aliases below are evaluated at
+# import time, and collections.abc types are not subscriptable on Python 3.8.
+from typing import Any, Callable, NoReturn, Optional, Sequence
 
 from tfedge._opnames import BUILTIN_OPERATOR_NAMES
 from tfedge.errors import ModelError
@@ -140,7 +141,7 @@ def _view(buf: memoryview, code: str) -> Sequence[int]:
 
 
 Namer = Callable[[int], str]
-Mask = Sequence[bool] | None
+Mask = Optional[Sequence[bool]]
 
 # Field kinds: a scalar's type code, a vector of 1, 2, 4 or 8-byte elements, a string,
 # a table, or a vector of tables.
