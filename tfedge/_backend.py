@@ -1,23 +1,51 @@
-"""Finding, choosing and wrapping a TFLite backend.
+"""The one adapter over a TFLite backend: finding, choosing, wrapping, and mapping errors.
 
 This is the only module that names ``ai_edge_litert``, ``tflite_runtime`` or
-``tensorflow``. ``tensorflow`` is imported only when asked for by name (or when the
-process has already imported it, see :func:`resolve`).
+``tensorflow``, and the only one that touches a backend interpreter's private parts
+(its C++ wrapper ``_interpreter``, ``_get_tensor_details``, ``_delegates``, ...): the
+rest of tfedge goes through :class:`Runtime`. ``tensorflow`` is imported only when asked
+for by name (or when the process has already imported it, see :func:`resolve`).
+
+Errors cross the boundary in one place: :func:`translate` turns whatever a backend
+raised, at whichever :class:`Stage`, into the tfedge error an app catches, with the
+backend's own exception chained as ``__cause__``; :func:`mapped` does the same around
+a block.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
 import sys
+import weakref
+from itertools import chain
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from types import ModuleType
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from .errors import BackendNotFoundError, ModelError, TfedgeError
+import numpy as np
 
-__all__ = ["BACKENDS", "Backend", "available_backends", "get_backend", "map_load_error"]
+from .errors import BackendNotFoundError, InputError, InvokeError, ModelError, TfedgeError, first_line
+
+if TYPE_CHECKING:
+    from .verify import ModelSummary
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "Runtime",
+    "Stage",
+    "available_backends",
+    "choose",
+    "get_backend",
+    "mapped",
+    "translate",
+    "unsupported_features",
+]
 
 #: Every backend tfedge knows, in order of preference for the automatic choice.
 #: ai_edge_litert first: measured here it runs MobileNetV2 2x faster in float32 and 9x in
@@ -42,6 +70,11 @@ class Backend:
     #: True when ``tensorflow`` was already imported as this backend was: tflite_runtime
     #: 2.14 then fails on models newer TF converted (``vector::reserve``, ``bad_alloc``).
     after_tensorflow: bool = field(default=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        """``tflite_runtime 2.14.0``, as messages name it."""
+        return f"{self.name} {self.version}"
 
 
 _loaded: dict[str, Backend] = {}
@@ -68,8 +101,7 @@ def _import(name: str) -> Backend:
             module = interp_mod
             version = _distribution_version(name)
     except Exception as exc:  # noqa: BLE001 - a broken install raises anything (numpy ABI, OSError)
-        reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-        _failed[name] = f"Backend {name!r} could not be imported ({reason})."
+        _failed[name] = f"Backend {name!r} could not be imported ({first_line(exc, with_type=True)})."
         raise BackendNotFoundError(_failed[name]) from exc
     backend = Backend(
         name=name,
@@ -100,34 +132,75 @@ def _distribution_version(name: str) -> str:
         return "unknown"
 
 
+def _named(name: str | None) -> str | None:
+    """The backend asked for by ``name`` or ``$TFEDGE_BACKEND``; BackendNotFoundError if unknown."""
+    chosen = name or os.environ.get(ENV_VAR) or None
+    if chosen is not None and chosen not in BACKENDS:
+        raise BackendNotFoundError(
+            f"Unknown backend {chosen!r}. Available: " + ", ".join(repr(b) for b in BACKENDS) + "."
+        )
+    return chosen
+
+
+def _candidates() -> Iterator[str]:
+    """The automatic choice's candidates, in order of preference.
+
+    ``tflite_runtime`` 2.14 fails on models that TF >= 2.15 converted once ``tensorflow``
+    is imported in the same process (``vector::reserve``); in such a process its place
+    goes to ``tf.lite``, which the process has already paid for.
+    """
+    for candidate in _AUTOMATIC:
+        yield "tensorflow" if candidate == "tflite_runtime" and "tensorflow" in sys.modules else candidate
+
+
 def resolve(name: str | None = None) -> str:
     """The backend name to use for an explicit ``name``, ``$TFEDGE_BACKEND`` or the default.
 
-    The default is the first of ``ai_edge_litert`` and ``tflite_runtime`` that imports.
-    ``tflite_runtime`` 2.14 fails on models that TF >= 2.15 converted once
-    ``tensorflow`` is imported in the same process (``vector::reserve``); when that is
-    the case and ``ai_edge_litert`` is missing, the default becomes ``tf.lite``, which
-    the process has already paid for.
+    The default is the first of ``ai_edge_litert`` and ``tflite_runtime`` that imports
+    (see :func:`_candidates` for a process that imported TensorFlow).
     """
-    chosen = name or os.environ.get(ENV_VAR) or None
+    return choose(name).name
+
+
+def choose(name: str | None = None, summary: ModelSummary | None = None, source: str = "The model") -> Backend:
+    """Import the backend to run a model with: the one named, or the best that can run it.
+
+    Args:
+        name: A backend name; None means ``$TFEDGE_BACKEND``, else the automatic choice.
+        summary: What :func:`tfedge.verify.verify_model` found in the model. The
+            automatic choice skips a backend that lacks a schema feature the model
+            uses; a named backend that lacks one raises ModelError.
+        source: How messages name the model.
+
+    Raises:
+        BackendNotFoundError: the backend is unknown or cannot be imported, or none is.
+        ModelError: no importable backend implements what the model uses.
+    """
+    chosen = _named(name)
     if chosen is not None:
-        if chosen not in BACKENDS:
-            raise BackendNotFoundError(
-                f"Unknown backend {chosen!r}. Available: "
-                + ", ".join(repr(b) for b in BACKENDS)
-                + "."
-            )
-        return chosen
-    reasons = []
-    for candidate in _AUTOMATIC:
-        if candidate == "tflite_runtime" and "tensorflow" in sys.modules:
-            candidate = "tensorflow"
         try:
-            _import(candidate)
+            backend = _import(chosen)
+        except BackendNotFoundError as exc:
+            extra = "pip install tensorflow" if chosen == "tensorflow" else _INSTALL_HINT
+            raise BackendNotFoundError(f"{exc} {extra}") from exc.__cause__
+        _check_features(backend, summary, source)
+        return backend
+    reasons: list[str] = []
+    lacking: list[tuple[Backend, list[str]]] = []
+    for candidate in _candidates():
+        try:
+            backend = _import(candidate)
         except BackendNotFoundError as exc:
             reasons.append(str(exc))
             continue
-        return candidate
+        missing = unsupported_features(backend, summary)
+        if missing:
+            lacking.append((backend, missing))
+            continue
+        return backend
+    if lacking:
+        backend, missing = lacking[0]
+        raise _feature_error(backend, missing, source)
     raise BackendNotFoundError(f"No TFLite backend found. {_INSTALL_HINT} " + " ".join(reasons))
 
 
@@ -137,12 +210,7 @@ def get_backend(name: str | None = None) -> Backend:
     Raises:
         BackendNotFoundError: the backend is unknown or cannot be imported.
     """
-    chosen = resolve(name)
-    try:
-        return _import(chosen)
-    except BackendNotFoundError as exc:
-        extra = "pip install tensorflow" if chosen == "tensorflow" else _INSTALL_HINT
-        raise BackendNotFoundError(f"{exc} {extra}") from exc.__cause__
+    return choose(name)
 
 
 def available_backends() -> list[str]:
@@ -159,48 +227,345 @@ def available_backends() -> list[str]:
     return found
 
 
-_FLEX = re.compile(r"Select TensorFlow op\(s\)")
+# -- what each backend implements ---------------------------------------------------
+
+# TensorType names (schema.fbs), for messages.
+_TENSOR_TYPES = (
+    "FLOAT32", "FLOAT16", "INT32", "UINT8", "INT64", "STRING", "BOOL", "INT16", "COMPLEX64",
+    "INT8", "FLOAT64", "COMPLEX128", "UINT64", "RESOURCE", "VARIANT", "UINT32", "UINT16",
+    "INT4", "BFLOAT16", "INT2", "UINT4", "FLOAT8_E4M3FN", "FLOAT8_E5M2",
+)
+_DETAILS = {1: "custom quantization", 2: "blockwise quantization", 3: "multi-axis quantization"}
+
+
+@dataclass(frozen=True)
+class _Schema:
+    """The parts of the model schema a backend's releases implement."""
+
+    max_tensor_type: int
+    quantization_details: frozenset[int]
+
+
+# Found in the backend's own library (the names its generated schema code knows), and by
+# running the models: tflite_runtime 2.14, its last release, stops at INT4 and has no
+# blockwise or multi-axis quantization. Given a blockwise-quantized FULLY_CONNECTED it
+# does not refuse it: it returns zeros, or crashes the process (tests/runtime/test_compat.py).
+# Backends not listed here (ai_edge_litert, tf.lite) follow the current schema.
+_SCHEMAS = {"tflite_runtime": _Schema(max_tensor_type=17, quantization_details=frozenset({1}))}
+
+
+def unsupported_features(backend: Backend, summary: ModelSummary | None) -> list[str]:
+    """What the model uses that ``backend`` does not implement, in words; [] if nothing."""
+    schema = _SCHEMAS.get(backend.name)
+    if schema is None or summary is None:
+        return []
+    missing = [
+        f"{_TENSOR_TYPES[t] if t < len(_TENSOR_TYPES) else f'type {t}'} tensors"
+        for t in sorted(summary.tensor_types)
+        if t > schema.max_tensor_type
+    ]
+    missing += [_DETAILS.get(d, f"quantization details type {d}") for d in sorted(summary.quantization_details)
+                if d not in schema.quantization_details]
+    return missing
+
+
+def _check_features(backend: Backend, summary: ModelSummary | None, source: str) -> None:
+    """ModelError if the model uses what ``backend`` does not implement."""
+    missing = unsupported_features(backend, summary)
+    if missing:
+        raise _feature_error(backend, missing, source)
+
+
+def _feature_error(backend: Backend, missing: Sequence[str], source: str) -> ModelError:
+    """The ModelError naming what ``backend`` lacks and which backend runs the model."""
+    return ModelError(
+        f"{source} uses {' and '.join(missing)}, which {backend.label} does not implement (it would "
+        "return wrong values or crash instead of refusing the model). Run it with ai_edge_litert: "
+        'pip install "tfedge[litert]" (Python 3.10-3.13), or backend="ai_edge_litert".'
+    )
+
+
+# -- errors: one table -------------------------------------------------------------
+
+
+class Stage(str, Enum):
+    """Where a backend call failed; it decides which tfedge error the failure becomes."""
+
+    LOAD = "load"  # building the interpreter from the model's bytes
+    ALLOCATE = "allocate"  # allocating tensors at load, at the model's own shapes
+    RESIZE = "resize"  # resizing inputs to an app's arrays and allocating again
+    SET = "set"  # copying an input in
+    INVOKE = "invoke"  # running the model
+    GET = "get"  # copying an output out
+
+
+_Builder = Callable[["re.Match[str]", "_Context"], TfedgeError]
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What a message needs besides the backend's own text."""
+
+    backend: Backend
+    source: str
+    summary: Any
+    name: str
+    first: str
+
+
+def _flex(match: re.Match[str], ctx: _Context) -> TfedgeError:
+    flex = getattr(ctx.summary, "flex_ops", ())
+    named = f" ({', '.join(flex)})" if flex else ""
+    return ModelError(
+        f"{ctx.source} uses Select TensorFlow (flex) ops{named}, which {ctx.backend.name} cannot run. "
+        "Convert the model without Select TF ops (tfedge-convert refuses them unless "
+        "--allow-select-tf-ops), or run it with a TFLite runtime built with the Flex delegate."
+    )
+
+
+def _custom(match: re.Match[str], ctx: _Context) -> TfedgeError:
+    ops = sorted(set(_CUSTOM.findall(match.string)))
+    return ModelError(
+        f"{ctx.source} uses custom op(s) {', '.join(ops)} that {ctx.backend.name} does not have. "
+        "Register them with an InterpreterWithCustomOps build of the runtime, or "
+        "convert the model with builtin ops only."
+    )
+
+
+def _op_version(match: re.Match[str], ctx: _Context) -> TfedgeError:
+    op, version = match.groups()
+    return ModelError(
+        f"{ctx.source} needs {op} version {version}, newer than {ctx.backend.label} "
+        "knows. Use a newer runtime (pip install \"tfedge[litert]\"), or convert with a "
+        "TensorFlow release that matches the runtime."
+    )
+
+
+def _op_code(match: re.Match[str], ctx: _Context) -> TfedgeError:
+    return ModelError(
+        f"{ctx.source} uses builtin operator {match.group(1)}, which {ctx.backend.label} does not "
+        "know: the model is newer than the runtime. Use a newer runtime (pip install "
+        "\"tfedge[litert]\"), or convert with a TensorFlow release that matches the runtime."
+    )
+
+
 _CUSTOM = re.compile(r"unresolved custom op: ([^.\s]+)")
-_OP_VERSION = re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'")
+#: The one table: a backend message pattern, the stages it applies to, and its error.
+_RULES: tuple[tuple[re.Pattern[str], frozenset[Stage], _Builder], ...] = (
+    (re.compile(r"Select TensorFlow op\(s\)"), frozenset(Stage), _flex),
+    (_CUSTOM, frozenset(Stage), _custom),
+    (re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'"), frozenset(Stage), _op_version),
+    (re.compile(r"Op builtin_code out of range: (\d+)"), frozenset(Stage), _op_code),
+)
+_LOADING = frozenset({Stage.LOAD, Stage.ALLOCATE})
 
 
-def map_load_error(exc: BaseException, backend: Backend, source: str, summary: Any = None) -> TfedgeError:
-    """Turn a backend's exception while loading or allocating into a ModelError.
+def translate(
+    exc: BaseException,
+    stage: Stage,
+    *,
+    backend: Backend,
+    source: str = "The model",
+    summary: Any = None,
+    name: str = "",
+) -> TfedgeError:
+    """The tfedge error for what ``backend`` raised at ``stage`` (raise it ``from exc``).
 
-    ``summary`` (a :class:`tfedge.verify.ModelSummary`, when the model was verified)
-    lets the message name the offending ops.
+    Args:
+        exc: The backend's exception.
+        stage: Where it was raised.
+        backend: The backend that raised it.
+        source: How messages name the model (``Model file 'm.tflite'``).
+        summary: The model's :class:`~tfedge.verify.ModelSummary`, for op names.
+        name: For RESIZE, SET and GET, what failed, which the message starts with
+            (``Input 'x' could not be resized to (1, 5)``); for INVOKE, the same in
+            place of ``The model failed while running``.
     """
+    if isinstance(exc, TfedgeError):
+        return exc
     text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
-    if _FLEX.search(text):
-        flex = getattr(summary, "flex_ops", ())
-        named = f" ({', '.join(flex)})" if flex else ""
-        return ModelError(
-            f"{source} uses Select TensorFlow (flex) ops{named}, which {backend.name} cannot run. "
-            "Convert the model without Select TF ops (tfedge-convert refuses them unless "
-            "--allow-select-tf-ops), or run it with a TFLite runtime built with the Flex delegate."
-        )
-    custom = sorted(set(_CUSTOM.findall(text)))
-    if custom:
-        return ModelError(
-            f"{source} uses custom op(s) {', '.join(custom)} that {backend.name} does not have. "
-            "Register them with an InterpreterWithCustomOps build of the runtime, or "
-            "convert the model with builtin ops only."
-        )
-    version = _OP_VERSION.search(text)
-    if version:
-        op, ver = version.groups()
-        return ModelError(
-            f"{source} needs {op} version {ver}, newer than {backend.name} {backend.version} "
-            "knows. Use a newer runtime (pip install \"tfedge[litert]\"), or convert with a "
-            "TensorFlow release that matches the runtime."
-        )
-    if backend.name == "tflite_runtime" and backend.after_tensorflow:
+    ctx = _Context(backend, source, summary, name, first_line(exc))
+    for pattern, stages, build in _RULES:
+        if stage in stages:
+            match = pattern.search(text)
+            if match:
+                return build(match, ctx)
+    if stage in _LOADING and backend.name == "tflite_runtime" and backend.after_tensorflow:
         # The clash shows as whichever C++ exception the corrupted allocator state raises
         # first: vector::reserve on one machine, std::bad_alloc on another.
         return ModelError(
             f"{source} cannot be read by tflite_runtime in a process that imported "
             "tensorflow first (a known clash between their bundled libraries; it raised: "
-            f"{first}). Use backend='ai_edge_litert', or import tfedge's backend before tensorflow."
+            f"{ctx.first}). Use backend='ai_edge_litert', or import tfedge's backend before tensorflow."
         )
-    return ModelError(f"{source} could not be loaded by {backend.name}: {first}")
+    if stage is Stage.LOAD:
+        return ModelError(f"{source} could not be loaded by {backend.name}: {ctx.first}")
+    if stage is Stage.ALLOCATE:
+        return ModelError(f"{source} loaded, but {backend.name} could not allocate its tensors: {ctx.first}")
+    if stage in (Stage.RESIZE, Stage.SET):
+        return InputError(f"{name}: {ctx.first}")
+    if stage is Stage.GET:
+        return InvokeError(f"{name}: {ctx.first}")
+    return InvokeError(f"{name or 'The model failed while running'}: {ctx.first}")
+
+
+#: What backends raise for a failed call: ValueError/RuntimeError from their wrappers,
+#: MemoryError for std::bad_alloc (a tensor a damaged file declares huge), SystemError
+#: when a C extension is broken underneath.
+BACKEND_ERRORS = (ValueError, RuntimeError, MemoryError, SystemError, TypeError)
+
+
+@contextlib.contextmanager
+def mapped(stage: Stage, *, backend: Backend, source: str = "The model", summary: Any = None,
+           name: str = "") -> Iterator[None]:
+    """Translate what the backend raises inside the block (see :func:`translate`)."""
+    try:
+        yield
+    except BACKEND_ERRORS as exc:
+        raise translate(exc, stage, backend=backend, source=source, summary=summary, name=name) from exc
+
+
+# -- the adapter -----------------------------------------------------------------------
+
+
+class Runtime:
+    """One backend interpreter, and the only object that touches its private parts.
+
+    ``set_tensor``, ``invoke`` and ``get_tensor`` are the backend's C++ calls themselves
+    (bound once, with the subgraph as last argument): the hot path of
+    :meth:`tfedge.Interpreter.run` calls them directly. Nothing here maps errors: the
+    callers know the stage, and use :func:`translate`.
+
+    Args:
+        backend: The backend to build with.
+        content: The model's bytes.
+        num_threads: Threads of the CPU kernels.
+        xnnpack: Apply the backend's default XNNPACK delegate (at the first allocation).
+        options: Keyword options of the backend's Interpreter, passed unchanged; an
+            ``experimental_op_resolver_type`` there wins over ``xnnpack``.
+    """
+
+    def __init__(self, backend: Backend, content: bytes, *, num_threads: int, xnnpack: bool,
+                 options: Mapping[str, Any]) -> None:
+        kwargs = dict(options)
+        resolver = backend.op_resolver_type
+        kwargs.setdefault(
+            "experimental_op_resolver_type",
+            resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
+        self.backend = backend
+        self._interp = backend.interpreter_class(model_content=content, num_threads=num_threads, **kwargs)
+        wrapper = self._interp._interpreter
+        self._wrapper = wrapper
+        self.set_tensor: Callable[[int, Any, int], None] = wrapper.SetTensor
+        self.invoke: Callable[[int], None] = wrapper.Invoke
+        self.get_tensor: Callable[[int, int], np.ndarray] = wrapper.GetTensor
+        self._runners: weakref.WeakSet[Any] = weakref.WeakSet()
+        del wrapper
+        # References to the wrapper that tfedge and the backend hold themselves; any more
+        # are numpy views from tensor() (see views()).
+        self._own = sys.getrefcount(self._wrapper)
+
+    @staticmethod
+    def applies_xnnpack(backend: Backend, options: Mapping[str, Any]) -> bool | None:
+        """Whether a caller's ``experimental_op_resolver_type`` applies XNNPACK; None if not given."""
+        if "experimental_op_resolver_type" not in options:
+            return None
+        resolver = backend.op_resolver_type
+        return options["experimental_op_resolver_type"] in (resolver.AUTO, resolver.BUILTIN)
+
+    # -- what the model looks like
+    def input_details(self) -> list[dict[str, Any]]:
+        """The backend's input details of the main subgraph."""
+        return list(self._interp.get_input_details())
+
+    def output_details(self) -> list[dict[str, Any]]:
+        """The backend's output details of the main subgraph."""
+        return list(self._interp.get_output_details())
+
+    def tensor_details(self, index: int, subgraph: int) -> dict[str, Any]:
+        """The details dict of tensor ``index`` of ``subgraph``."""
+        return dict(self._interp._get_tensor_details(index, subgraph))
+
+    def all_tensor_details(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        """The backend's ``get_tensor_details()``."""
+        return list(self._interp.get_tensor_details(*args, **kwargs))
+
+    def signature_defs(self) -> dict[str, dict[str, dict[str, int]]]:
+        """``{key: {"inputs": {name: tensor}, "outputs": {name: tensor}}}``."""
+        return dict(self._interp._get_full_signature_list())
+
+    def signature_list(self) -> dict[str, dict[str, list[str]]]:
+        """The backend's ``get_signature_list()``."""
+        return dict(self._interp.get_signature_list())
+
+    def subgraph_of(self, key: str) -> int:
+        """The subgraph a signature runs."""
+        return int(self._wrapper.GetSubgraphIndexFromSignature(key))
+
+    def has_free_inputs(self) -> bool:
+        """True when an input of the main subgraph has a free dimension (-1 in its shape signature)."""
+        return any(int(d) < 0 for d in chain.from_iterable(d.get("shape_signature", ()) for d in self.input_details()))
+
+    def tensor_size(self, index: int, subgraph: int) -> tuple[int, ...]:
+        """The current shape of tensor ``index``."""
+        return tuple(int(d) for d in self._wrapper.TensorSize(index, subgraph))
+
+    # -- shapes and memory
+    def resize(self, index: int, shape: Sequence[int], subgraph: int, strict: bool = False) -> None:
+        """Resize input tensor ``index`` (allocate afterwards)."""
+        self._wrapper.ResizeInputTensor(index, np.array(shape, dtype=np.int32), strict, subgraph)
+
+    def allocate(self, subgraph: int = 0) -> None:
+        """Allocate tensor memory of ``subgraph`` (the main one by default).
+
+        The main subgraph through the interpreter itself, which applies the default
+        delegates (XNNPACK) at its first allocation; the backends' per-subgraph call
+        would skip them. Not the backend's public ``allocate_tensors()``: it counts every
+        reference to its wrapper as a numpy view, and tfedge holds some (see :meth:`views`).
+        """
+        if subgraph == 0:
+            self._wrapper.AllocateTensors()
+        else:
+            self._wrapper.AllocateTensors(subgraph)
+
+    def views(self) -> int:
+        """How many numpy arrays from :meth:`tensor` still point into tensor memory."""
+        runners = sum(1 for r in self._runners if getattr(r, "_interpreter_wrapper", None) is self._wrapper)
+        return sys.getrefcount(self._wrapper) - self._own - runners
+
+    def tensor(self, index: int) -> Callable[[], np.ndarray]:
+        """The backend's ``tensor()``: a function returning a numpy view (no copy)."""
+        return self._interp.tensor(index)  # type: ignore[no-any-return]
+
+    def reset_variables(self) -> None:
+        """Reset variable tensors to their initial values."""
+        self._interp.reset_all_variables()
+
+    def signature_runner(self, key: str) -> Any:
+        """The backend's SignatureRunner for ``key``."""
+        runner = self._interp.get_signature_runner(key)
+        self._runners.add(runner)
+        return runner
+
+    # -- delegates and the graph
+    def apply_delegate(self, delegate: Any) -> None:
+        """Apply a delegate object from the backend's ``load_delegate`` to the graph."""
+        self._wrapper.ModifyGraphWithDelegate(delegate._get_native_delegate_pointer())
+        self._interp._delegates.append(delegate)  # kept alive as long as the interpreter
+
+    def num_nodes(self) -> int:
+        """Nodes in the main subgraph's execution plan."""
+        return int(self._wrapper.NumNodes())
+
+    def node_name(self, node: int) -> str:
+        """The kernel name of ``node`` (``"DELEGATE"`` for a delegate's partition)."""
+        return str(self._wrapper.NodeName(node))
+
+    def node_inputs(self, node: int) -> list[int]:
+        """The input tensor indices of ``node``."""
+        return [int(t) for t in self._wrapper.NodeInputs(node)]
+
+    def node_outputs(self, node: int) -> list[int]:
+        """The output tensor indices of ``node``."""
+        return [int(t) for t in self._wrapper.NodeOutputs(node)]

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import __version__
+from ._backend import BACKENDS
 from ._files import write_atomically
 from ._native_output import captured_native_output, replay
 from ._inputs import random_input
@@ -28,6 +29,7 @@ from .delegates import resolve as resolve_delegates
 from .embedded import EMBEDDED_PREFIX, resolve_model
 from .errors import InputError, TfedgeError
 from .interpreter import Interpreter, TensorSpec
+from .isolate import DEFAULT_TIMEOUT
 
 __all__ = ["main"]
 
@@ -214,21 +216,17 @@ def _json_default(value: Any) -> Any:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from ._backend import get_backend
-    from .interpreter import _read_model
+    from ._backend import choose
+    from ._model import load_model
     from .isolate import probe_model
-    from .verify import verify_model
 
     model, label = resolve_model(args.model)
-    data, source = _read_model(model)
-    try:
-        summary = verify_model(data)
-    except TfedgeError as exc:
-        raise type(exc)(f"{source}: {exc}") from exc
-    backend = get_backend(args.backend)
-    verdict = probe_model(data, backend=backend.name, backend_version=backend.version,
+    loaded = load_model(model)  # read and verify, as Interpreter() does
+    assert loaded.summary is not None
+    backend = choose(args.backend, loaded.summary, loaded.source)
+    verdict = probe_model(loaded.content, backend=backend.name, backend_version=backend.version,
                           timeout=args.timeout, use_cache=not args.no_cache)
-    report = {"path": label, "structure": "ok", "subgraphs": summary.num_subgraphs,
+    report = {"path": label, "structure": "ok", "subgraphs": loaded.summary.num_subgraphs,
               "probe": verdict.outcome, "detail": verdict.detail, "backend": verdict.backend,
               "sha256": verdict.sha256, "cached": verdict.cached}
     if args.json:
@@ -237,7 +235,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(f"{label}: ok (structure verified; loaded and ran once on {verdict.backend}"
               f"{', cached verdict' if verdict.cached else ''})")
     if not verdict.ok:
-        raise verdict.error(source)
+        raise verdict.error(loaded.source)
     return 0
 
 
@@ -290,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("model", nargs="?",
                         help=f"path to a .tflite file, or {EMBEDDED_PREFIX}NAME for a model built into "
                              "this binary (default: the only embedded one)")
-    common.add_argument("--backend", choices=("ai_edge_litert", "tflite_runtime", "tensorflow"),
+    common.add_argument("--backend", choices=BACKENDS,
                         help="TFLite backend (default: $TFEDGE_BACKEND, else the best installed)")
     common.add_argument("--threads", type=_whole_number, help="CPU threads (default: all cores this process may use)")
     common.add_argument("--delegate", action="append", metavar="NAME", type=_delegate,
@@ -305,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_check = sub.add_parser("check", parents=[common],
                              help="verify a model's structure, then load and run it once in a child process")
-    p_check.add_argument("--timeout", type=float, default=10.0, help="seconds the test run may take (default 10)")
+    p_check.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
+                         help=f"seconds the test run may take (default {DEFAULT_TIMEOUT:g})")
     p_check.add_argument("--no-cache", action="store_true", help="probe again even if the verdict is cached")
     p_check.set_defaults(func=_cmd_check)
 

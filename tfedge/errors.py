@@ -68,3 +68,16 @@ class InvokeError(TfedgeError, RuntimeError):
 
 class ConversionError(TfedgeError):
     """Converting a TensorFlow model to TFLite failed (raised by ``converters``)."""
+
+
+def first_line(exc: BaseException, *, with_type: bool = False) -> str:
+    """The first line of an exception's message (backends add node details after it).
+
+    The exception's type name when it has no message; ``with_type`` puts it in front
+    (``"ImportError: ..."``), for errors whose type says what failed.
+    """
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else ""
+    if with_type:
+        return f"{type(exc).__name__}: {line}".rstrip(": ") if line else type(exc).__name__
+    return line or type(exc).__name__

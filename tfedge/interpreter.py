@@ -4,29 +4,36 @@ A drop-in for ``tflite_runtime.interpreter.Interpreter`` (every public method be
 the same, with errors mapped to :mod:`tfedge.errors`), plus :meth:`Interpreter.run`:
 one call that takes inputs by name or position, quantizes and resizes them as the
 model needs, and returns owned float outputs by name.
+
+How a call runs: every signature (and the main graph) is a :class:`_View` whose tensor
+indices, quantization and names are looked up once at load time. Each view gets three
+*feeders*, one per call form (one array, a sequence, a mapping), built from the backend's
+own C++ calls when its subgraph is allocated and built again after a fallback. A feeder
+sets the inputs, invokes and reads the outputs with nothing else in between; whatever
+it cannot take as it is (another dtype, a new shape, a batch, a missing name) goes to
+the general path, which converts, resizes, batches or explains.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 import numpy as np
 
 from . import _backend
 from . import delegates as _delegates
-from .errors import DelegateError, InputError, InvokeError, ModelError, SignatureError
-from .quant import QUANTIZED_DTYPES, QuantParams, dequantize, quantize
-from .verify import ModelSummary, verify_model
+from ._backend import BACKEND_ERRORS, Stage, translate
+from ._model import Model, ModelSource, open_model
+from .errors import InputError, InvokeError, SignatureError, first_line
+from .quant import QUANTIZED_DTYPES, QuantParams, dequantize, quantize, quantizer
+from .verify import ModelSummary
 
-__all__ = ["Interpreter", "TensorSpec"]
+__all__ = ["Interpreter", "SignatureRunner", "TensorSpec"]
 
-ModelSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
 # typing aliases evaluated at import time: collections.abc types are not subscriptable on 3.8.
 Inputs = Union[np.ndarray, "Sequence[Any]", "Mapping[str, Any]", Any]
 
@@ -39,7 +46,7 @@ class TensorSpec:
         name: The key ``run()`` uses: the signature key, or the tensor name.
         tensor_name: The tensor's own name in the model.
         index: The tensor index (for ``set_tensor``/``get_tensor``).
-        shape: The current shape.
+        shape: The shape at load time.
         shape_signature: The shape with ``-1`` for dimensions that may change.
         dtype: The tensor's element type.
         quantization: Scale and zero point, or None for a real-valued tensor.
@@ -72,45 +79,170 @@ def _default_threads() -> int:
         return os.cpu_count() or 1
 
 
-class _Slot:
-    """Mutable per-input state on the hot path: looked up once, at load time."""
+class _Input:
+    """One input of a view: what the feeders and the general path need, looked up once."""
 
-    __slots__ = ("spec", "index", "dtype", "shape", "quant", "batch_one")
+    __slots__ = ("spec", "index", "dtype", "quant", "batch_one", "bit")
 
-    def __init__(self, spec: TensorSpec) -> None:
+    def __init__(self, spec: TensorSpec, position: int) -> None:
         self.spec = spec
         self.index = spec.index
         self.dtype = spec.dtype
-        self.shape = spec.shape
         self.quant = spec.quantization if spec.dtype in QUANTIZED_DTYPES else None
         # A static leading 1 is a fixed batch: larger batches run one sample at a time.
         self.batch_one = len(spec.shape_signature) > 0 and spec.shape_signature[0] == 1
+        self.bit = 1 << position
+
+
+class _Feeders(NamedTuple):
+    """The hot path of one view on one backend interpreter: one function per call form.
+
+    Each takes the inputs as the app gave them and returns the outputs, or None when the
+    call needs the general path. A backend failure in ``invoke`` propagates as is.
+    """
+
+    array: Optional[Callable[[Any], Optional[dict]]]
+    sequence: Optional[Callable[[Any], Optional[dict]]]
+    mapping: Callable[[Any], Optional[dict]]
 
 
 class _View:
-    """The inputs and outputs of one signature (or of the main subgraph)."""
+    """The inputs and outputs of one signature (or of the main subgraph).
 
-    __slots__ = ("key", "subgraph", "slots", "lookup", "outputs", "input_specs", "output_specs", "single", "plain")
+    Inputs and outputs are in the subgraph's own order, the order of
+    ``get_input_details()``, whatever order the signature lists them in.
+    """
+
+    __slots__ = ("key", "subgraph", "inputs", "lookup", "outputs", "input_specs", "output_specs", "ordered",
+                 "feeders")
 
     def __init__(
-        self, key: str | None, subgraph: int, inputs: list[TensorSpec], outputs: list[TensorSpec]
+        self, key: str | None, subgraph: int, inputs: list[TensorSpec], outputs: list[TensorSpec], ordered: bool
     ) -> None:
         self.key = key
         self.subgraph = subgraph
         self.input_specs = tuple(inputs)
         self.output_specs = tuple(outputs)
-        self.slots = [_Slot(s) for s in inputs]
-        self.lookup: dict[str, _Slot] = {}
-        for slot in self.slots:
-            self.lookup.setdefault(slot.spec.tensor_name, slot)
-        for slot in self.slots:  # the public name wins over a clashing tensor name
-            self.lookup[slot.spec.name] = slot
-        deq = [(s.name, s.index, s.quantization if s.dtype in QUANTIZED_DTYPES else None) for s in outputs]
-        self.outputs = tuple(deq)
-        # For the hot path: the tensor index of a lone input, and (name, index) of a
-        # lone output that needs no dequantization.
-        self.single = self.slots[0].index if len(self.slots) == 1 else None
-        self.plain = (deq[0][0], deq[0][1]) if len(deq) == 1 and deq[0][2] is None else None
+        self.inputs = tuple(_Input(s, i) for i, s in enumerate(inputs))
+        self.lookup: dict[str, _Input] = {}
+        for inp in self.inputs:
+            self.lookup.setdefault(inp.spec.tensor_name, inp)
+        for inp in self.inputs:  # the public name wins over a clashing tensor name
+            self.lookup[inp.spec.name] = inp
+        self.outputs = tuple(
+            (s.name, s.index, s.quantization if s.dtype in QUANTIZED_DTYPES else None) for s in outputs
+        )
+        #: False when the subgraph's input order is unknown (an unverified model's
+        #: signature on another subgraph): a sequence would be ambiguous.
+        self.ordered = ordered or len(inputs) <= 1
+        self.feeders: _Feeders | None = None
+
+    def names(self) -> str:
+        """The input names, quoted, for messages."""
+        return ", ".join(repr(inp.spec.name) for inp in self.inputs) or "none"
+
+
+def _make_feeders(view: _View, runtime: _backend.Runtime) -> _Feeders:
+    """The three feeders of ``view`` on ``runtime`` (see :class:`_Feeders`)."""
+    set_tensor, invoke, get = runtime.set_tensor, runtime.invoke, runtime.get_tensor
+    sg = view.subgraph
+    outputs = view.outputs
+    # Float values for a quantized input are quantized into buffers made once.
+    quantizers = {inp.index: quantizer(inp.quant, inp.dtype, inp.spec.shape)
+                  for inp in view.inputs if inp.quant is not None and not inp.quant.per_channel}
+
+    if all(q is None for _, _, q in outputs):
+        if len(outputs) == 1:
+            ((oname, oindex, _),) = outputs
+
+            def read() -> dict:
+                return {oname: get(oindex, sg)}
+        else:
+            pairs = tuple((n, i) for n, i, _ in outputs)
+
+            def read() -> dict:
+                return {n: get(i, sg) for n, i in pairs}
+    else:
+
+        def read() -> dict:
+            return {n: get(i, sg) if q is None else dequantize(get(i, sg), q) for n, i, q in outputs}
+
+    def put(index: int, value: Any) -> bool:
+        """Quantize a float value for a quantized input; False when the general path must."""
+        q = quantizers[index](value)
+        if q is None:
+            return False
+        set_tensor(index, q, sg)
+        return True
+
+    array = None
+    if len(view.inputs) == 1:
+        only = view.inputs[0].index
+        if only in quantizers:
+
+            def array(x: Any) -> dict | None:
+                try:
+                    if x.dtype.kind == "f":
+                        if not put(only, x):
+                            return None
+                    else:
+                        set_tensor(only, x, sg)
+                except ValueError:  # another dtype or shape: the general path converts or explains
+                    return None
+                invoke(sg)
+                return read()
+        else:
+
+            def array(x: Any) -> dict | None:
+                try:
+                    set_tensor(only, x, sg)
+                except ValueError:
+                    return None
+                invoke(sg)
+                return read()
+
+    count = len(view.inputs)
+    indices = tuple(inp.index for inp in view.inputs)
+    sequence = None
+    if view.ordered:
+
+        def sequence(xs: Any) -> dict | None:
+            if len(xs) != count:
+                return None
+            try:
+                for index, x in zip(indices, xs):
+                    if index in quantizers and type(x) is np.ndarray and x.dtype.kind == "f":
+                        if not put(index, x):
+                            return None
+                    else:
+                        set_tensor(index, x, sg)
+            except ValueError:
+                return None
+            invoke(sg)
+            return read()
+
+    entries = {name: (inp.index, inp.bit, inp.index in quantizers) for name, inp in view.lookup.items()}
+    full = (1 << count) - 1
+
+    def mapping(named: Any) -> dict | None:
+        given = 0
+        try:
+            for name, x in named.items():
+                index, bit, quantized = entries[name]
+                if quantized and type(x) is np.ndarray and x.dtype.kind == "f":
+                    if not put(index, x):
+                        return None
+                else:
+                    set_tensor(index, x, sg)
+                given |= bit
+        except (KeyError, ValueError):  # an unknown name, another dtype or shape
+            return None
+        if given != full:  # a missing input (or one named twice)
+            return None
+        invoke(sg)
+        return read()
+
+    return _Feeders(array, sequence, mapping)
 
 
 class Interpreter:
@@ -127,37 +259,46 @@ class Interpreter:
         model_content: The backend's keyword for bytes (drop-in compatibility).
         backend: ``"ai_edge_litert"``, ``"tflite_runtime"`` or ``"tensorflow"``. By
             default ``$TFEDGE_BACKEND``, else the first of ai_edge_litert and
-            tflite_runtime that imports (tensorflow only when named, or when the
-            process already imported it and ai_edge_litert is missing).
+            tflite_runtime that imports and implements what the model uses
+            (tensorflow only when named, or when the process already imported it and
+            ai_edge_litert is missing).
         num_threads: Threads for the CPU kernels. None means the number of CPU cores
             this process may use (the backends' own default is 1).
-        experimental_delegates: Delegates from ``load_delegate``, as the backend takes.
-        verify: Check the file's structure (:func:`tfedge.verify.verify_model`) before
-            the backend sees it, so a corrupt file raises ModelError instead of crashing
-            the process. It costs a small fraction of the load time; False skips it.
-        probe: First load the model and run one inference on zero inputs in a child
-            process (see :mod:`tfedge.isolate`), so a model that crashes or hangs the
-            backend raises ModelError instead. The verdict is cached by the file's
-            SHA-256, so only the first load of a file pays for it.
-        probe_timeout: Seconds the probe may take.
         delegates: Ordered preference list of delegates: ``"xnnpack"``, ``"gpu"``,
             ``"edgetpu"``, ``"none"``, a delegate library's path, or ``(entry,
             {options})`` (see :mod:`tfedge.delegates`). Each that loads and prepares
             takes the nodes it supports; the rest run on the CPU. A delegate that is
-            missing or fails (at load, prepare, or while running) is dropped with a
-            :class:`~tfedge.delegates.DelegateFallbackWarning`. Default
+            missing or fails (at load, prepare, after a resize, or while running) is
+            dropped with a :class:`~tfedge.delegates.DelegateFallbackWarning`. Default
             ``("xnnpack",)``, the backends' own default.
         strict: Raise DelegateError instead of falling back.
         experimental_delegates: Delegates from ``load_delegate``, as the backend
             takes; they go first in the preference list.
+        verify: Check the file's structure (:func:`tfedge.verify.verify_model`) before
+            the backend sees it, so a corrupt file raises ModelError instead of crashing
+            the process, and a model that uses what the backend does not implement is
+            refused instead of answered wrongly. False skips both.
+        probe: First load the model and run one inference on zero inputs in a child
+            process (see :mod:`tfedge.isolate`), so a model that crashes or hangs the
+            backend raises ModelError instead. The verdict is cached by the file's
+            SHA-256, so only the first load of a file pays for it.
+        probe_timeout: Seconds the probe may take (default 10).
+        quiet: Drop the line the backends print on every load (``INFO: Created
+            TensorFlow Lite XNNPACK delegate for CPU.``). Off by default: it redirects
+            the process-wide file descriptor 2 while the model loads, which also holds
+            back what other threads print meanwhile (shown after the load).
         **backend_options: Passed to the backend's Interpreter unchanged.
 
     Raises:
         BackendNotFoundError: no backend, or the named one cannot be imported.
-        ModelError: the model is missing, empty, not TFLite, corrupt, needs ops the
-            backend lacks, or cannot be allocated.
+        ModelError: the model is missing, empty, not TFLite, corrupt, needs ops or
+            schema features the backend lacks, or cannot be allocated.
         DelegateError: with ``strict=True``, a delegate could not be used.
         ValueError: ``delegates`` has an entry that is no delegate.
+
+    A model whose inputs have free dimensions (``-1`` in the shape signature) loads on
+    every backend even when its placeholder shape cannot be allocated: it then waits
+    for the first call's shapes.
 
     Thread safety: one Interpreter may be shared by many threads. Every call that
     touches the backend's interpreter holds one lock, so calls run one at a time and
@@ -178,7 +319,8 @@ class Interpreter:
         experimental_delegates: Sequence[Any] | None = None,
         verify: bool = True,
         probe: bool = False,
-        probe_timeout: float = 10.0,
+        probe_timeout: float | None = None,
+        quiet: bool = False,
         **backend_options: Any,
     ) -> None:
         given = [m for m in (model, model_path, model_content) if m is not None]
@@ -188,112 +330,86 @@ class Interpreter:
             num_threads = _default_threads()
         elif isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
             raise ValueError(f"num_threads must be a whole number >= 1, got {num_threads!r}.")
+        chain = _delegates.resolve(delegates, experimental_delegates)
         self._lock = threading.Lock()
-        self._acquire, self._release = self._lock.acquire, self._lock.release
-        self._backend = _backend.get_backend(backend)
-        self._content, self._source = _read_model(given[0])
-        self._summary_cache: ModelSummary | None = None
-        if verify:
-            self._summary_cache = self._verify()
-        if probe:
-            from .isolate import probe_model  # only when asked: it brings multiprocessing
-
-            verdict = probe_model(
-                self._content, backend=self._backend.name, backend_version=self._backend.version,
-                timeout=probe_timeout,
-            )
-            if not verdict.ok:
-                raise verdict.error(self._source)
+        self._model, self._backend = open_model(
+            given[0], backend=backend, verify=verify, probe=probe, probe_timeout=probe_timeout
+        )
         self.num_threads = num_threads
         self._strict = bool(strict)
         self._backend_options = backend_options
-        self._runners: weakref.WeakSet[SignatureRunner] = weakref.WeakSet()
-        self._build(_delegates.resolve(delegates, experimental_delegates), stacklevel=2)
+        self._quiet = bool(quiet)
+        self._built = self._build(chain, allocate_now=None, stacklevel=3)
         self._views = self._build_views()
         self._default = self._views[None]
-        hot = self._hot_run()
-        if hot is not None:
-            self.run = hot
+        # Free input dimensions: the placeholder shape may not allocate, and a rebuild
+        # after a fallback may then wait for the next call's shapes (see delegates.build).
+        self._free = any(d < 0 for v in self._views.values() for s in v.input_specs for d in s.shape_signature)
+        self._allocated: set[int] = {0} if self._built.allocated else set()
+        self._renew_feeders()
 
     # -- load time -------------------------------------------------------------
 
-    def _verify(self) -> ModelSummary:
-        """verify_model on the loaded bytes, with the file named in the message."""
-        try:
-            return verify_model(self._content)
-        except ModelError as exc:
-            raise ModelError(f"{self._source}: {exc}") from exc
+    def _build(self, chain: tuple[_delegates.DelegateSpec, ...], *, allocate_now: bool | None,
+               stacklevel: int) -> _delegates.Built:
+        """Build the backend interpreter from a delegate list; ``stacklevel``: frames up to the user's."""
 
-    @property
-    def summary(self) -> ModelSummary:
-        """What the model contains: operators, custom and flex ops, signatures."""
-        if self._summary_cache is None:
-            self._summary_cache = self._verify()
-        return self._summary_cache
-
-    def _build(self, chain: tuple[_delegates.DelegateSpec, ...], stacklevel: int) -> None:
-        """(Re)build the backend interpreter from a delegate list; ``stacklevel``: frames up to the user's."""
-        try:
-            built = _delegates.build(
-                self._backend,
-                self._content,
-                num_threads=self.num_threads,
-                chain=chain,
-                strict=self._strict,
-                options=self._backend_options,
-                stacklevel=stacklevel + 1,
+        def build() -> _delegates.Built:
+            return _delegates.build(
+                self._backend, self._model.content, num_threads=self.num_threads, chain=chain,
+                strict=self._strict, options=self._backend_options, stacklevel=stacklevel + 2,
+                source=self._model.source, summary=self._model.summary, allocate_now=allocate_now,
             )
-        except DelegateError:
-            raise
-        except (ValueError, RuntimeError, MemoryError) as exc:
-            # MemoryError: std::bad_alloc for a tensor a damaged file declares huge.
-            raise _backend.map_load_error(exc, self._backend, self._source, self._summary_cache) from exc
-        self._built = built
-        self._raw = built.raw
-        # The hot path reads the current backend interpreter from here, so a rebuild
-        # reaches closures made before it.
-        cell = getattr(self, "_cell", None)
-        if cell is None:
-            self._cell = [built.raw]
-        else:
-            cell[0] = built.raw
 
-    def _fall_back(self, exc: BaseException) -> bool:
-        """Drop the delegate ``exc`` blames and rebuild without it (lock held); False if none is to blame."""
-        culprit = _delegates.blame(exc, self._built)
-        if culprit is None:
-            return False
-        remaining = tuple(s for s in self._built.chain if s != culprit)
-        _delegates.fall_back(
-            culprit, f"the model failed while running under it ({_first_line(exc).rstrip('.')})", remaining,
-            strict=self._strict, stacklevel=3,
-        )
-        self._build(remaining, stacklevel=3)
-        for view in self._views.values():
-            for slot in view.slots:
-                slot.shape = slot.spec.shape
-        return True
+        if not self._quiet:
+            return build()
+        import sys
+
+        from ._native_output import captured_native_output, replay
+
+        held = None
+        try:
+            with captured_native_output(fds=(2,)) as held:
+                return build()
+        finally:
+            if held is not None:  # everything but the per-load INFO line, after the load
+                replay(held.text, sys.stderr)
 
     def _build_views(self) -> dict[str | None, _View]:
-        """Look up every signature's tensors once; None is the default view."""
-        raw = self._raw
+        """Look up every signature's tensors once, in subgraph order; None is the default view."""
+        runtime = self._built.runtime
+        summary = self._model.summary
         views: dict[str | None, _View] = {}
-        for key, sig in raw._get_full_signature_list().items():
-            subgraph = raw._interpreter.GetSubgraphIndexFromSignature(key)
-            inputs = [self._spec(n, i, subgraph) for n, i in sig["inputs"].items()]
-            outputs = [self._spec(n, i, subgraph) for n, i in sig["outputs"].items()]
-            views[key] = _View(key, subgraph, inputs, outputs)
+        for key, sig in runtime.signature_defs().items():
+            subgraph = runtime.subgraph_of(key)
+            ins, in_known = _in_order(sig["inputs"], self._order(subgraph, "inputs"))
+            outs, _ = _in_order(sig["outputs"], self._order(subgraph, "outputs"))
+            inputs = [_spec_from(runtime.tensor_details(i, subgraph), n) for n, i in ins]
+            outputs = [_spec_from(runtime.tensor_details(i, subgraph), n) for n, i in outs]
+            views[key] = _View(key, subgraph, inputs, outputs, in_known)
         if len(views) == 1:
             views[None] = next(iter(views.values()))
         else:
-            inputs = [_spec_from(d, d["name"]) for d in raw.get_input_details()]
-            outputs = [_spec_from(d, d["name"]) for d in raw.get_output_details()]
-            views[None] = _View(None, 0, _unique(inputs, "input"), _unique(outputs, "output"))
+            inputs = [_spec_from(d, d["name"]) for d in runtime.input_details()]
+            outputs = [_spec_from(d, d["name"]) for d in runtime.output_details()]
+            views[None] = _View(None, 0, _unique(inputs, "input"), _unique(outputs, "output"), True)
         return views
 
-    def _spec(self, name: str, index: int, subgraph: int) -> TensorSpec:
-        """TensorSpec of tensor ``index`` in ``subgraph`` under the public ``name``."""
-        return _spec_from(self._raw._get_tensor_details(index, subgraph), name)
+    def _order(self, subgraph: int, kind: str) -> Sequence[int] | None:
+        """The tensor indices of a subgraph's inputs or outputs in its own order, if known."""
+        summary = self._model.summary
+        if summary is not None and subgraph < len(summary.subgraph_inputs):
+            return summary.subgraph_inputs[subgraph] if kind == "inputs" else summary.subgraph_outputs[subgraph]
+        if subgraph == 0:
+            details = self._built.runtime.input_details() if kind == "inputs" else self._built.runtime.output_details()
+            return [int(d["index"]) for d in details]
+        return None
+
+    def _renew_feeders(self) -> None:
+        """Feeders for every view whose subgraph is allocated, on the current runtime (lock held)."""
+        runtime = self._built.runtime
+        for view in self._views.values():
+            view.feeders = _make_feeders(view, runtime) if view.subgraph in self._allocated else None
 
     # -- the fast call ---------------------------------------------------------
 
@@ -303,8 +419,9 @@ class Interpreter:
         """Run the model and return its outputs by name.
 
         Args:
-            inputs: One array (single-input models), a sequence in input order, or a
-                mapping by input name (signature key or tensor name).
+            inputs: One array (single-input models), a sequence in input order (the
+                order of :meth:`input_specs` and ``get_input_details()``), or a mapping
+                by input name (signature key or tensor name).
             signature: The signature to run; None runs the only signature, or the
                 main graph of a model with none or several.
             raw: Pass integers to and from a quantized model untouched. By default
@@ -323,146 +440,131 @@ class Interpreter:
         view = self._default if signature is None else self._views.get(signature)
         if view is None:
             raise self._unknown_signature(signature)
-        arrays = _arrange(view, inputs)
+        kind = type(inputs)
         with self._lock:
-            while True:
-                try:
-                    return self._invoke(view, arrays, raw)
-                except (InvokeError, InputError) as exc:
-                    # A delegate that fails on these inputs is dropped and the call retried.
-                    if exc.__cause__ is None or not self._fall_back(exc.__cause__):
-                        raise
-
-    def __call__(self, inputs: Inputs, *, signature: str | None = None, raw: bool = False) -> dict[str, np.ndarray]:
-        """Same as :meth:`run`."""
-        return self.run(inputs, signature=signature, raw=raw)
-
-    def _hot_run(self) -> Any:
-        """A ``run`` specialised, once at load time, for one array on a one-input model.
-
-        Installed as the instance's ``run``, it shadows the general method and skips
-        its lookups. SetTensor checks dtype and shape itself, so the common case costs
-        no checks here; whatever SetTensor refuses (a float for a quantized input, a
-        new shape, float64 for float32) falls back to the general path, which fixes
-        or explains it. It holds the Interpreter weakly so it makes no cycle.
-        """
-        view = self._default
-        if view.single is None:
-            return None
-        cell, acquire, release = self._cell, self._acquire, self._release
-        index, subgraph, plain = view.single, view.subgraph, view.plain
-        outputs = self._outputs
-        general = Interpreter.run
-        me = weakref.ref(self)
-
-        def run(inputs: Inputs, *, signature: str | None = None, raw: bool = False) -> dict[str, np.ndarray]:
-            if signature is not None or raw or type(inputs) is not np.ndarray:
-                return general(me(), inputs, signature=signature, raw=raw)
-            acquire()
-            try:
-                # Only looked up with the lock held, and dropped before it is released:
-                # a reference to the backend's wrapper held by a waiting thread would make
-                # the backend's reallocating calls refuse to run.
-                wrapper = cell[0]._interpreter
-                try:
-                    wrapper.SetTensor(index, inputs, subgraph)
-                except ValueError:
-                    pass
-                else:
+            feeders = view.feeders
+            if feeders is not None and not raw:
+                feed = (feeders.mapping if kind is dict else feeders.array if kind is np.ndarray
+                        else feeders.sequence if kind is list or kind is tuple else None)
+                if feed is not None:
                     try:
-                        wrapper.Invoke(subgraph)
-                    except RuntimeError as exc:
-                        wrapper = None
-                        if not me()._fall_back(exc):
-                            raise _invoke_error(exc) from exc
-                    else:
-                        if plain is not None:
-                            try:
-                                return {plain[0]: wrapper.GetTensor(plain[1], subgraph)}
-                            except ValueError:
-                                pass  # the general path reads it again and explains
-                        return outputs(view, wrapper, False)
-                wrapper = None
-            finally:
-                release()
-            return general(me(), inputs)
+                        out = feed(inputs)
+                    except BACKEND_ERRORS as exc:
+                        self._invoke_failed(exc, stacklevel=3)  # raises unless a delegate was dropped
+                        out = None
+                    if out is not None:
+                        return out
+            return self._run_general(view, inputs, raw)
 
-        run.__doc__ = Interpreter.run.__doc__
-        return run
+    __call__ = run
 
+    def _run_general(self, view: _View, inputs: Inputs, raw: bool) -> dict[str, np.ndarray]:
+        """Convert, resize or batch the inputs as needed, then run (lock held)."""
+        arrays = _arrange(view, inputs)
+        while True:
+            try:
+                out = self._invoke(view, arrays, raw)
+            except _Retry:
+                continue
+            if view.feeders is None and view.subgraph in self._allocated:
+                view.feeders = _make_feeders(view, self._built.runtime)
+            return out
 
     def _invoke(self, view: _View, arrays: list[Any], raw: bool) -> dict[str, np.ndarray]:
-        """Set the inputs, invoke and read the outputs (lock held)."""
-        values = []
-        for slot, value in zip(view.slots, arrays):
-            value = _coerce(slot, value, raw)
-            if value.shape != slot.shape and self._reshape(view, slot, value):
-                return self._invoke_batched(view, arrays, raw)
-            values.append(value)
-        # Every input is coerced and every resize done before the first is set: a resize
-        # reallocates and would drop inputs set earlier. The backend's Python object, not
-        # its C++ wrapper, is kept in this frame: a frame kept by a traceback would
-        # otherwise count as a numpy view (_check_no_views).
-        backend_interp = self._raw
+        """Set the inputs, invoke and read the outputs (lock held); _Retry after a fallback."""
+        runtime = self._built.runtime
         subgraph = view.subgraph
-        for slot, value in zip(view.slots, values):
-            backend_interp._interpreter.SetTensor(slot.index, value, subgraph)
+        allocated = subgraph in self._allocated
+        values = [_coerce(inp, value, raw) for inp, value in zip(view.inputs, arrays)]
+        resize: list[tuple[_Input, tuple[int, ...]]] = []
+        for inp, value in zip(view.inputs, values):
+            if allocated and value.shape == runtime.tensor_size(inp.index, subgraph):
+                continue
+            signature = inp.spec.shape_signature
+            if _fits(signature, value.shape):
+                resize.append((inp, value.shape))
+            elif inp.batch_one and value.ndim == len(signature) and value.shape[0] > 1 and _fits(
+                signature[1:], value.shape[1:]
+            ):
+                return self._invoke_batched(view, values, raw)
+            else:
+                raise _shape_error(inp.spec, value)
+        if resize or not allocated:
+            self._resize(view, resize)
+            runtime = self._built.runtime
+        backend = self._backend
+        for inp, value in zip(view.inputs, values):
+            with _backend.mapped(Stage.SET, backend=backend, name=f"Input {inp.spec.name!r} cannot be set"):
+                runtime.set_tensor(inp.index, value, subgraph)
         try:
-            backend_interp._interpreter.Invoke(subgraph)
-        except RuntimeError as exc:
-            raise _invoke_error(exc) from exc
-        return self._outputs(view, backend_interp._interpreter, raw)
+            runtime.invoke(subgraph)
+        except BACKEND_ERRORS as exc:
+            self._invoke_failed(exc, stacklevel=5)
+            raise _Retry() from exc
+        return self._read(view, runtime, raw)
 
-    @staticmethod
-    def _outputs(view: _View, wrapper: Any, raw: bool) -> dict[str, np.ndarray]:
+    def _read(self, view: _View, runtime: _backend.Runtime, raw: bool) -> dict[str, np.ndarray]:
         """Read (and dequantize unless ``raw``) every output of ``view``."""
         result = {}
         for name, index, quant in view.outputs:
-            try:
-                out = wrapper.GetTensor(index, view.subgraph)
-            except ValueError as exc:
-                raise InvokeError(f"Output {name!r} cannot be read: {_first_line(exc)}") from exc
+            with _backend.mapped(Stage.GET, backend=self._backend, name=f"Output {name!r} cannot be read"):
+                out = runtime.get_tensor(index, view.subgraph)
             result[name] = out if quant is None or raw else dequantize(out, quant)
         return result
 
-    def _reshape(self, view: _View, slot: _Slot, value: np.ndarray) -> bool:
-        """Resize ``slot`` to fit ``value``; True when it must run as N batch-1 calls instead."""
-        signature = slot.spec.shape_signature
-        fits = len(value.shape) == len(signature) and all(
-            s < 0 or s == d for s, d in zip(signature, value.shape)
-        )
-        if fits:
-            self._check_no_views("run() with a new input shape")
-            backend_interp = self._raw  # not its wrapper: see _invoke
+    def _resize(self, view: _View, shapes: Sequence[tuple[_Input, tuple[int, ...]]]) -> None:
+        """Resize inputs and allocate ``view``'s subgraph, dropping a delegate that fails (lock held)."""
+        while True:
+            runtime = self._built.runtime
             try:
-                backend_interp._interpreter.ResizeInputTensor(
-                    slot.index, np.array(value.shape, np.int32), False, view.subgraph
-                )
-                backend_interp._interpreter.AllocateTensors(view.subgraph)
-            except (ValueError, RuntimeError) as exc:
-                raise InputError(
-                    f"Input {slot.spec.name!r} could not be resized to {_shape_str(value.shape)}: "
-                    f"{str(exc).strip().splitlines()[0]}"
-                ) from exc
-            slot.shape = value.shape
-            return False
-        if slot.batch_one and value.ndim == len(signature) and value.shape[0] > 1:
-            if all(s < 0 or s == d for s, d in zip(signature[1:], value.shape[1:])):
-                return True
-        raise _shape_error(slot.spec, value)
+                for inp, shape in shapes:
+                    runtime.resize(inp.index, shape, view.subgraph)
+                _delegates.allocate(self._built, view.subgraph)
+            except BACKEND_ERRORS as exc:
+                culprit = _delegates.blame(exc, self._built)
+                if culprit is None:
+                    what = ", ".join(f"{inp.spec.name!r} to {_shape_str(shape)}" for inp, shape in shapes)
+                    name = f"Input {what} could not be resized" if what else "The model's tensors could not be allocated"
+                    raise translate(exc, Stage.RESIZE, backend=self._backend, name=name) from exc
+                self._drop(culprit, f"the model failed to prepare under it ({first_line(exc).rstrip('.')})",
+                           stacklevel=6)
+                continue
+            self._allocated.add(view.subgraph)
+            view.feeders = None  # made again for the new shapes (their quantization buffers)
+            return
 
-    def _invoke_batched(self, view: _View, arrays: list[Any], raw: bool) -> dict[str, np.ndarray]:
+    def _invoke_failed(self, exc: BaseException, *, stacklevel: int) -> None:
+        """After ``invoke`` raised: drop the delegate to blame and return, or raise InvokeError (lock held)."""
+        culprit = _delegates.blame(exc, self._built)
+        if culprit is None:
+            raise translate(exc, Stage.INVOKE, backend=self._backend, source=self._model.source) from exc
+        self._drop(culprit, f"the model failed while running under it ({first_line(exc).rstrip('.')})",
+                   stacklevel=stacklevel + 1)
+
+    def _drop(self, culprit: _delegates.DelegateSpec, reason: str, *, stacklevel: int) -> None:
+        """Warn about ``culprit`` (DelegateError if strict) and rebuild without it (lock held)."""
+        remaining = tuple(s for s in self._built.chain if s != culprit)
+        _delegates.fall_back(culprit, reason, remaining, strict=self._strict, stacklevel=stacklevel + 1)
+        self._built = self._build(remaining, allocate_now=None if self._free else True, stacklevel=stacklevel + 1)
+        self._allocated = {0} if self._built.allocated else set()
+        self._renew_feeders()
+
+    def _invoke_batched(self, view: _View, values: list[np.ndarray], raw: bool) -> dict[str, np.ndarray]:
         """Run a batch of N on a batch-1 model as N calls and stack the outputs (lock held)."""
-        arrays = [np.asarray(a) for a in arrays]
-        sizes = {a.shape[0] for s, a in zip(view.slots, arrays) if s.batch_one and a.ndim}
+        sizes = {a.shape[0] for inp, a in zip(view.inputs, values) if inp.batch_one and a.ndim}
         if len(sizes) != 1:
-            names = ", ".join(repr(s.spec.name) for s in view.slots)
-            raise InputError(f"Inputs {names} have different batch sizes {sorted(sizes)}; use one batch size.")
+            raise InputError(f"Inputs {view.names()} have different batch sizes {sorted(sizes)}; use one batch size.")
         (n,) = sizes
         per_output: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in view.outputs}
         for i in range(n):
-            sample = [a[i : i + 1] if s.batch_one and a.ndim else a for s, a in zip(view.slots, arrays)]
-            for name, out in self._invoke(view, sample, raw).items():
+            sample = [a[i : i + 1] if inp.batch_one and a.ndim else a for inp, a in zip(view.inputs, values)]
+            while True:
+                try:
+                    outs = self._invoke(view, sample, raw)
+                    break
+                except _Retry:
+                    continue
+            for name, out in outs.items():
                 per_output[name].append(out)
         return {
             name: np.concatenate(outs) if outs[0].ndim and outs[0].shape[0] == 1 else np.stack(outs)
@@ -470,6 +572,16 @@ class Interpreter:
         }
 
     # -- what the model looks like ---------------------------------------------
+
+    @property
+    def summary(self) -> ModelSummary:
+        """What the model contains: operators, custom and flex ops, signatures."""
+        if self._model.summary is None:
+            from ._model import load_model
+
+            self._model = load_model(self._model, verify=True)
+        assert self._model.summary is not None
+        return self._model.summary
 
     @property
     def backend(self) -> str:
@@ -491,7 +603,8 @@ class Interpreter:
         """Nodes of the main subgraph each delegate runs, and the rest under ``"cpu"``.
 
         For example ``{"xnnpack": 64, "cpu": 1}``; a delegate that loaded but took no
-        node shows 0.
+        node shows 0. Empty for a model with free dimensions before its first call (its
+        delegates are applied at the first real shape).
         """
         return dict(self._built.placement)
 
@@ -501,7 +614,7 @@ class Interpreter:
         return tuple(k for k in self._views if k is not None)
 
     def input_specs(self, signature: str | None = None) -> tuple[TensorSpec, ...]:
-        """The inputs ``run()`` takes, in order."""
+        """The inputs ``run()`` takes, in order: the subgraph's, as ``get_input_details()``."""
         return self._view(signature).input_specs
 
     def output_specs(self, signature: str | None = None) -> tuple[TensorSpec, ...]:
@@ -511,7 +624,12 @@ class Interpreter:
     @property
     def model_content(self) -> bytes:
         """The model's bytes, as loaded."""
-        return bytes(self._content)
+        return self._model.content
+
+    @property
+    def model(self) -> Model:
+        """The loaded model (bytes, name, verification), to share with other Interpreters."""
+        return self._model
 
     def _view(self, signature: str | None) -> _View:
         """The view for ``signature``, or SignatureError."""
@@ -527,23 +645,17 @@ class Interpreter:
 
     def __repr__(self) -> str:
         used = ",".join(self.delegates_used) or "none"
-        return f"<tfedge.Interpreter {self._source} backend={self.backend} threads={self.num_threads} delegates={used}>"
+        return (f"<tfedge.Interpreter {self._model.source} backend={self.backend} threads={self.num_threads} "
+                f"delegates={used}>")
 
     # -- drop-in methods of the backend's Interpreter ----------------------------
     # All hold the lock: a set_tensor or resize from one thread must not land between
-    # another thread's inputs and its invoke. The ones that may move tensor memory call
-    # the backend's wrapper directly after tfedge's own check (_check_no_views): the
-    # backends' check counts every reference to their wrapper, including the ones
-    # tfedge's signature runners hold, and would refuse with "There is at least 1
-    # reference to internal data" although no numpy view exists.
+    # another thread's inputs and its invoke. The ones that may move tensor memory check
+    # for numpy views first (_check_no_views), as the backends do.
 
     def _check_no_views(self, what: str) -> None:
         """InvokeError if numpy views from ``tensor()`` still point into tensor memory (lock held)."""
-        wrapper = self._raw._interpreter
-        runners = sum(1 for r in self._runners if getattr(r._runner, "_interpreter_wrapper", None) is wrapper)
-        # References: self._raw's attribute, the local name, getrefcount's argument.
-        views = sys.getrefcount(wrapper) - 3 - runners
-        del wrapper  # a kept traceback would otherwise hold it, and count as a view later
+        views = self._built.runtime.views()
         if views > 0:
             raise InvokeError(
                 f"{what} cannot run while {views} numpy array(s) from tensor() still point into the "
@@ -552,51 +664,60 @@ class Interpreter:
             )
 
     def allocate_tensors(self) -> None:
-        """Allocate tensor memory (done at load already; kept for drop-in use)."""
+        """Allocate tensor memory (done at load already; needed after ``resize_tensor_input``).
+
+        A delegate that cannot take the new shapes is dropped, as in :meth:`run`.
+        """
         with self._lock:
             self._check_no_views("allocate_tensors()")
-            try:
-                self._raw._interpreter.AllocateTensors()
-            except (ValueError, RuntimeError) as exc:
-                raise InvokeError(f"allocate_tensors failed: {_first_line(exc)}") from exc
-            for view in self._views.values():
-                for slot in view.slots:
-                    slot.shape = tuple(int(d) for d in self._raw._interpreter.TensorSize(slot.index, view.subgraph))
+            while True:
+                runtime = self._built.runtime
+                shapes = [(d["index"], runtime.tensor_size(d["index"], 0)) for d in runtime.input_details()]
+                try:
+                    _delegates.allocate(self._built)
+                    break
+                except BACKEND_ERRORS as exc:
+                    culprit = _delegates.blame(exc, self._built)
+                    if culprit is None:
+                        raise translate(exc, Stage.INVOKE, backend=self._backend,
+                                        name="allocate_tensors failed") from exc
+                    self._drop(culprit, f"the model failed to prepare under it ({first_line(exc).rstrip('.')})",
+                               stacklevel=3)
+                    for index, shape in shapes:  # the app's resizes, on the rebuilt interpreter
+                        self._built.runtime.resize(index, shape, 0)
+            self._allocated.add(0)
+            self._renew_feeders()
 
     def get_input_details(self) -> list[dict[str, Any]]:
         """The backend's input details of the main subgraph."""
         with self._lock:
-            return self._raw.get_input_details()
+            return self._built.runtime.input_details()
 
     def get_output_details(self) -> list[dict[str, Any]]:
         """The backend's output details of the main subgraph."""
         with self._lock:
-            return self._raw.get_output_details()
+            return self._built.runtime.output_details()
 
     def get_tensor_details(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
         """The backend's details of every tensor."""
         with self._lock:
-            return self._raw.get_tensor_details(*args, **kwargs)
+            return self._built.runtime.all_tensor_details(*args, **kwargs)
 
     def set_tensor(self, tensor_index: int, value: Any) -> None:
         """Copy ``value`` into tensor ``tensor_index``."""
-        with self._lock:
-            try:
-                self._raw.set_tensor(tensor_index, value)
-            except ValueError as exc:
-                raise InputError(f"set_tensor({tensor_index}) failed: {_first_line(exc)}") from exc
+        with self._lock, _backend.mapped(Stage.SET, backend=self._backend,
+                                         name=f"set_tensor({tensor_index}) failed"):
+            self._built.runtime.set_tensor(tensor_index, value, 0)
 
-    def get_tensor(self, tensor_index: int, *args: Any) -> np.ndarray:
+    def get_tensor(self, tensor_index: int, subgraph_index: int = 0) -> np.ndarray:
         """A copy of tensor ``tensor_index``."""
-        with self._lock:
-            try:
-                return self._raw.get_tensor(tensor_index, *args)
-            except ValueError as exc:
-                raise InvokeError(f"get_tensor({tensor_index}) failed: {_first_line(exc)}") from exc
+        with self._lock, _backend.mapped(Stage.GET, backend=self._backend,
+                                         name=f"get_tensor({tensor_index}) failed"):
+            return self._built.runtime.get_tensor(tensor_index, subgraph_index)
 
     def tensor(self, tensor_index: int) -> Any:
         """A function returning a numpy view of tensor ``tensor_index`` (no copy, no lock)."""
-        return self._raw.tensor(tensor_index)
+        return self._built.runtime.tensor(tensor_index)
 
     def invoke(self) -> None:
         """Run the main subgraph on the tensors set with ``set_tensor``.
@@ -606,34 +727,54 @@ class Interpreter:
         """
         with self._lock:
             self._check_no_views("invoke()")
+            if 0 not in self._allocated:
+                raise InvokeError("invoke() needs allocated tensors: call allocate_tensors() first "
+                                  "(after resize_tensor_input()), or use run(), which does.")
             while True:
+                runtime = self._built.runtime
                 try:
-                    self._raw._interpreter.Invoke()
+                    runtime.invoke(0)
                     return
-                except (ValueError, RuntimeError) as exc:
-                    inputs = [(d["index"], self._raw.get_tensor(d["index"])) for d in self._raw.get_input_details()]
-                    if not self._fall_back(exc):
-                        raise _invoke_error(exc) from exc
-                backend_interp = self._raw  # not its wrapper: see _invoke
+                except BACKEND_ERRORS as exc:
+                    inputs = [(d["index"], runtime.get_tensor(d["index"], 0)) for d in runtime.input_details()]
+                    self._invoke_failed(exc, stacklevel=3)
+                shapes = [(index, value.shape) for index, value in inputs]
+                self._resize_main(shapes)
                 for index, value in inputs:
-                    if tuple(backend_interp._interpreter.TensorSize(index, 0)) != value.shape:
-                        backend_interp._interpreter.ResizeInputTensor(index, np.array(value.shape, np.int32), False, 0)
-                backend_interp._interpreter.AllocateTensors()
-                for index, value in inputs:
-                    backend_interp._interpreter.SetTensor(index, value, 0)
+                    self._built.runtime.set_tensor(index, value, 0)
+
+    def _resize_main(self, shapes: Sequence[tuple[int, tuple[int, ...]]]) -> None:
+        """Resize main-subgraph inputs by tensor index and allocate, with fallback (lock held)."""
+        while True:
+            runtime = self._built.runtime
+            try:
+                for index, shape in shapes:
+                    if runtime.tensor_size(index, 0) != tuple(shape):
+                        runtime.resize(index, shape, 0)
+                _delegates.allocate(self._built)
+                break
+            except BACKEND_ERRORS as exc:
+                culprit = _delegates.blame(exc, self._built)
+                if culprit is None:
+                    raise translate(exc, Stage.INVOKE, backend=self._backend) from exc
+                self._drop(culprit, f"the model failed to prepare under it ({first_line(exc).rstrip('.')})",
+                           stacklevel=4)
+        self._allocated.add(0)
+        self._renew_feeders()
 
     def resize_tensor_input(self, input_index: int, tensor_size: Any, strict: bool = False) -> None:
         """Resize an input tensor; call ``allocate_tensors()`` afterwards."""
         with self._lock:
             self._check_no_views("resize_tensor_input()")
-            try:
-                self._raw._interpreter.ResizeInputTensor(input_index, np.array(tensor_size, dtype=np.int32), strict, 0)
-            except (ValueError, RuntimeError, TypeError) as exc:
-                raise InputError(f"resize_tensor_input({input_index}) failed: {_first_line(exc)}") from exc
+            with _backend.mapped(Stage.RESIZE, backend=self._backend,
+                                 name=f"resize_tensor_input({input_index}) failed"):
+                self._built.runtime.resize(input_index, tensor_size, 0, strict)
+            self._allocated.discard(0)
+            self._renew_feeders()
 
     def get_signature_list(self) -> dict[str, dict[str, list[str]]]:
         """``{signature: {"inputs": [...], "outputs": [...]}}``."""
-        return self._raw.get_signature_list()
+        return self._built.runtime.signature_list()
 
     def get_signature_runner(self, signature_key: str | None = None) -> SignatureRunner:
         """The backend's runner for one signature, with errors mapped, sharing this Interpreter's lock."""
@@ -644,14 +785,12 @@ class Interpreter:
         if signature_key not in self._views:
             raise self._unknown_signature(signature_key)
         with self._lock:
-            runner = SignatureRunner(self._raw.get_signature_runner(signature_key), self._lock)
-        self._runners.add(runner)
-        return runner
+            return SignatureRunner(self._built.runtime.signature_runner(signature_key), self._lock, self._backend)
 
     def reset_all_variables(self) -> None:
         """Reset variable tensors (stateful models) to their initial values."""
         with self._lock:
-            self._raw.reset_all_variables()
+            self._built.runtime.reset_variables()
 
     def num_subgraphs(self) -> int:
         """Number of subgraphs in the model."""
@@ -665,55 +804,45 @@ class SignatureRunner:
     :meth:`Interpreter.run`.
     """
 
-    def __init__(self, runner: Any, lock: Any = None) -> None:
+    def __init__(self, runner: Any, lock: Any = None, backend: _backend.Backend | None = None) -> None:
         self._runner = runner
         self._lock = lock if lock is not None else threading.Lock()
+        self._backend = backend
 
     def __call__(self, **kwargs: Any) -> dict[str, np.ndarray]:
         with self._lock:
             try:
-                return self._runner(**kwargs)
+                return self._runner(**kwargs)  # type: ignore[no-any-return]
             except ValueError as exc:
-                raise InputError(_first_line(exc)) from exc
+                raise InputError(first_line(exc)) from exc
             except RuntimeError as exc:
-                raise _invoke_error(exc) from exc
+                raise InvokeError(f"The model failed while running: {first_line(exc)}") from exc
 
     def get_input_details(self) -> dict[str, dict[str, Any]]:
         """Input details by signature key."""
-        return self._runner.get_input_details()
+        return self._runner.get_input_details()  # type: ignore[no-any-return]
 
     def get_output_details(self) -> dict[str, dict[str, Any]]:
         """Output details by signature key."""
-        return self._runner.get_output_details()
+        return self._runner.get_output_details()  # type: ignore[no-any-return]
 
 
 # -- helpers -------------------------------------------------------------------
 
 
-def _read_model(model: ModelSource) -> tuple[bytes, str]:
-    """The model's bytes and how to name it in messages; ModelError if unreadable."""
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        data, source = bytes(model), "The model"
-    elif isinstance(model, (str, os.PathLike)):
-        path = os.fspath(model)
-        source = f"Model file {path!r}"
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError as exc:
-            raise ModelError(f"{source} does not exist. Check the path.") from exc
-        except IsADirectoryError as exc:
-            raise ModelError(
-                f"{source} is a directory, not a .tflite file. A SavedModel must be converted "
-                "first: tfedge-convert DIR -o model.tflite."
-            ) from exc
-        except OSError as exc:
-            raise ModelError(f"{source} cannot be read: {exc.strerror or exc}.") from exc
-    else:
-        raise TypeError(f"model must be a path or bytes, got {type(model).__name__}.")
-    if not data:
-        raise ModelError(f"{source} is empty (0 bytes): the download or copy did not finish. Copy it again.")
-    return data, source
+class _Retry(Exception):
+    """A delegate was dropped and the interpreter rebuilt: run the call again."""
+
+
+def _in_order(named: Mapping[str, int], order: Sequence[int] | None) -> tuple[list[tuple[str, int]], bool]:
+    """A signature's ``{name: tensor}`` in the subgraph's order; False if that order is unknown."""
+    items = list(named.items())
+    if order is None:
+        return items, False
+    position = {t: i for i, t in enumerate(order)}
+    if any(t not in position for _, t in items):
+        return items, False
+    return sorted(items, key=lambda item: position[item[1]]), True
 
 
 def _spec_from(details: dict[str, Any], name: str) -> TensorSpec:
@@ -744,53 +873,59 @@ def _unique(specs: list[TensorSpec], prefix: str) -> list[TensorSpec]:
     return result
 
 
+def _fits(signature: Sequence[int], shape: Sequence[int]) -> bool:
+    """True when ``shape`` matches ``signature`` (``-1`` matches any size)."""
+    return len(shape) == len(signature) and all(s < 0 or s == d for s, d in zip(signature, shape))
+
 
 def _arrange(view: _View, inputs: Inputs) -> list[Any]:
-    """Inputs in the view's order, from an array, a sequence or a mapping."""
-    slots = view.slots
+    """Inputs in the view's order, from an array, a sequence or a mapping; InputError if they do not fit."""
+    inps = view.inputs
     if isinstance(inputs, Mapping):
-        arranged: list[Any] = [None] * len(slots)
+        arranged: list[Any] = [None] * len(inps)
         for key, value in inputs.items():
-            slot = view.lookup.get(key)
-            if slot is None:
-                known = ", ".join(repr(s.spec.name) for s in slots) or "none"
-                raise InputError(f"Unknown input {key!r}. Available: {known}.")
-            arranged[slots.index(slot)] = value
-        missing = [s.spec.name for s, v in zip(slots, arranged) if v is None]
+            inp = view.lookup.get(key)
+            if inp is None:
+                raise InputError(f"Unknown input {key!r}. Available: {view.names()}.")
+            arranged[inps.index(inp)] = value
+        missing = [inp.spec.name for inp, v in zip(inps, arranged) if v is None]
         if missing:
             raise InputError(f"Missing input(s): {', '.join(repr(m) for m in missing)}.")
         return arranged
     if isinstance(inputs, (list, tuple)):
-        if len(inputs) != len(slots):
-            names = ", ".join(repr(s.spec.name) for s in slots) or "none"
+        if len(inputs) != len(inps):
             raise InputError(
-                f"The model takes {len(slots)} input(s) ({names}); got a sequence of {len(inputs)}. "
+                f"The model takes {len(inps)} input(s) ({view.names()}); got a sequence of {len(inputs)}. "
                 "Pass one array per input, in order, or a mapping by name."
             )
+        if not view.ordered:
+            raise InputError(
+                f"Signature {view.key!r} takes {len(inps)} inputs ({view.names()}) whose order is unknown "
+                "without verifying the model (verify=False). Pass a mapping by name."
+            )
         return list(inputs)
-    if len(slots) != 1:
-        names = ", ".join(repr(s.spec.name) for s in slots) or "none"
+    if len(inps) != 1:
         raise InputError(
-            f"The model takes {len(slots)} inputs ({names}); got one array. "
+            f"The model takes {len(inps)} inputs ({view.names()}); got one array. "
             "Pass a sequence in that order or a mapping by name."
         )
     return [inputs]
 
 
-def _coerce(slot: _Slot, value: Any, raw: bool) -> np.ndarray:
-    """``value`` as an array of the slot's dtype: quantized, cast, or InputError."""
+def _coerce(inp: _Input, value: Any, raw: bool) -> np.ndarray:
+    """``value`` as an array of the input's dtype: quantized, cast, or InputError."""
     if type(value) is not np.ndarray:
         value = np.asarray(value)
-    dtype = slot.dtype
+    dtype = inp.dtype
     if value.dtype == dtype:
         return value
     kind = value.dtype.kind
     if dtype.kind in "SO" and kind in "SUO":
         return value  # string tensors: the backend encodes bytes, str and object arrays
-    if slot.quant is not None and not raw and kind == "f":
+    if inp.quant is not None and not raw and kind == "f":
         if np.isnan(value).any():
-            raise InputError(f"Input {slot.spec.name!r} contains NaN, which cannot be quantized.")
-        return quantize(value, slot.quant, dtype)
+            raise InputError(f"Input {inp.spec.name!r} contains NaN, which cannot be quantized.")
+        return quantize(value, inp.quant, dtype)
     if kind == "f" and dtype.kind == "f":
         return value.astype(dtype)
     if kind in "iub" and dtype.kind in "iu" and value.size:
@@ -799,10 +934,10 @@ def _coerce(slot: _Slot, value: Any, raw: bool) -> np.ndarray:
         if info.min <= low and high <= info.max:
             return value.astype(dtype)
         raise InputError(
-            f"Input {slot.spec.name!r} expects {dtype.name} values in [{info.min}, {info.max}], "
+            f"Input {inp.spec.name!r} expects {dtype.name} values in [{info.min}, {info.max}], "
             f"got values in [{low}, {high}]."
         )
-    raise _shape_error(slot.spec, value)
+    raise _shape_error(inp.spec, value)
 
 
 def _shape_error(spec: TensorSpec, value: np.ndarray) -> InputError:
@@ -815,13 +950,3 @@ def _shape_error(spec: TensorSpec, value: np.ndarray) -> InputError:
         f"got {_shape_str(value.shape)} {value.dtype.name}."
     )
 
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an exception's message."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _invoke_error(exc: BaseException) -> InvokeError:
-    """InvokeError for a backend failure inside invoke()."""
-    return InvokeError(f"The model failed while running: {_first_line(exc)}")

@@ -4,31 +4,43 @@ A model can be structurally sound and still abort or loop forever inside the bac
 (``nested_while.tflite`` never returns on zero inputs). :func:`probe_model` loads it,
 allocates and runs one inference on zero inputs in a child process with a time limit,
 and remembers the verdict by the file's SHA-256 (and the backend and its version), so
-the next load of the same file costs a hash. ``Interpreter(..., probe=True)`` and
-``tfedge check MODEL`` use it.
+the next load of the same file costs a hash. ``Interpreter(..., probe=True)``,
+``tfedge check MODEL`` and tfedge-convert's runtime report use it.
+
+The child is a fresh ``python -m tfedge.isolate``: it imports neither TensorFlow (which
+breaks tflite_runtime in the same process) nor the app's own ``__main__``, so a script
+without an ``if __name__ == "__main__":`` guard is safe. In a compiled binary, which has
+no ``-m``, it is a ``multiprocessing`` spawn of the binary itself instead.
+
+This module uses only the backend adapter, never :mod:`tfedge.interpreter`, which
+imports it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
+import subprocess
+import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import _backend
 from ._files import cache_dir, write_atomically
-from .errors import ModelError
+from .errors import ModelError, TfedgeError, first_line
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-    from .interpreter import TensorSpec
+__all__ = ["DEFAULT_TIMEOUT", "ProbeResult", "probe_model"]
 
-__all__ = ["ProbeResult", "probe_model"]
-
+#: Seconds a probe may take before its child is killed (the one default everywhere).
 DEFAULT_TIMEOUT = 10.0
 
 
@@ -37,9 +49,11 @@ class ProbeResult:
     """The verdict of one probe.
 
     Attributes:
-        ok: The model loaded, allocated and ran one inference.
+        ok: The model loaded, allocated and ran one inference (or, with free input
+            dimensions that its placeholder shape cannot take, loaded).
         outcome: ``"ok"``, ``"error"``, ``"signal"`` or ``"timeout"``.
-        detail: The error text, the signal name, or the time limit.
+        detail: The error text (``"ModelError: ..."``), the signal name, the time limit,
+            or for ``"ok"`` what was left out.
         sha256: Hash of the model's bytes.
         backend: The backend the probe used, with its version.
         cached: The verdict came from the cache, not a new child process.
@@ -63,26 +77,41 @@ class ProbeResult:
         return ModelError(f"{source} {what}. It was not loaded into this process.")
 
 
-def _child(data: bytes, backend: str, conn: Connection) -> None:
-    """In the child: load, allocate and invoke once on zero inputs; report the outcome."""
+def run_once(data: bytes, backend_name: str) -> tuple[str, str]:
+    """Load ``data``, allocate, and invoke once on zero inputs, in this process.
+
+    Returns:
+        ``("ok", detail)`` or ``("error", "ErrorType: message")``. What this raises
+        instead is a crash or a hang: why it runs in a child.
+    """
     try:
-        from .interpreter import Interpreter
-
-        interp = Interpreter(data, backend=backend, num_threads=1)
-        interp.run([_zeros(spec) for spec in interp.input_specs()], raw=True)
+        backend = _backend.choose(backend_name)
+        with _backend.mapped(_backend.Stage.LOAD, backend=backend):
+            runtime = _backend.Runtime(backend, data, num_threads=1, xnnpack=True, options={})
+        inputs = runtime.input_details()
+        free = any(int(d) < 0 for spec in inputs for d in spec.get("shape_signature", ()))
+        try:
+            runtime.allocate()
+        except _backend.BACKEND_ERRORS as exc:
+            if free:  # the placeholder shape (1 per free dimension) may be all that fails
+                return "ok", f"loaded; not run: its free input dimensions need a real shape ({first_line(exc)})"
+            raise _backend.translate(exc, _backend.Stage.ALLOCATE, backend=backend) from exc
+        with _backend.mapped(_backend.Stage.INVOKE, backend=backend):
+            for spec in inputs:
+                runtime.set_tensor(spec["index"], _zeros(spec), 0)
+            runtime.invoke(0)
     except Exception as exc:  # noqa: BLE001 - the verdict is whatever it raised
-        text = str(exc).strip()
-        conn.send(("error", f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"))
-    else:
-        conn.send(("ok", ""))
+        return "error", first_line(exc, with_type=True)
+    return "ok", ""
 
 
-def _zeros(spec: TensorSpec) -> np.ndarray:
-    """Zeros that fit ``spec`` (free dimensions 1; empty strings for string tensors)."""
-    shape = tuple(d if d >= 0 else 1 for d in spec.shape_signature)
-    if spec.dtype.kind in "SO":
+def _zeros(details: dict[str, Any]) -> np.ndarray:
+    """Zeros of an input's current shape (empty strings for string tensors)."""
+    shape = tuple(int(d) for d in details["shape"])
+    dtype = np.dtype(details["dtype"])
+    if dtype.kind in "SO":
         return np.full(shape, b"", dtype=object)
-    return np.zeros(shape, spec.dtype)
+    return np.zeros(shape, dtype)
 
 
 def probe_model(
@@ -105,6 +134,50 @@ def probe_model(
             return ProbeResult(**{**json.loads(cache.read_text()), "cached": True})
         except (OSError, ValueError, TypeError):
             pass  # a damaged cache entry is probed again
+    if _compiled():
+        outcome, detail = _in_spawned_process(data, backend, timeout)
+    else:
+        outcome, detail = _in_subprocess(data, backend, timeout)
+    result = ProbeResult(outcome == "ok", outcome, detail, sha, label)
+    if use_cache:
+        _write_atomic(cache, json.dumps({k: v for k, v in asdict(result).items() if k != "cached"}))
+    return result
+
+
+def _compiled() -> bool:
+    """True in a compiled binary (Nuitka, PyInstaller), where ``python -m`` does not exist."""
+    return "__compiled__" in globals() or bool(getattr(sys, "frozen", False))
+
+
+def _in_subprocess(data: bytes, backend: str, timeout: float) -> tuple[str, str]:
+    """Run :func:`run_once` in ``python -m tfedge.isolate``; the model goes in on stdin."""
+    root = str(Path(__file__).resolve().parent.parent)  # this tfedge, installed or not
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tfedge.isolate", backend], input=data, capture_output=True,
+            timeout=timeout, env=env, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "timeout", f"{timeout:g} s"
+    if proc.returncode < 0:
+        return "signal", signal.Signals(-proc.returncode).name
+    lines = proc.stdout.decode("utf-8", "replace").strip().splitlines()
+    try:
+        outcome, detail = json.loads(lines[-1])
+        return str(outcome), str(detail)
+    except (ValueError, IndexError, TypeError):
+        tail = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"])[-1]
+        return "signal", f"exit status {proc.returncode}: {tail}"
+
+
+def _child(data: bytes, backend: str, conn: Connection) -> None:
+    """The spawned child of a compiled binary: run once and send the verdict."""
+    conn.send(run_once(data, backend))
+
+
+def _in_spawned_process(data: bytes, backend: str, timeout: float) -> tuple[str, str]:
+    """Run :func:`run_once` in a ``multiprocessing`` spawn (compiled binaries)."""
     import multiprocessing  # here, not at the top: most processes never probe, and it costs start-up
 
     ctx = multiprocessing.get_context("spawn")
@@ -112,25 +185,18 @@ def probe_model(
     child = ctx.Process(target=_child, args=(data, backend, send), daemon=True)
     child.start()
     send.close()
-    if receive.poll(timeout):
-        try:
-            outcome, detail = receive.recv()
-        except EOFError:
-            outcome, detail = "", ""
-        child.join(5)
-    else:
-        outcome, detail = "timeout", f"{timeout:g} s"
+    if not receive.poll(timeout):
         child.kill()
         child.join()
-    if not outcome:
+        return "timeout", f"{timeout:g} s"
+    try:
+        outcome, detail = receive.recv()
+        child.join(5)
+        return str(outcome), str(detail)
+    except EOFError:
         child.join(5)
         code = child.exitcode or 0
-        outcome = "signal"
-        detail = signal.Signals(-code).name if code < 0 else f"exit status {code}"
-    result = ProbeResult(outcome == "ok", outcome, detail, sha, label)
-    if use_cache and outcome in ("ok", "signal", "timeout", "error"):
-        _write_atomic(cache, json.dumps({k: v for k, v in asdict(result).items() if k != "cached"}))
-    return result
+        return "signal", signal.Signals(-code).name if code < 0 else f"exit status {code}"
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -140,3 +206,18 @@ def _write_atomic(path: Path, text: str) -> None:
         write_atomically(path, text.encode())
     except OSError:
         pass  # a read-only cache only costs a probe next time
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tfedge.isolate BACKEND`` < model: one JSON line ``[outcome, detail]``."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if len(args) != 1:
+        print("usage: python -m tfedge.isolate BACKEND < model.tflite", file=sys.stderr)
+        return 2
+    data = sys.stdin.buffer.read()
+    print(json.dumps(list(run_once(data, args[0]))), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .interpreter import Inputs, Interpreter, ModelSource, _default_threads
+from ._model import ModelSource
+from .interpreter import Inputs, Interpreter, _default_threads
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -57,12 +58,10 @@ class InterpreterPool:
             raise ValueError(f"size must be a whole number >= 1, got {size!r}.")
         interpreter_options.setdefault("num_threads", 1)
         first = Interpreter(model, **interpreter_options)  # errors name the file; read once
-        # The others load the very same bytes (immutable), which the first has verified and,
-        # when asked, probed: doing it again would only cost time (1 ms for MobileNetV2).
-        shared = {**interpreter_options, "verify": False, "probe": False}
-        rest = [Interpreter(first.model_content, **shared) for _ in range(size - 1)]
-        for interp in rest:
-            interp._summary_cache = first._summary_cache
+        # The others load the very same Model (immutable bytes), which the first has read,
+        # verified and, when asked, probed: doing it again would only cost time.
+        shared = {**interpreter_options, "probe": False}
+        rest = [Interpreter(first.model, **shared) for _ in range(size - 1)]
         self.size = size
         self._interpreters = (first, *rest)
         self._free: queue.SimpleQueue[Interpreter] = queue.SimpleQueue()

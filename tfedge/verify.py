@@ -104,6 +104,11 @@ class ModelSummary:
         metadata_names: Names of the metadata entries in file order.
         num_buffers: Number of buffers.
         num_tensors: Number of tensors across all subgraphs.
+        tensor_types: The TensorType codes the model's tensors use (schema.fbs numbering).
+        quantization_details: The QuantizationDetails union types used (1 custom,
+            2 blockwise, 3 multi-axis); empty for plain scale/zero-point quantization.
+        subgraph_inputs: The input tensor indices of each subgraph, in the subgraph's order.
+        subgraph_outputs: The output tensor indices of each subgraph, in order.
     """
 
     version: int
@@ -117,6 +122,10 @@ class ModelSummary:
     metadata_names: tuple[str, ...]
     num_buffers: int
     num_tensors: int
+    tensor_types: frozenset[int] = frozenset()
+    quantization_details: frozenset[int] = frozenset()
+    subgraph_inputs: tuple[tuple[int, ...], ...] = ()
+    subgraph_outputs: tuple[tuple[int, ...], ...] = ()
 
 
 def _fail(message: str) -> NoReturn:
@@ -584,7 +593,7 @@ def verify_model(
     subgraphs = model.tables(2, "subgraph {i}", 5, _SUBGRAPH)
     if not subgraphs.n:
         raise ModelError("the model has no subgraphs, so there is nothing to run. " + _HINT)
-    tensor_counts = _tensors(subgraphs, buffer_sizes)
+    tensor_counts, tensor_types, details = _tensors(subgraphs, buffer_sizes)
     counts, calls = _operators(subgraphs, opcodes, tensor_counts, total)
     _check_no_recursion(calls)
 
@@ -620,6 +629,10 @@ def verify_model(
         metadata_names=tuple(metadata_names),
         num_buffers=len(buffer_sizes),
         num_tensors=sum(tensor_counts),
+        tensor_types=tensor_types,
+        quantization_details=details,
+        subgraph_inputs=tuple(tuple(group) for group in subgraphs.ints(1)),
+        subgraph_outputs=tuple(tuple(group) for group in subgraphs.ints(2)),
     )
 
 
@@ -659,11 +672,12 @@ def _opcodes(codes: _Tables) -> list[tuple[str, str | None, int]]:
     return found
 
 
-def _tensors(subgraphs: _Tables, buffer_sizes: list[int]) -> list[int]:
+def _tensors(subgraphs: _Tables, buffer_sizes: list[int]) -> tuple[list[int], frozenset[int], frozenset[int]]:
     """Check every tensor of every subgraph and the subgraphs' inputs and outputs.
 
     Returns:
-        The number of tensors in each subgraph.
+        The number of tensors in each subgraph, the tensor types used, and the
+        quantization details types used.
     """
     tensors = subgraphs.tables(0, "tensor {i} in {of}", 10, _TENSOR)
     tensor_counts = subgraphs.fields[0][1]
@@ -671,7 +685,7 @@ def _tensors(subgraphs: _Tables, buffer_sizes: list[int]) -> list[int]:
         _check_indices(subgraphs.ints(slot), tensor_counts,
                        lambda i, kind=kind: f"an {kind} of {subgraphs.where(i)}", "tensor")
     if not tensors.n:
-        return tensor_counts
+        return tensor_counts, frozenset(), frozenset()
 
     where, fields = tensors.where, tensors.fields
     shapes = _dims(tensors, 0, "shape")
@@ -713,11 +727,12 @@ def _tensors(subgraphs: _Tables, buffer_sizes: list[int]) -> list[int]:
         _fail(f"{where(i)} has the shape {list(shapes[i])} and {size}-byte elements, so its "
               f"buffer {buffers[i]} should hold {elements[i] * size} bytes, but it holds "
               f"{nbytes[i]}.")
+    details: frozenset[int] = frozenset()
     if any(fields[4]):
-        _quantization(tensors.table(fields[4], "quantization", 7, _QUANTIZATION), shapes)
+        details = _quantization(tensors.table(fields[4], "quantization", 7, _QUANTIZATION), shapes)
     if any(fields[9][1]):
         tensors.tables(9, "variant {i} of {of}", 3, _VARIANT)
-    return tensor_counts
+    return tensor_counts, frozenset(dtypes), details
 
 
 def _dims(tensors: _Tables, slot: int, name: str) -> list[Sequence[int]]:
@@ -730,10 +745,15 @@ def _dims(tensors: _Tables, slot: int, name: str) -> list[Sequence[int]]:
     return tensors.ints(slot)
 
 
-def _quantization(quant: _Tables, shapes: list[Sequence[int]]) -> None:
-    """Check the vectors of QuantizationParameters and the per-channel dimension."""
+def _quantization(quant: _Tables, shapes: list[Sequence[int]]) -> frozenset[int]:
+    """Check the vectors of QuantizationParameters and the per-channel dimension.
+
+    Returns:
+        The QuantizationDetails types used (empty when none is).
+    """
     scales, zero_points = quant.fields[2][1], quant.fields[3][1]
     details_type = quant.fields[4]
+    used = frozenset(details_type) - {0}
     if any(details_type):
         dest = quant.read(_QUANTIZATION_DETAILS, only=details_type)[5]
         details = quant.table(dest, "details", 8, _NO_FIELDS)
@@ -744,12 +764,13 @@ def _quantization(quant: _Tables, shapes: list[Sequence[int]]) -> None:
         _fail(f"{quant.where(i)} has {scales[i]} scales but {zero_points[i]} zero points; they "
               "must match.")
     if max(scales) <= 1:
-        return
+        return used
     for i, (scale, dim, row) in enumerate(zip(scales, quant.fields[6], quant.rows)):
         shape = shapes[row]
         if scale > 1 and len(shape) and (not 0 <= dim < len(shape) or shape[dim] != scale):
             _fail(f"{quant.where(i)} has {scale} per-channel scales along dimension {dim}, "
                   f"which does not fit the shape {list(shape)}.")
+    return used
 
 
 def _sparsity(sparsity: _Tables) -> None:

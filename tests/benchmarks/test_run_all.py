@@ -72,9 +72,9 @@ def test_plot_is_a_png(tmp_path: Path) -> None:
 
 def test_load_failure_cell_from_the_real_message() -> None:
     backend = _backend.get_backend("ai_edge_litert" if "ai_edge_litert" in _backend.available_backends() else None)
-    error = _backend.map_load_error(
+    error = _backend.translate(
         RuntimeError("Didn't find op for builtin opcode 'FULLY_CONNECTED' version '12'. An older version"),
-        backend, "Model file 'm.tflite'",
+        _backend.Stage.LOAD, backend=backend, source="Model file 'm.tflite'",
     )
     assert _short(str(error)) == "cannot load (FULLY_CONNECTED v12)"
     assert _short("something | else") == "error: something / else"

@@ -91,8 +91,6 @@ def test_batch_sets_dimension_zero(monkeypatch: pytest.MonkeyPatch) -> None:
         seen.append(np.asarray(inputs).shape)
         return real(self, inputs, **kw)
 
-    # The hot path is installed per instance; taking it away routes calls through the spy.
-    monkeypatch.setattr(tfedge.Interpreter, "_hot_run", lambda self: None)
     monkeypatch.setattr(tfedge.Interpreter, "run", spy)
     result = bench.benchmark(ADD, runs=4, warmup=1, batch=3)
     assert seen == [(3, 8, 8, 3)] * 6  # first + warm-up + timed

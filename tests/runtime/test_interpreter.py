@@ -213,17 +213,17 @@ def test_tensorflow_import_clash_is_explained(raised: str) -> None:
     """tflite_runtime imported after tensorflow fails with varying C++ errors; name the cause."""
     import dataclasses
 
-    from tfedge._backend import Backend, map_load_error
+    from tfedge._backend import Backend, Stage, translate
 
     clashed = Backend("tflite_runtime", "2.14.0", object, print, None, sys, after_tensorflow=True)
-    error = map_load_error(ValueError(raised), clashed, "m.tflite")
+    error = translate(ValueError(raised), Stage.LOAD, backend=clashed, source="m.tflite")
     assert str(error) == (
         "m.tflite cannot be read by tflite_runtime in a process that imported tensorflow first "
         f"(a known clash between their bundled libraries; it raised: {raised}). Use "
         "backend='ai_edge_litert', or import tfedge's backend before tensorflow."
     )
     fine = dataclasses.replace(clashed, after_tensorflow=False)
-    assert str(map_load_error(ValueError(raised), fine, "m.tflite")) == (
+    assert str(translate(ValueError(raised), Stage.LOAD, backend=fine, source="m.tflite")) == (
         f"m.tflite could not be loaded by tflite_runtime: {raised}"
     )
 

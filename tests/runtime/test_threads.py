@@ -174,15 +174,16 @@ def test_pool_defaults_and_errors() -> None:
 
 
 def test_pool_verifies_the_shared_bytes_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    import tfedge.interpreter
+    import tfedge._model
 
     calls = []
-    real = tfedge.interpreter.verify_model
-    monkeypatch.setattr(tfedge.interpreter, "verify_model", lambda data: calls.append(1) or real(data))
+    real = tfedge._model.verify_model
+    monkeypatch.setattr(tfedge._model, "verify_model", lambda data: calls.append(1) or real(data))
     pool = tfedge.InterpreterPool(MODELS / "add.tflite", size=3)
     assert len(calls) == 1
     summaries = {id(interp.summary) for interp in pool.interpreters}
     assert len(summaries) == 1 and len(calls) == 1
+    assert len({id(interp.model_content) for interp in pool.interpreters}) == 1  # one copy of the bytes
     assert pool.interpreters[2].summary.operator_counts == {"ADD": 2}
     pool.close()
     with pytest.raises(tfedge.ModelError, match="operator code"):  # the first still verifies

@@ -1,0 +1,121 @@
+"""The one load pipeline: read a model, verify it, choose the backend, probe it.
+
+``Interpreter``, ``InterpreterPool`` and ``tfedge check`` all start here; building the
+backend interpreter with its delegates (and falling back) is :func:`tfedge.delegates.build`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Union
+
+from . import _backend
+from .errors import ModelError
+from .verify import ModelSummary, verify_model
+
+__all__ = ["Model", "ModelSource", "load_model", "open_model", "read_model"]
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model's bytes, read once, with how messages name it and what verification found.
+
+    Interpreters of one ``Model`` (a pool's) share its bytes and its check.
+
+    Attributes:
+        content: The whole file.
+        source: How messages name it: ``Model file 'm.tflite'`` or ``The model``.
+        summary: What :func:`tfedge.verify.verify_model` found; None when not verified.
+    """
+
+    content: bytes
+    source: str
+    summary: ModelSummary | None
+
+    def __repr__(self) -> str:
+        return f"<tfedge model {self.source}, {len(self.content):,} bytes>"
+
+
+ModelSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Model]
+
+
+def read_model(model: str | os.PathLike[str] | bytes | bytearray | memoryview) -> tuple[bytes, str]:
+    """The model's bytes and how to name it in messages; ModelError if unreadable."""
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        data, source = bytes(model), "The model"
+    elif isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        source = f"Model file {path!r}"
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError as exc:
+            raise ModelError(f"{source} does not exist. Check the path.") from exc
+        except IsADirectoryError as exc:
+            raise ModelError(
+                f"{source} is a directory, not a .tflite file. A SavedModel must be converted "
+                "first: tfedge-convert DIR -o model.tflite."
+            ) from exc
+        except OSError as exc:
+            raise ModelError(f"{source} cannot be read: {exc.strerror or exc}.") from exc
+    else:
+        raise TypeError(f"model must be a path or bytes, got {type(model).__name__}.")
+    if not data:
+        raise ModelError(f"{source} is empty (0 bytes): the download or copy did not finish. Copy it again.")
+    return data, source
+
+
+def load_model(model: ModelSource, *, verify: bool = True) -> Model:
+    """Read ``model`` (a path or bytes) and, unless ``verify`` is False, check its structure.
+
+    A :class:`Model` is returned as it is (verified now if it was not and ``verify``).
+
+    Raises:
+        ModelError: the file is missing, empty, not TFLite, corrupt or truncated.
+    """
+    if isinstance(model, Model):
+        if verify and model.summary is None:
+            return Model(model.content, model.source, _verify(model.content, model.source))
+        return model
+    content, source = read_model(model)
+    return Model(content, source, _verify(content, source) if verify else None)
+
+
+def _verify(content: bytes, source: str) -> ModelSummary:
+    """verify_model with the file named in the message."""
+    try:
+        return verify_model(content)
+    except ModelError as exc:
+        raise ModelError(f"{source}: {exc}") from exc
+
+
+def open_model(
+    model: ModelSource, *, backend: str | None = None, verify: bool = True, probe: bool = False,
+    probe_timeout: float | None = None,
+) -> tuple[Model, _backend.Backend]:
+    """Load and verify ``model``, choose the backend that can run it, and probe if asked.
+
+    Args:
+        model: A path, bytes, or a :class:`Model`.
+        backend: A backend name, or None for ``$TFEDGE_BACKEND`` or the best one that
+            implements what the model uses.
+        verify: Check the structure first (see :func:`load_model`).
+        probe: Load and run it once in a child process first (see :mod:`tfedge.isolate`).
+        probe_timeout: Seconds the probe may take (default :data:`tfedge.isolate.DEFAULT_TIMEOUT`).
+
+    Raises:
+        ModelError: the model cannot be read or run; BackendNotFoundError: no backend.
+    """
+    loaded = load_model(model, verify=verify)
+    chosen = _backend.choose(backend, loaded.summary, loaded.source)
+    if probe:
+        from .isolate import DEFAULT_TIMEOUT, probe_model  # only when asked: it starts a process
+
+        verdict = probe_model(
+            loaded.content, backend=chosen.name, backend_version=chosen.version,
+            timeout=DEFAULT_TIMEOUT if probe_timeout is None else probe_timeout,
+        )
+        if not verdict.ok:
+            raise verdict.error(loaded.source)
+    return loaded, chosen
