@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from tfedge.errors import ConversionError
+from tfedge.errors import ConversionError, first_line
 
 from .calibration import Samples, _progress
 from .config import ConvertOptions, IOType, Quantize
@@ -121,8 +121,7 @@ def litert_quantize(float_model: bytes, options: ConvertOptions, calibration: Op
     except ConversionError:
         raise
     except Exception as exc:  # noqa: BLE001 - the quantizer raises anything on unsupported graphs
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(f"litert-quantizer failed: {first}") from exc
+        raise ConversionError(f"litert-quantizer failed: {first_line(exc)}") from exc
     if out.quantized_model is None:
         raise ConversionError("litert-quantizer returned no model.")
     return bytes(out.quantized_model)

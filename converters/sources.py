@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from tfedge.errors import ConversionError
+from tfedge.errors import ConversionError, first_line
 
 from ._tf import captured_native_output, tf
 
@@ -141,7 +141,7 @@ def _read_signature(path: str, label: str) -> tuple[tuple[InputSpec, ...], tuple
     try:
         meta = saved_model_utils.get_meta_graph_def(path, "serve")
     except (RuntimeError, OSError, ValueError) as exc:
-        raise ConversionError(f"{label} cannot be read as a SavedModel: {_first_line(exc)}") from exc
+        raise ConversionError(f"{label} cannot be read as a SavedModel: {first_line(exc)}") from exc
     signatures = meta.signature_def
     if SIGNATURE not in signatures:
         known = ", ".join(repr(k) for k in signatures if not k.startswith("__")) or "none"
@@ -173,12 +173,6 @@ def _check_keras_container(path: Path, label: str) -> None:
             f"{label} is not a zip archive, as a .keras file must be: it is truncated, corrupt or "
             "not a Keras model. Save it again with model.save(PATH)."
         )
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an exception's message."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _tree_size(path: Path) -> int:
@@ -238,7 +232,7 @@ def _from_path(path: Path) -> Source:
         with captured_native_output():
             model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001 - keras raises anything on a bad file
-        raise ConversionError(f"{label} cannot be loaded by Keras: {_first_line(exc)}") from exc
+        raise ConversionError(f"{label} cannot be loaded by Keras: {first_line(exc)}") from exc
     kind = "keras" if suffix == ".keras" else "h5"
     return _from_keras_model(model, kind, label, path.stat().st_size)
 
@@ -253,7 +247,7 @@ def _from_keras_model(model: Any, kind: str, label: str, size: int | None) -> So
             model.export(path, format="tf_saved_model", verbose=False)
     except Exception as exc:  # noqa: BLE001
         temp.cleanup()
-        raise ConversionError(f"{label} could not be exported to a SavedModel: {_first_line(exc)}") from exc
+        raise ConversionError(f"{label} could not be exported to a SavedModel: {first_line(exc)}") from exc
     return Source(kind, label, path, size if size is not None else _tree_size(Path(path)), temp)
 
 
@@ -277,5 +271,5 @@ def _from_function(fn: Any) -> Source:
             t.saved_model.save(holder, path, signatures={SIGNATURE: concrete})
     except Exception as exc:  # noqa: BLE001
         temp.cleanup()
-        raise ConversionError(f"{label} could not be saved as a SavedModel: {_first_line(exc)}") from exc
+        raise ConversionError(f"{label} could not be saved as a SavedModel: {first_line(exc)}") from exc
     return Source("function", label, path, _tree_size(Path(path)), temp)

@@ -1,18 +1,14 @@
 """Validation: TensorFlow (the reference) against the converted model through tfedge.
 
 Also reads the operator table of a .tflite file and probes every installed runtime in
-a fresh subprocess (see :mod:`converters._probe`).
+a fresh child process (see :mod:`tfedge.isolate`).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -21,6 +17,7 @@ import numpy as np
 import tfedge
 from tfedge import _backend
 from tfedge.errors import TfedgeError
+from tfedge.isolate import ProbeResult, probe_model
 
 from .calibration import Samples
 from .report import OpUse, OutputMetrics, RuntimeCheck
@@ -34,9 +31,6 @@ __all__ = [
     "probe_runtimes",
     "random_samples",
 ]
-
-#: Seconds one runtime probe may take before it counts as a hang.
-PROBE_TIMEOUT = 120.0
 
 
 def model_operators(content: bytes) -> tuple[OpUse, ...]:
@@ -163,7 +157,10 @@ def _latency_ms(interp: tfedge.Interpreter, sample: Mapping[str, np.ndarray], ru
 
 
 def probe_runtimes(content: bytes, required: Optional[Sequence[str]]) -> tuple[RuntimeCheck, ...]:
-    """Load and run the model with every installed runtime, each in a fresh subprocess.
+    """Load and run the model with every installed runtime, each in a fresh child process.
+
+    The children are :func:`tfedge.isolate.probe_model`'s (``python -m tfedge.isolate``),
+    which never import TensorFlow: an app on the device loads the model that way.
 
     Args:
         content: The model.
@@ -176,54 +173,36 @@ def probe_runtimes(content: bytes, required: Optional[Sequence[str]]) -> tuple[R
     for name in required or ():
         if name not in names:
             names.append(name)
-    with tempfile.TemporaryDirectory(prefix="tfedge-probe-") as tmp:
-        path = os.path.join(tmp, "model.tflite")
-        with open(path, "wb") as f:
-            f.write(content)
-        env = dict(os.environ)
-        env.pop(_backend.ENV_VAR, None)
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-        procs = {
-            name: subprocess.Popen(
-                [sys.executable, "-m", "converters._probe", name, path],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                text=True,
-            )
-            for name in names
-        }
-        verdicts = {name: _verdict(proc) for name, proc in procs.items()}
-    for v in verdicts.values():
-        if v.get("error"):
-            v["error"] = str(v["error"]).replace(f"Model file {path!r}", "The model")
-    installed = [n for n in names if verdicts[n].get("installed", True)]
+    backends: dict[str, Any] = {}
+    missing: dict[str, str] = {}
+    for name in names:
+        try:
+            backends[name] = _backend.get_backend(name)
+        except TfedgeError as exc:
+            missing[name] = str(exc)
+    with ThreadPoolExecutor(max_workers=max(1, len(backends))) as pool:  # the children run at once
+        verdicts = dict(zip(backends, pool.map(
+            lambda b: probe_model(content, backend=b.name, backend_version=b.version, use_cache=False),
+            backends.values(),
+        )))
+    installed = [n for n in names if n in backends]
     wanted = list(required) if required else installed[:1]
     checks = []
     for name in names:
-        v = verdicts[name]
-        if name not in wanted and not v.get("installed", True):
+        if name in missing:
+            if name in wanted:
+                checks.append(RuntimeCheck(name, "not installed", False, True, missing[name]))
             continue
-        checks.append(
-            RuntimeCheck(name, str(v.get("version") or "not installed"), bool(v.get("ok")), name in wanted, v.get("error"))  # type: ignore[arg-type]
-        )
+        verdict = verdicts[name]
+        checks.append(RuntimeCheck(name, backends[name].version, verdict.ok, name in wanted, _probe_error(verdict)))
     return tuple(checks)
 
 
-def _verdict(proc: subprocess.Popen[str]) -> dict[str, Any]:
-    """The probe's JSON verdict, or a failure for a crash or a hang."""
-    try:
-        out, err = proc.communicate(timeout=PROBE_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        return {"ok": False, "error": f"timed out after {PROBE_TIMEOUT:.0f} s"}
-    if proc.returncode != 0:
-        tail = (err.strip().splitlines() or ["no output"])[-1]
-        how = f"crashed (signal {-proc.returncode})" if proc.returncode < 0 else f"exited {proc.returncode}"
-        return {"ok": False, "error": f"the runtime {how}: {tail}"}
-    try:
-        return json.loads(out.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return {"ok": False, "error": f"unreadable probe output: {out[-200:]!r}"}
+def _probe_error(verdict: ProbeResult) -> Optional[str]:
+    """What a failed probe says: the runtime's own error, or how the child died."""
+    if verdict.ok:
+        return None
+    if verdict.outcome == "error":  # "ModelError: The model uses ...": the message alone
+        return verdict.detail.split(": ", 1)[-1]
+    return str(verdict.error("The model"))
+

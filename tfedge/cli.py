@@ -88,7 +88,8 @@ def _print_info(info: dict[str, Any]) -> None:
     """The human-readable form of ``tfedge info``."""
     print(f"model      {info['path']} ({info['size_bytes']:,} bytes)")
     print(f"backend    {info['backend']} {info['backend_version']}, {info['num_threads']} thread(s)")
-    print("placement  " + ", ".join(f"{name}: {n} nodes" for name, n in info["delegates"].items()))
+    placed = ", ".join(f"{name}: {n} nodes" for name, n in info["delegates"].items())
+    print("placement  " + (placed or "at the first call: its free input dimensions need a real shape first"))
     print(f"subgraphs  {info['subgraphs']}")
     for name, sig in info["signatures"].items():
         print(f"signature  {name}")
@@ -111,7 +112,7 @@ def _load_inputs(interp: Interpreter, args: argparse.Namespace) -> dict[str, np.
     if args.random:
         rng = np.random.default_rng(args.seed)
         for spec in specs:
-            if spec.name not in inputs:
+            if spec.name not in inputs and spec.tensor_name not in inputs:
                 inputs[spec.name] = random_input(spec, rng)
     return inputs
 
@@ -232,7 +233,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     elif verdict.ok:
-        print(f"{label}: ok (structure verified; loaded and ran once on {verdict.backend}"
+        how = verdict.detail or "loaded and ran once"
+        print(f"{label}: ok (structure verified; {how} on {verdict.backend}"
               f"{', cached verdict' if verdict.cached else ''})")
     if not verdict.ok:
         raise verdict.error(loaded.source)

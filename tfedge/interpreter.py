@@ -225,6 +225,8 @@ def _make_feeders(view: _View, runtime: _backend.Runtime) -> _Feeders:
     full = (1 << count) - 1
 
     def mapping(named: Any) -> dict | None:
+        if len(named) != count:  # a missing input, an unknown one, or one named twice
+            return None
         given = 0
         try:
             for name, x in named.items():
@@ -237,7 +239,7 @@ def _make_feeders(view: _View, runtime: _backend.Runtime) -> _Feeders:
                 given |= bit
         except (KeyError, ValueError):  # an unknown name, another dtype or shape
             return None
-        if given != full:  # a missing input (or one named twice)
+        if given != full:  # one input under its name and its tensor name
             return None
         invoke(sg)
         return read()
@@ -282,7 +284,7 @@ class Interpreter:
             process (see :mod:`tfedge.isolate`), so a model that crashes or hangs the
             backend raises ModelError instead. The verdict is cached by the file's
             SHA-256, so only the first load of a file pays for it.
-        probe_timeout: Seconds the probe may take (default 10).
+        probe_timeout: Seconds the probe may take (default 30).
         quiet: Drop the line the backends print on every load (``INFO: Created
             TensorFlow Lite XNNPACK delegate for CPU.``). Off by default: it redirects
             the process-wide file descriptor 2 while the model loads, which also holds
@@ -513,25 +515,58 @@ class Interpreter:
         return result
 
     def _resize(self, view: _View, shapes: Sequence[tuple[_Input, tuple[int, ...]]]) -> None:
-        """Resize inputs and allocate ``view``'s subgraph, dropping a delegate that fails (lock held)."""
+        """Resize inputs and allocate ``view``'s subgraph, dropping a delegate that fails (lock held).
+
+        A delegate is dropped only when the model takes the shapes without it: shapes that
+        fail on the builtin kernels too are the input's fault (InputError), and the
+        delegate stays for the next call.
+        """
         while True:
-            runtime = self._built.runtime
             try:
-                for inp, shape in shapes:
-                    runtime.resize(inp.index, shape, view.subgraph)
-                _delegates.allocate(self._built, view.subgraph)
+                self._allocate_at(self._built, view.subgraph, shapes)
             except BACKEND_ERRORS as exc:
                 culprit = _delegates.blame(exc, self._built)
                 if culprit is None:
-                    what = ", ".join(f"{inp.spec.name!r} to {_shape_str(shape)}" for inp, shape in shapes)
-                    name = f"Input {what} could not be resized" if what else "The model's tensors could not be allocated"
-                    raise translate(exc, Stage.RESIZE, backend=self._backend, name=name) from exc
-                self._drop(culprit, f"the model failed to prepare under it ({first_line(exc).rstrip('.')})",
-                           stacklevel=6)
+                    raise self._resize_error(exc, shapes) from exc
+                remaining = tuple(s for s in self._built.chain if s != culprit)
+                candidate = self._build(remaining, allocate_now=False, stacklevel=5)
+                try:
+                    self._allocate_at(candidate, view.subgraph, shapes)
+                except BACKEND_ERRORS as again:
+                    if _delegates.blame(again, candidate) is None:
+                        # A fresh interpreter with the delegate, for the next call's shapes.
+                        self._built = self._build(self._built.chain, allocate_now=None, stacklevel=5)
+                        self._allocated = {0} if self._built.allocated else set()
+                        self._renew_feeders()
+                        raise self._resize_error(again, shapes) from again
+                _delegates.fall_back(culprit, f"the model failed to prepare under it ({first_line(exc).rstrip('.')})",
+                                     remaining, strict=self._strict, stacklevel=6)
+                self._built = candidate
+                self._allocated = {0} if candidate.allocated else set()
+                self._renew_feeders()
                 continue
             self._allocated.add(view.subgraph)
             view.feeders = None  # made again for the new shapes (their quantization buffers)
             return
+
+    @staticmethod
+    def _allocate_at(built: _delegates.Built, subgraph: int, shapes: Sequence[tuple[_Input, tuple[int, ...]]]) -> None:
+        """Resize ``shapes`` in ``built`` and allocate ``subgraph`` (the backend's errors propagate)."""
+        for inp, shape in shapes:
+            built.runtime.resize(inp.index, shape, subgraph)
+        _delegates.allocate(built, subgraph)
+
+    def _resize_error(self, exc: BaseException, shapes: Sequence[tuple[_Input, tuple[int, ...]]]) -> InputError:
+        """The InputError for shapes the model cannot take."""
+        if len(shapes) == 1:
+            name = f"Input {shapes[0][0].spec.name!r} could not be resized to {_shape_str(shapes[0][1])}"
+        elif shapes:
+            what = ", ".join(f"{inp.spec.name!r} to {_shape_str(shape)}" for inp, shape in shapes)
+            name = f"Inputs could not be resized ({what})"
+        else:
+            name = "The model's tensors could not be allocated"
+        error = translate(exc, Stage.RESIZE, backend=self._backend, name=name)
+        return error if isinstance(error, InputError) else InputError(str(error))
 
     def _invoke_failed(self, exc: BaseException, *, stacklevel: int) -> None:
         """After ``invoke`` raised: drop the delegate to blame and return, or raise InvokeError (lock held)."""
@@ -883,11 +918,15 @@ def _arrange(view: _View, inputs: Inputs) -> list[Any]:
     inps = view.inputs
     if isinstance(inputs, Mapping):
         arranged: list[Any] = [None] * len(inps)
+        keys: list[Any] = [None] * len(inps)
         for key, value in inputs.items():
             inp = view.lookup.get(key)
             if inp is None:
                 raise InputError(f"Unknown input {key!r}. Available: {view.names()}.")
-            arranged[inps.index(inp)] = value
+            position = inps.index(inp)
+            if keys[position] is not None:
+                raise InputError(f"Input {inp.spec.name!r} is given twice: as {keys[position]!r} and as {key!r}.")
+            arranged[position], keys[position] = value, key
         missing = [inp.spec.name for inp, v in zip(inps, arranged) if v is None]
         if missing:
             raise InputError(f"Missing input(s): {', '.join(repr(m) for m in missing)}.")

@@ -33,7 +33,7 @@ import numpy as np
 
 from . import _backend
 from ._files import cache_dir, write_atomically
-from .errors import ModelError, TfedgeError, first_line
+from .errors import ModelError, first_line
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_TIMEOUT", "ProbeResult", "probe_model"]
 
 #: Seconds a probe may take before its child is killed (the one default everywhere).
-DEFAULT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
