@@ -20,7 +20,7 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 import numpy as np
 
@@ -94,16 +94,11 @@ class _Input:
         self.bit = 1 << position
 
 
-class _Feeders(NamedTuple):
-    """The hot path of one view on one backend interpreter: one function per call form.
-
-    Each takes the inputs as the app gave them and returns the outputs, or None when the
-    call needs the general path. A backend failure in ``invoke`` propagates as is.
-    """
-
-    array: Optional[Callable[[Any], Optional[dict]]]
-    sequence: Optional[Callable[[Any], Optional[dict]]]
-    mapping: Callable[[Any], Optional[dict]]
+#: A view's hot path on one backend interpreter: the feeder for each call form by the
+#: type of what the app passes (np.ndarray, list, tuple, dict). A feeder takes the inputs
+#: as given and returns the outputs, or None when the call needs the general path; a
+#: backend failure in ``invoke`` propagates as it is.
+_Feeders = Dict[type, Callable[[Any], Optional[dict]]]
 
 
 class _View:
@@ -143,108 +138,100 @@ class _View:
 
 
 def _make_feeders(view: _View, runtime: _backend.Runtime) -> _Feeders:
-    """The three feeders of ``view`` on ``runtime`` (see :class:`_Feeders`)."""
+    """The feeders of ``view`` on ``runtime`` (see :data:`_Feeders`).
+
+    Each input gets a setter called as ``setter(index, value, subgraph)``: the backend's
+    own ``SetTensor`` for most, which checks dtype and shape itself and raises ValueError
+    for what needs the general path; for a quantized input, one that first quantizes a
+    float32 array into buffers made once. So the loops below have no branch per input.
+    """
     set_tensor, invoke, get = runtime.set_tensor, runtime.invoke, runtime.get_tensor
     sg = view.subgraph
+
+    def quantizing(inp: _Input) -> Callable[[int, Any, int], None]:
+        fast = quantizer(inp.quant, inp.dtype, inp.spec.shape)  # type: ignore[arg-type]
+
+        def setter(index: int, value: Any, subgraph: int) -> None:
+            if type(value) is np.ndarray and value.dtype.kind == "f":
+                value = fast(value)
+                if value is None:  # another shape, or NaN: the general path converts or explains
+                    raise ValueError("not for the fast path")
+            set_tensor(index, value, subgraph)
+
+        return setter
+
+    setters = {inp.index: quantizing(inp) if inp.quant is not None and not inp.quant.per_channel else set_tensor
+               for inp in view.inputs}
     outputs = view.outputs
-    # Float values for a quantized input are quantized into buffers made once.
-    quantizers = {inp.index: quantizer(inp.quant, inp.dtype, inp.spec.shape)
-                  for inp in view.inputs if inp.quant is not None and not inp.quant.per_channel}
-
-    if all(q is None for _, _, q in outputs):
-        if len(outputs) == 1:
-            ((oname, oindex, _),) = outputs
-
-            def read() -> dict:
-                return {oname: get(oindex, sg)}
-        else:
-            pairs = tuple((n, i) for n, i, _ in outputs)
-
-            def read() -> dict:
-                return {n: get(i, sg) for n, i in pairs}
-    else:
+    if any(q is not None for _, _, q in outputs):
 
         def read() -> dict:
             return {n: get(i, sg) if q is None else dequantize(get(i, sg), q) for n, i, q in outputs}
+    elif len(outputs) == 1:
+        ((oname, oindex, _),) = outputs
 
-    def put(index: int, value: Any) -> bool:
-        """Quantize a float value for a quantized input; False when the general path must."""
-        q = quantizers[index](value)
-        if q is None:
-            return False
-        set_tensor(index, q, sg)
-        return True
+        def read() -> dict:
+            return {oname: get(oindex, sg)}
+    else:
+        pairs = tuple((n, i) for n, i, _ in outputs)
 
-    array = None
-    if len(view.inputs) == 1:
-        only = view.inputs[0].index
-        if only in quantizers:
+        def read() -> dict:
+            return {n: get(i, sg) for n, i in pairs}
 
-            def array(x: Any) -> dict | None:
-                try:
-                    if x.dtype.kind == "f":
-                        if not put(only, x):
-                            return None
-                    else:
-                        set_tensor(only, x, sg)
-                except ValueError:  # another dtype or shape: the general path converts or explains
-                    return None
-                invoke(sg)
-                return read()
-        else:
-
-            def array(x: Any) -> dict | None:
-                try:
-                    set_tensor(only, x, sg)
-                except ValueError:
-                    return None
-                invoke(sg)
-                return read()
-
+    feeders: _Feeders = {}
     count = len(view.inputs)
-    indices = tuple(inp.index for inp in view.inputs)
-    sequence = None
+    if count == 1:
+        only = view.inputs[0].index
+        put = setters[only]
+
+        def array(x: Any) -> dict | None:
+            try:
+                put(only, x, sg)
+            except ValueError:  # another dtype or shape: the general path converts or explains
+                return None
+            invoke(sg)
+            return read()
+
+        feeders[np.ndarray] = array
+
     if view.ordered:
+        ordered = tuple((inp.index, setters[inp.index]) for inp in view.inputs)
 
         def sequence(xs: Any) -> dict | None:
             if len(xs) != count:
                 return None
             try:
-                for index, x in zip(indices, xs):
-                    if index in quantizers and type(x) is np.ndarray and x.dtype.kind == "f":
-                        if not put(index, x):
-                            return None
-                    else:
-                        set_tensor(index, x, sg)
+                for (index, put), x in zip(ordered, xs):
+                    put(index, x, sg)
             except ValueError:
                 return None
             invoke(sg)
             return read()
 
-    entries = {name: (inp.index, inp.bit, inp.index in quantizers) for name, inp in view.lookup.items()}
+        feeders[list] = feeders[tuple] = sequence
+
+    entries = {name: (inp.index, setters[inp.index], inp.bit) for name, inp in view.lookup.items()}
     full = (1 << count) - 1
+    aliases = len(entries) > count  # an input known by its name and its tensor name
 
     def mapping(named: Any) -> dict | None:
-        if len(named) != count:  # a missing input, an unknown one, or one named twice
+        if len(named) != count:  # a missing input, or an unknown one
             return None
         given = 0
         try:
             for name, x in named.items():
-                index, bit, quantized = entries[name]
-                if quantized and type(x) is np.ndarray and x.dtype.kind == "f":
-                    if not put(index, x):
-                        return None
-                else:
-                    set_tensor(index, x, sg)
+                index, put, bit = entries[name]
+                put(index, x, sg)
                 given |= bit
         except (KeyError, ValueError):  # an unknown name, another dtype or shape
             return None
-        if given != full:  # one input under its name and its tensor name
+        if aliases and given != full:  # one input under both of its names
             return None
         invoke(sg)
         return read()
 
-    return _Feeders(array, sequence, mapping)
+    feeders[dict] = mapping
+    return feeders
 
 
 class Interpreter:
@@ -442,12 +429,10 @@ class Interpreter:
         view = self._default if signature is None else self._views.get(signature)
         if view is None:
             raise self._unknown_signature(signature)
-        kind = type(inputs)
         with self._lock:
             feeders = view.feeders
             if feeders is not None and not raw:
-                feed = (feeders.mapping if kind is dict else feeders.array if kind is np.ndarray
-                        else feeders.sequence if kind is list or kind is tuple else None)
+                feed = feeders.get(type(inputs))
                 if feed is not None:
                     try:
                         out = feed(inputs)
