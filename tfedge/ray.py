@@ -43,6 +43,7 @@ import ray.data
 from .embedded import resolve_model
 from .errors import InputError, ModelError
 from .interpreter import Interpreter, TensorSpec
+from .quant import QUANTIZED_DTYPES
 
 if TYPE_CHECKING:
     from ray.data import Dataset
@@ -351,7 +352,8 @@ class Predictor:
     def _empty(self, name: str) -> np.ndarray:
         """A column of zero rows for output ``name``."""
         spec = next(s for s in self._interp.output_specs(self._signature) if s.name == name)
-        return np.empty((0, *[max(d, 0) for d in spec.shape_signature[1:]]), dtype=np.float32 if not self._raw else spec.dtype)
+        dequantized = spec.dtype in QUANTIZED_DTYPES and spec.quantization is not None and not self._raw
+        return np.empty((0, *[max(d, 0) for d in spec.shape_signature[1:]]), np.float32 if dequantized else spec.dtype)
 
 
 def _compute(actors: Actors) -> Any:

@@ -215,6 +215,16 @@ def test_rows_may_carry_the_batch_axis_and_a_lone_column_feeds_a_lone_input() ->
         assert out["path"] is paths
 
 
+def test_an_empty_batch_gives_empty_columns_of_the_output_types() -> None:
+    out = tfedge.ray.Predictor(model_path("add_quantized.tflite"), keep=["id"])(
+        {"input": np.zeros((0, 8, 8, 3), np.float32), "id": np.zeros(0, np.int64)}
+    )
+    assert {k: (v.shape, v.dtype.name) for k, v in out.items()} == {
+        "output": ((0, 8, 8, 3), "float32"),  # dequantized, as run() returns it
+        "id": ((0,), "int64"),
+    }
+
+
 def test_bad_row_in_a_batch_names_the_row_and_kept_columns() -> None:
     column = np.empty(6, dtype=object)
     for i in range(6):
