@@ -30,6 +30,9 @@ import tfedge  # noqa: E402
 import tfedge.ray  # noqa: E402
 from support import model_path  # noqa: E402
 
+# Ray Data's own DataContext warns about its deprecated fields whenever it is copied.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
+
 REPO = Path(__file__).resolve().parents[2]
 ADD = model_path("add.tflite")  # (1, 8, 8, 3) float32 -> x = 3 * a
 ROWS = 3000
@@ -264,6 +267,12 @@ def test_column_errors_list_what_there_is() -> None:
         tfedge.ray.Predictor(ADD, keep=["x"])
     with pytest.raises(ValueError, match=r"^keep must be a list of column names, got the string 'id'"):
         tfedge.ray.Predictor(ADD, keep="id")
+
+
+def test_interpreter_options_reach_the_actors_interpreter() -> None:
+    predictor = tfedge.ray.Predictor(ADD, num_threads=3, delegates=["none"])
+    assert (predictor.interpreter.num_threads, predictor.interpreter.delegates_used) == (3, ())
+    assert tfedge.ray.Predictor(ADD).interpreter.delegates_used == ("xnnpack",)
 
 
 def test_tensor_names_feed_inputs_too() -> None:
