@@ -68,8 +68,10 @@ def load_samples(
 
     Args:
         data: A path (.npy, .npz, image directory), an array, a mapping by input
-            name, or an iterable of samples (arrays, sequences in input order, or
-            mappings), each with or without a batch axis.
+            name, a ``ray.data.Dataset`` (columns named like the inputs, or one
+            column for a one-input model; other columns are ignored), or an iterable
+            of samples (arrays, sequences in input order, or mappings), each with or
+            without a batch axis.
         inputs: The model's inputs.
         limit: Use at most this many samples.
         what: How messages name the data (``Calibration data``, ``Evaluation data``).
@@ -101,6 +103,9 @@ def load_samples(
             raise ConversionError(
                 f"{what} {str(path)!r} is not a .npy file, a .npz file or a directory of images."
             )
+    elif _is_ray_dataset(data):
+        arrays = _from_ray(data, inputs, limit, what)
+        origin = "a Ray Dataset"
     elif isinstance(data, np.ndarray):
         arrays = {_single(inputs, what, "an array").name: data}
     elif isinstance(data, Mapping):
@@ -114,6 +119,29 @@ def load_samples(
         )
     arrays = {k: v[:limit] for k, v in arrays.items()}
     return Samples(_check(arrays, inputs, what), origin)
+
+
+def _is_ray_dataset(data: Any) -> bool:
+    """Whether ``data`` is a ``ray.data.Dataset``, without importing Ray."""
+    return any(c.__module__.startswith("ray.data") and c.__name__ == "Dataset" for c in type(data).__mro__)
+
+
+def _from_ray(data: Any, inputs: Sequence[InputSpec], limit: int, what: str) -> dict[str, np.ndarray]:
+    """The first ``limit`` rows of a Ray Dataset, materialized as one array per input."""
+    try:
+        batch = data.take_batch(limit, batch_format="numpy")
+    except ValueError as exc:  # Ray: "The dataset is empty."
+        raise ConversionError(f"{what}: the Ray Dataset cannot be read: {exc}") from exc
+    names = [s.name for s in inputs]
+    if all(n in batch for n in names):
+        return {n: np.asarray(batch[n]) for n in names}
+    if len(names) == 1 and len(batch) == 1:
+        return {names[0]: np.asarray(next(iter(batch.values())))}
+    columns = ", ".join(repr(c) for c in batch) or "none"
+    raise ConversionError(
+        f"{what}: the Ray Dataset has columns {columns}; the model takes {', '.join(repr(n) for n in names)}. "
+        "Rename the columns like the inputs (ds.rename_columns({...}))."
+    )
 
 
 def _np_load(path: Path, what: str) -> Any:
