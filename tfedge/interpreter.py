@@ -477,7 +477,8 @@ class Interpreter:
             else:
                 raise _shape_error(inp.spec, value)
         if resize or not allocated:
-            self._resize(view, resize)
+            self._allocate(subgraph, [(inp.index, shape) for inp, shape in resize],
+                           lambda exc: self._resize_error(exc, resize))
             runtime = self._built.runtime
         backend = self._backend
         for inp, value in zip(view.inputs, values):
@@ -499,47 +500,51 @@ class Interpreter:
             result[name] = out if quant is None or raw else dequantize(out, quant)
         return result
 
-    def _resize(self, view: _View, shapes: Sequence[tuple[_Input, tuple[int, ...]]]) -> None:
-        """Resize inputs and allocate ``view``'s subgraph, dropping a delegate that fails (lock held).
+    def _allocate(self, subgraph: int, shapes: Sequence[tuple[int, tuple[int, ...]]],
+                  failure: Callable[[BaseException], Exception]) -> None:
+        """Resize inputs ``(tensor index, shape)`` and allocate ``subgraph``, with fallback (lock held).
 
         A delegate is dropped only when the model takes the shapes without it: shapes that
-        fail on the builtin kernels too are the input's fault (InputError), and the
-        delegate stays for the next call.
+        fail on the builtin kernels too are the input's fault (``failure(exc)`` is raised),
+        and the delegate stays for the next call.
         """
         while True:
             try:
-                self._allocate_at(self._built, view.subgraph, shapes)
+                self._allocate_at(self._built, subgraph, shapes)
             except BACKEND_ERRORS as exc:
                 culprit = _delegates.blame(exc, self._built)
                 if culprit is None:
-                    raise self._resize_error(exc, shapes) from exc
+                    raise failure(exc) from exc
                 remaining = tuple(s for s in self._built.chain if s != culprit)
                 candidate = self._build(remaining, allocate_now=False, stacklevel=5)
                 try:
-                    self._allocate_at(candidate, view.subgraph, shapes)
+                    self._allocate_at(candidate, subgraph, shapes)
                 except BACKEND_ERRORS as again:
                     if _delegates.blame(again, candidate) is None:
                         # A fresh interpreter with the delegate, for the next call's shapes.
-                        self._built = self._build(self._built.chain, allocate_now=None, stacklevel=5)
-                        self._allocated = {0} if self._built.allocated else set()
-                        self._renew_feeders()
-                        raise self._resize_error(again, shapes) from again
+                        self._adopt(self._build(self._built.chain, allocate_now=None, stacklevel=5))
+                        raise failure(again) from again
                 _delegates.fall_back(culprit, f"the model failed to prepare under it ({first_line(exc).rstrip('.')})",
                                      remaining, strict=self._strict, stacklevel=6)
-                self._built = candidate
-                self._allocated = {0} if candidate.allocated else set()
-                self._renew_feeders()
+                self._adopt(candidate)
                 continue
-            self._allocated.add(view.subgraph)
-            view.feeders = None  # made again for the new shapes (their quantization buffers)
+            self._allocated.add(subgraph)
+            self._renew_feeders()  # for the new shapes (their quantization buffers)
             return
 
     @staticmethod
-    def _allocate_at(built: _delegates.Built, subgraph: int, shapes: Sequence[tuple[_Input, tuple[int, ...]]]) -> None:
+    def _allocate_at(built: _delegates.Built, subgraph: int, shapes: Sequence[tuple[int, tuple[int, ...]]]) -> None:
         """Resize ``shapes`` in ``built`` and allocate ``subgraph`` (the backend's errors propagate)."""
-        for inp, shape in shapes:
-            built.runtime.resize(inp.index, shape, subgraph)
+        for index, shape in shapes:
+            if built.runtime.tensor_size(index, subgraph) != tuple(shape):
+                built.runtime.resize(index, shape, subgraph)
         _delegates.allocate(built, subgraph)
+
+    def _adopt(self, built: _delegates.Built) -> None:
+        """Run on ``built`` from now on (lock held)."""
+        self._built = built
+        self._allocated = {0} if built.allocated else set()
+        self._renew_feeders()
 
     def _resize_error(self, exc: BaseException, shapes: Sequence[tuple[_Input, tuple[int, ...]]]) -> InputError:
         """The InputError for shapes the model cannot take."""
@@ -565,9 +570,7 @@ class Interpreter:
         """Warn about ``culprit`` (DelegateError if strict) and rebuild without it (lock held)."""
         remaining = tuple(s for s in self._built.chain if s != culprit)
         _delegates.fall_back(culprit, reason, remaining, strict=self._strict, stacklevel=stacklevel + 1)
-        self._built = self._build(remaining, allocate_now=None if self._free else True, stacklevel=stacklevel + 1)
-        self._allocated = {0} if self._built.allocated else set()
-        self._renew_feeders()
+        self._adopt(self._build(remaining, allocate_now=None if self._free else True, stacklevel=stacklevel + 1))
 
     def _invoke_batched(self, view: _View, values: list[np.ndarray], raw: bool) -> dict[str, np.ndarray]:
         """Run a batch of N on a batch-1 model as N calls and stack the outputs (lock held)."""
@@ -690,23 +693,10 @@ class Interpreter:
         """
         with self._lock:
             self._check_no_views("allocate_tensors()")
-            while True:
-                runtime = self._built.runtime
-                shapes = [(d["index"], runtime.tensor_size(d["index"], 0)) for d in runtime.input_details()]
-                try:
-                    _delegates.allocate(self._built)
-                    break
-                except BACKEND_ERRORS as exc:
-                    culprit = _delegates.blame(exc, self._built)
-                    if culprit is None:
-                        raise translate(exc, Stage.INVOKE, backend=self._backend,
-                                        name="allocate_tensors failed") from exc
-                    self._drop(culprit, f"the model failed to prepare under it ({first_line(exc).rstrip('.')})",
-                               stacklevel=3)
-                    for index, shape in shapes:  # the app's resizes, on the rebuilt interpreter
-                        self._built.runtime.resize(index, shape, 0)
-            self._allocated.add(0)
-            self._renew_feeders()
+            runtime = self._built.runtime
+            shapes = [(d["index"], runtime.tensor_size(d["index"], 0)) for d in runtime.input_details()]
+            self._allocate(0, shapes, lambda exc: translate(exc, Stage.INVOKE, backend=self._backend,
+                                                            name="allocate_tensors failed"))
 
     def get_input_details(self) -> list[dict[str, Any]]:
         """The backend's input details of the main subgraph."""
@@ -758,39 +748,23 @@ class Interpreter:
                 except BACKEND_ERRORS as exc:
                     inputs = [(d["index"], runtime.get_tensor(d["index"], 0)) for d in runtime.input_details()]
                     self._invoke_failed(exc, stacklevel=3)
-                shapes = [(index, value.shape) for index, value in inputs]
-                self._resize_main(shapes)
-                for index, value in inputs:
+                self._allocate(0, [(index, value.shape) for index, value in inputs],
+                               lambda exc: translate(exc, Stage.INVOKE, backend=self._backend))
+                for index, value in inputs:  # carried over to the rebuilt interpreter
                     self._built.runtime.set_tensor(index, value, 0)
-
-    def _resize_main(self, shapes: Sequence[tuple[int, tuple[int, ...]]]) -> None:
-        """Resize main-subgraph inputs by tensor index and allocate, with fallback (lock held)."""
-        while True:
-            runtime = self._built.runtime
-            try:
-                for index, shape in shapes:
-                    if runtime.tensor_size(index, 0) != tuple(shape):
-                        runtime.resize(index, shape, 0)
-                _delegates.allocate(self._built)
-                break
-            except BACKEND_ERRORS as exc:
-                culprit = _delegates.blame(exc, self._built)
-                if culprit is None:
-                    raise translate(exc, Stage.INVOKE, backend=self._backend) from exc
-                self._drop(culprit, f"the model failed to prepare under it ({first_line(exc).rstrip('.')})",
-                           stacklevel=4)
-        self._allocated.add(0)
-        self._renew_feeders()
 
     def resize_tensor_input(self, input_index: int, tensor_size: Any, strict: bool = False) -> None:
         """Resize an input tensor; call ``allocate_tensors()`` afterwards."""
         with self._lock:
             self._check_no_views("resize_tensor_input()")
+            runtime = self._built.runtime
             with _backend.mapped(Stage.RESIZE, backend=self._backend,
                                  name=f"resize_tensor_input({input_index}) failed"):
-                self._built.runtime.resize(input_index, tensor_size, 0, strict)
-            self._allocated.discard(0)
-            self._renew_feeders()
+                before = runtime.tensor_size(input_index, 0)
+                runtime.resize(input_index, tensor_size, 0, strict)
+            if runtime.tensor_size(input_index, 0) != before:  # the backends leave the same shape allocated
+                self._allocated.discard(0)
+                self._renew_feeders()
 
     def get_signature_list(self) -> dict[str, dict[str, list[str]]]:
         """``{signature: {"inputs": [...], "outputs": [...]}}``."""
