@@ -21,7 +21,7 @@ def table(ctx: Context) -> Section:
              ("multi_add.tflite (4 inputs)", TEST_MODELS / "multi_add.tflite", rounds, calls)]
     if not ctx.quick:
         cases.append(("MobileNetV2 float32", ctx.models()["mobilenet_v2-float32"], 15, 4))
-    in_process = [b for b in ("ai_edge_litert", "tflite_runtime") if b in _backend.available_backends()]
+    in_process = [b for b in _backend.available_backends() if b != "tensorflow"]
     rows = []
     for label, path, n_rounds, n_calls in cases:
         results = {b: measure(path, b, n_rounds, n_calls) for b in in_process}
