@@ -26,7 +26,7 @@ from ._inputs import random_input
 from .bench import DEFAULT_RUNS, DEFAULT_WARMUP, benchmark
 from .delegates import resolve as resolve_delegates
 from .embedded import EMBEDDED_PREFIX, resolve_model
-from .errors import InputError, TfedgeError
+from .errors import InputError, ModelError, TfedgeError
 from .interpreter import Interpreter, TensorSpec
 
 __all__ = ["main"]
@@ -69,7 +69,48 @@ def model_info(interp: Interpreter, path: str) -> dict[str, Any]:
         "operator_versions": dict(sorted(interp.summary.op_versions.items())),
         "custom_ops": list(interp.summary.custom_ops),
         "flex_ops": list(interp.summary.flex_ops),
+        "metadata": _metadata_info(interp),
     }
+
+
+def _metadata_info(interp: Interpreter) -> dict[str, Any] | None:
+    """The model's TFLite Metadata as data; damaged metadata reported, not raised (the model runs)."""
+    try:
+        meta = interp.metadata
+    except ModelError as exc:
+        return {"error": str(exc)}
+    return None if meta is None else meta.to_dict()
+
+
+def _print_metadata(meta: dict[str, Any] | None) -> None:
+    """The human-readable metadata lines of ``tfedge info``."""
+    if meta is None:
+        return
+    if "error" in meta:
+        print(f"metadata   unreadable: {meta['error']}")
+        return
+    about = ", ".join(f"{key} {meta[key]!r}" for key in ("name", "version", "author", "license") if meta[key])
+    print(f"metadata   {about or '(no name)'}")
+    if meta["description"]:
+        print(f"  {meta['description']}")
+    for kind in ("inputs", "outputs"):
+        for t in meta[kind]:
+            parts = [t["content"]] if t["content"] else []
+            if t["color_space"]:
+                parts.append(t["color_space"])
+            if t["normalization"]:
+                parts.append(f"mean {t['normalization']['mean']} std {t['normalization']['std']}")
+            for key in ("labels", "value_labels"):
+                if t[key]:
+                    shown = ", ".join(t[key][:5]) + (", ..." if len(t[key]) > 5 else "")
+                    parts.append(f"{len(t[key])} {key.replace('_', ' ')} ({shown})")
+            if t["score_calibration"]:
+                parts.append(f"score calibration {t['score_calibration']['transformation']}")
+            if t["score_threshold"] is not None:
+                parts.append(f"score threshold {t['score_threshold']:g}")
+            print(f"  {kind[:-1]:<6} {t['name'] or '(unnamed)':<28} {'; '.join(parts)}".rstrip())
+    if meta["files"]:
+        print("  files  " + ", ".join(f"{name} ({size:,} bytes)" for name, size in meta["files"].items()))
 
 
 def _fmt_quant(spec: dict[str, Any]) -> str:
@@ -100,6 +141,7 @@ def _print_info(info: dict[str, Any]) -> None:
     for key in ("operators",):
         if info.get(key):
             print("operators  " + ", ".join(f"{op} x{n}" for op, n in info[key].items()))
+    _print_metadata(info.get("metadata"))
 
 
 def _load_inputs(interp: Interpreter, args: argparse.Namespace) -> dict[str, np.ndarray]:

@@ -657,6 +657,20 @@ class Interpreter:
         """Number of subgraphs in the model."""
         return int(self.summary.num_subgraphs)
 
+    @property
+    def metadata(self) -> Any:
+        """The model's TFLite Metadata (:class:`tfedge.metadata.ModelMetadata`), or None.
+
+        Read on first access, so damaged metadata (a ``ModelError`` naming the field)
+        never keeps the model from loading or running.
+        """
+        cached = self.__dict__.get("_metadata", self)
+        if cached is self:
+            from .metadata import read_metadata
+
+            cached = self.__dict__["_metadata"] = read_metadata(self._content)
+        return cached
+
 
 class SignatureRunner:
     """The backend's SignatureRunner, with its errors mapped to tfedge's.
