@@ -194,8 +194,8 @@ class _Plan:
     bias: Optional[np.ndarray] = None
     iou_threshold: float = 0.3
     transpose: bool = False
-    classes: int = 1
-    labels: Tuple[str, ...] = ()
+    classes: int = 1  # 0: not in the shapes (PostProcess)
+    labels: Tuple[str, ...] = ()  # the metadata's
 
 
 _plans: "weakref.WeakKeyDictionary[Interpreter, Dict[Any, _Plan]]" = weakref.WeakKeyDictionary()
@@ -236,9 +236,9 @@ def _postprocess(specs: Sequence[TensorSpec]) -> Optional[Tuple[str, ...]]:
     return boxes[0].name, classes.name, scores.name, count[0].name
 
 
-def _plan(interp: Interpreter, anchors: Optional[SsdAnchors], labels: Labels) -> _Plan:
-    """Work out the layout of ``interp``'s outputs (cached per interpreter and anchors)."""
-    key = (anchors, None if labels is None else id(labels))
+def _plan(interp: Interpreter, anchors: Optional[SsdAnchors]) -> _Plan:
+    """Work out the layout of ``interp``'s outputs and the metadata's labels (cached per interpreter and anchors)."""
+    key = anchors
     cached = _plans.get(interp, {}).get(key)  # dict reads are atomic; writes take the lock
     if cached is not None:
         return cached
@@ -250,11 +250,8 @@ def _plan(interp: Interpreter, anchors: Optional[SsdAnchors], labels: Labels) ->
     post = _postprocess(specs)
     three = [s for s in specs if len(s.shape) == 3 and s.shape[0] == 1]
     if post is not None:
-        # The class count is not in the shapes: labels are taken as given (index = class id).
-        chosen = read_labels(labels)
-        if chosen is None and post[1] in out_meta:
-            chosen = list(out_meta[post[1]].labels)
-        plan = _Plan("postprocess", info, post, labels=tuple(chosen or ()))
+        meta_labels = out_meta[post[1]].labels if post[1] in out_meta else ()
+        plan = _Plan("postprocess", info, post, classes=0, labels=tuple(meta_labels))
     elif len(specs) == 2 and len(three) == 2 and three[0].shape[1] == three[1].shape[1]:
         reg, cls = sorted(three, key=lambda s: -s.shape[2])
         n, coords = reg.shape[1], reg.shape[2]
@@ -289,7 +286,7 @@ def _plan(interp: Interpreter, anchors: Optional[SsdAnchors], labels: Labels) ->
         bias[:, 0::2] = (grid[:, 0] * info.width)[:, None]
         bias[:, 1::2] = (grid[:, 1] * info.height)[:, None]
         bias[:, 2:4] = 0.0
-        names_ = label_list(labels, out_meta.get(cls.name), cls.shape[2])
+        names_ = label_list(None, out_meta.get(cls.name), cls.shape[2])
         plan = _Plan("ssd", info, (reg.name, cls.name), gain=gain, bias=bias,
                      iou_threshold=options.iou_threshold, classes=cls.shape[2], labels=tuple(names_))
     elif len(specs) == 1 and len(three) == 1 and max(three[0].shape[1:]) > 4:
@@ -298,7 +295,7 @@ def _plan(interp: Interpreter, anchors: Optional[SsdAnchors], labels: Labels) ->
         width = spec.shape[1] if transpose else spec.shape[2]
         if width < 5:
             raise ModelError(f"Output {spec.name!r} {tuple(spec.shape)} has no room for 4 box values and scores.")
-        names_ = label_list(labels, out_meta.get(spec.name), width - 4)
+        names_ = label_list(None, out_meta.get(spec.name), width - 4)
         plan = _Plan("yolo", info, (spec.name,), iou_threshold=0.45, transpose=transpose, classes=width - 4,
                      labels=tuple(names_))
     if plan is None:
@@ -313,6 +310,12 @@ def _plan(interp: Interpreter, anchors: Optional[SsdAnchors], labels: Labels) ->
 def _logit(p: float) -> float:
     p = min(max(p, 1e-7), 1 - 1e-7)
     return math.log(p / (1 - p))
+
+
+def _given_labels(labels: Labels, classes: int) -> Tuple[str, ...]:
+    """Labels the caller gave, checked against the class count (0: not known, as for PostProcess)."""
+    names = read_labels(labels) or []
+    return tuple(label_list(names, None, classes) if classes else names)
 
 
 _CORNERS = np.array([-0.5, -0.5, 0.5, 0.5], dtype=np.float32)
@@ -355,7 +358,8 @@ def detect(interp: Interpreter, image: ImageLike, *, score_threshold: float = 0.
     """
     if max_results is not None and max_results < 1:
         raise InputError(f"max_results must be >= 1, got {max_results}.")
-    plan = _plan(interp, anchors, labels)
+    plan = _plan(interp, anchors)
+    names = plan.labels if labels is None else _given_labels(labels, plan.classes)
     tensor, box = prepare(load_image(image), plan.image, letterbox=True)
     outputs = interp.run(tensor)
     w, h = plan.image.width, plan.image.height
@@ -366,7 +370,7 @@ def detect(interp: Interpreter, image: ImageLike, *, score_threshold: float = 0.
         keep = np.flatnonzero(scores >= score_threshold)[:max_results]
         yx = boxes[0, keep]
         xyxy = np.stack([yx[:, 1] * w, yx[:, 0] * h, yx[:, 3] * w, yx[:, 2] * h], axis=1)
-        return _results(box, xyxy, scores[keep], np.rint(classes[0, keep]).astype(np.intp), plan.labels)
+        return _results(box, xyxy, scores[keep], np.rint(classes[0, keep]).astype(np.intp), names)
     if plan.layout == "ssd":
         logits = outputs[plan.outputs[1]][0]
         if plan.classes > 1:
@@ -384,7 +388,7 @@ def detect(interp: Interpreter, image: ImageLike, *, score_threshold: float = 0.
         merged, scores, idx, kp_merged = nms(xyxy, scores, plan.iou_threshold, weighted=True,
                                              max_results=max_results, extra=keypoints if keypoints.shape[1] else None)
         classes = best[keep][idx] if plan.classes > 1 else np.zeros(len(idx), dtype=np.intp)
-        return _results(box, merged, scores, classes, plan.labels, kp_merged)
+        return _results(box, merged, scores, classes, names, kp_merged)
     # YOLO: center boxes (input pixels, or 0..1 when the model normalizes them) and class scores.
     pred = outputs[plan.outputs[0]][0]
     if plan.transpose:
@@ -403,4 +407,4 @@ def detect(interp: Interpreter, image: ImageLike, *, score_threshold: float = 0.
     # Per-class NMS: offset the boxes by class so that different classes never overlap.
     shift = (cls * (max(w, h) * 4.0))[:, None].astype(np.float32)
     merged, scores, idx, _ = nms(xyxy + shift, top[keep], plan.iou_threshold, max_results=max_results)
-    return _results(box, merged - shift[idx], scores, cls[idx], plan.labels)
+    return _results(box, merged - shift[idx], scores, cls[idx], names)
