@@ -18,8 +18,9 @@ from typing import Any, Optional, Sequence
 import flatbuffers
 import numpy as np
 
-from tfedge.errors import ConversionError
+from tfedge.errors import ConversionError, InputError
 from tfedge.metadata import METADATA_NAME
+from tfedge.tasks.classify import read_labels
 
 __all__ = ["ModelInfo", "add_metadata", "build_metadata"]
 
@@ -180,17 +181,11 @@ def add_metadata(model: bytes, info: ModelInfo) -> bytes:
 
 
 def read_labels_file(path: str) -> tuple[str, ...]:
-    """Labels from a text file, one per line (trailing blank lines dropped)."""
+    """Labels from a text file, one per line (trailing blank lines dropped), as tfedge reads them."""
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        raise ConversionError(f"Labels file {path!r} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConversionError(f"Cannot read labels file {path!r}: {exc}.") from None
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return tuple(lines)
+        return tuple(read_labels(path) or ())
+    except InputError as exc:
+        raise ConversionError(str(exc)) from None
 
 
 _INFO_KEYS = ("name", "description", "version", "author", "license")
