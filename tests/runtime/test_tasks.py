@@ -390,3 +390,12 @@ def test_cli_classify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["classify", str(DIGITS), str(tmp_path / "seven.npy"), "--top-k", "1"]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"{tmp_path / 'seven.npy'}: 0.") and line.endswith(" seven (7)")
+
+
+def test_tasks_import_nothing_heavy() -> None:
+    code = ("import sys, tfedge.tasks, tfedge.metadata\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'converters', 'PIL', "
+            "'ai_edge_litert', 'tflite_runtime', 'flatbuffers')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert proc.stdout.strip() == "[]"
