@@ -39,7 +39,7 @@ def measure(rounds: int, calls: int, threads: int) -> dict[str, float]:
     interp = Interpreter(MODEL, num_threads=threads)
     photo = skimage.data.astronaut()
     small = np.rint(resize_bilinear(photo, 128, 128)).astype(np.uint8)
-    tensor, _ = prepare(small, image_input(interp), letterbox=True)
+    tensor = prepare(small, image_input(interp), letterbox=True)[0].copy()  # prepare() may reuse its buffer
     if len(detect(interp, small)) != 1 or len(detect(interp, photo)) != 1:
         raise SystemExit("the face detector did not find exactly one face in astronaut(): nothing to measure")
     ways = {

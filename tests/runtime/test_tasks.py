@@ -239,6 +239,25 @@ def test_nms_hard_and_weighted() -> None:
     assert s.tolist() == pytest.approx([0.9, 0.5])
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nms_python_and_numpy_paths_agree(weighted: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    detect_module = sys.modules["tfedge.tasks.detect"]  # the attribute tfedge.tasks.detect is the function
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n = int(rng.integers(2, 40))
+        corner = rng.random((n, 2)) * 50
+        boxes = np.concatenate([corner, corner + rng.random((n, 2)) * 30 + 1], axis=1).astype(np.float32)
+        scores = rng.random(n).astype(np.float32)
+        extra = rng.random((n, 4)).astype(np.float32)
+        monkeypatch.setattr(detect_module, "_SMALL", 1000)
+        small = nms(boxes, scores, 0.3, weighted=weighted, extra=extra)
+        monkeypatch.setattr(detect_module, "_SMALL", 0)
+        vectorized = nms(boxes, scores, 0.3, weighted=weighted, extra=extra)
+        assert small[2].tolist() == vectorized[2].tolist()
+        np.testing.assert_allclose(small[0], vectorized[0], rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(small[3], vectorized[3], rtol=1e-5, atol=1e-4)
+
+
 # -- the wake-word stream ---------------------------------------------------------------
 
 OWW_WHEEL = "pyopen_wakeword==1.1.0"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Optional, Union
@@ -177,17 +178,41 @@ def _fit_taps(h: int, w: int, height: int, width: int, letterbox: bool) -> tuple
     return box, (top, left, nh, nw), _corners(h, w, nh, nw)
 
 
+_buffers = threading.local()
+
+
+def _buffer(info: ImageInput) -> np.ndarray:
+    """A float32 input-sized array owned by this thread, reused across calls."""
+    key = (info.height, info.width, info.channels)
+    held = getattr(_buffers, "arrays", None)
+    if held is None:
+        held = _buffers.arrays = {}
+    out = held.get(key)
+    if out is None:
+        out = held[key] = np.empty((1, *key), dtype=np.float32)
+    return out  # type: ignore[no-any-return]
+
+
 def prepare(image: np.ndarray, info: ImageInput, *, letterbox: bool) -> tuple[np.ndarray, Letterbox]:
-    """The model's input tensor for ``image`` and where the image landed in it."""
+    """The model's input tensor for ``image`` and where the image landed in it.
+
+    The tensor may be this thread's reused buffer: use it before the next call.
+    """
     h, w = image.shape[:2]
     box, (top, left, nh, nw), taps = _fit_taps(h, w, info.height, info.width, letterbox)
     if (nh, nw) == (h, w):
+        uniform = not info.raw and len(info.mean) == 1 and len(info.std) == 1 and info.channels == 3
+        if uniform and (nh, nw) == (info.height, info.width):
+            # The image is the input's size: normalize into this thread's buffer, no allocation
+            # (run() copies it into the model's tensor before returning).
+            out = _buffer(info)
+            np.multiply(image, np.float32(1.0 / info.std[0]), out=out[0], casting="unsafe")
+            out += np.float32(-info.mean[0] / info.std[0])
+            return out, box
         pixels = image if info.raw else image.astype(np.float32)
-        if not info.raw and len(info.mean) == 1 and len(info.std) == 1 and info.channels == 3:
+        if uniform:
             pixels *= np.float32(1.0 / info.std[0])  # in place on our own copy
             pixels += np.float32(-info.mean[0] / info.std[0])
-            if (nh, nw) == (info.height, info.width):
-                return pixels[None], box
             return _pad(pixels, info, top, left, float((0.0 - info.mean[0]) / info.std[0])), box
     else:
         pixels = _taps(image, taps)

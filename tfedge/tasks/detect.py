@@ -137,6 +137,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, *, weighted
     e.g. keypoints), keeping the best score. Returns kept boxes, scores, the indices of
     the best box of each group, and ``extra`` merged the same way.
     """
+    if len(scores) <= _SMALL:
+        return _nms_small(boxes, scores, iou_threshold, weighted, max_results, extra)
     order = np.argsort(-scores, kind="stable")
     boxes, scores = boxes[order], scores[order]
     extra = None if extra is None else extra[order]
@@ -181,6 +183,47 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, *, weighted
     if extra is not None:
         merged_extra = np.asarray(out_extra, dtype=np.float32).reshape(len(kept), -1)
     return merged, scores[idx], order[idx], merged_extra
+
+
+_SMALL = 24  # up to this many candidates (a few objects), plain Python beats a dozen numpy calls
+
+
+def _nms_small(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, weighted: bool,
+               max_results: Optional[int], extra: Optional[np.ndarray]
+               ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """:func:`nms` on a handful of boxes, in Python floats (same results)."""
+    s = scores.tolist()
+    order = sorted(range(len(s)), key=lambda i: -s[i])  # stable: ties keep their order
+    b = boxes.tolist()
+    e = None if extra is None else extra.tolist()
+    area = [max(x1 - x0, 0.0) * max(y1 - y0, 0.0) for x0, y0, x1, y1 in b]
+    alive = order
+    kept: List[int] = []
+    out_boxes: List[List[float]] = []
+    out_extra: List[List[float]] = []
+    limit = len(s) if max_results is None else max_results
+    while alive and len(kept) < limit:
+        i = alive[0]
+        x0, y0, x1, y1 = b[i]
+        group, rest = [], []
+        for j in alive:
+            u0, v0, u1, v1 = b[j]
+            inter = max(min(x1, u1) - max(x0, u0), 0.0) * max(min(y1, v1) - max(y0, v0), 0.0)
+            (group if j == i or inter > iou_threshold * (area[i] + area[j] - inter) else rest).append(j)
+        alive = rest
+        kept.append(i)
+        if weighted:
+            total = sum(s[j] for j in group)
+            out_boxes.append([sum(b[j][k] * s[j] for j in group) / total for k in range(4)])
+            if e is not None:
+                out_extra.append([sum(e[j][k] * s[j] for j in group) / total for k in range(len(e[i]))])
+        else:
+            out_boxes.append(b[i])
+            if e is not None:
+                out_extra.append(e[i])
+    idx = np.asarray(kept, dtype=np.intp)
+    merged_extra = None if e is None else np.asarray(out_extra, dtype=np.float32).reshape(len(kept), -1)
+    return np.asarray(out_boxes, dtype=np.float32).reshape(-1, 4), scores[idx], idx, merged_extra
 
 
 @dataclass(frozen=True)
@@ -324,16 +367,16 @@ _CORNERS = np.array([-0.5, -0.5, 0.5, 0.5], dtype=np.float32)
 def _results(box: Letterbox, xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray,
              labels: Tuple[str, ...], keypoints: Optional[np.ndarray] = None) -> List[Detection]:
     """Detections in image pixels from input-pixel boxes (clipped to the image)."""
-    if not len(scores):
-        return []
-    xyxy = box.to_image(xyxy)
-    np.clip(xyxy, 0, [box.image_width, box.image_height, box.image_width, box.image_height], out=xyxy)
-    points = [()] * len(scores) if keypoints is None else box.to_image(keypoints).tolist()
+    sx, sy, px, py = 1.0 / box.scale_x, 1.0 / box.scale_y, box.pad_x, box.pad_y
+    w, h = float(box.image_width), float(box.image_height)
+    points = [[]] * len(scores) if keypoints is None else keypoints.tolist()
     out = []
-    for b, s, c, kp in zip(xyxy.tolist(), scores.tolist(), classes.tolist(), points):
-        out.append(Detection(box=(b[0], b[1], b[2], b[3]), score=s, index=c,
-                             label=labels[c] if 0 <= c < len(labels) else "",
-                             keypoints=tuple(zip(kp[0::2], kp[1::2]))))
+    for (x0, y0, x1, y1), s, c, kp in zip(xyxy.tolist(), scores.tolist(), classes.tolist(), points):
+        out.append(Detection(
+            box=(min(max((x0 - px) * sx, 0.0), w), min(max((y0 - py) * sy, 0.0), h),
+                 min(max((x1 - px) * sx, 0.0), w), min(max((y1 - py) * sy, 0.0), h)),
+            score=s, index=c, label=labels[c] if 0 <= c < len(labels) else "",
+            keypoints=tuple(((kp[k] - px) * sx, (kp[k + 1] - py) * sy) for k in range(0, len(kp), 2))))
     return out
 
 
@@ -383,7 +426,7 @@ def detect(interp: Interpreter, image: ImageLike, *, score_threshold: float = 0.
             return []
         decoded = outputs[plan.outputs[0]][0, keep] * plan.gain[keep] + plan.bias[keep]  # type: ignore[index]
         xyxy = decoded[:, [0, 1, 0, 1]] + decoded[:, [2, 3, 2, 3]] * _CORNERS
-        scores = 1 / (1 + np.exp(-np.clip(top[keep], -100, 100)))
+        scores = 1 / (1 + np.exp(-top[keep]))  # kept logits are >= logit(threshold): no overflow
         keypoints = decoded[:, 4:]
         merged, scores, idx, kp_merged = nms(xyxy, scores, plan.iou_threshold, weighted=True,
                                              max_results=max_results, extra=keypoints if keypoints.shape[1] else None)
