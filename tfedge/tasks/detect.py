@@ -195,12 +195,10 @@ def _nms_small(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, weig
     s = scores.tolist()
     order = sorted(range(len(s)), key=lambda i: -s[i])  # stable: ties keep their order
     b = boxes.tolist()
-    e = None if extra is None else extra.tolist()
     area = [max(x1 - x0, 0.0) * max(y1 - y0, 0.0) for x0, y0, x1, y1 in b]
     alive = order
     kept: List[int] = []
-    out_boxes: List[List[float]] = []
-    out_extra: List[List[float]] = []
+    groups: List[List[int]] = []
     limit = len(s) if max_results is None else max_results
     while alive and len(kept) < limit:
         i = alive[0]
@@ -212,18 +210,14 @@ def _nms_small(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, weig
             (group if j == i or inter > iou_threshold * (area[i] + area[j] - inter) else rest).append(j)
         alive = rest
         kept.append(i)
-        if weighted:
-            total = sum(s[j] for j in group)
-            out_boxes.append([sum(b[j][k] * s[j] for j in group) / total for k in range(4)])
-            if e is not None:
-                out_extra.append([sum(e[j][k] * s[j] for j in group) / total for k in range(len(e[i]))])
-        else:
-            out_boxes.append(b[i])
-            if e is not None:
-                out_extra.append(e[i])
+        groups.append(group)
     idx = np.asarray(kept, dtype=np.intp)
-    merged_extra = None if e is None else np.asarray(out_extra, dtype=np.float32).reshape(len(kept), -1)
-    return np.asarray(out_boxes, dtype=np.float32).reshape(-1, 4), scores[idx], idx, merged_extra
+    rows = boxes if extra is None else np.concatenate([boxes, extra], axis=1)
+    if weighted:  # score-weighted means of each group's rows: one small matrix product per group
+        merged = np.stack([scores[g] @ rows[g] / scores[g].sum() for g in groups]).astype(np.float32)
+    else:
+        merged = rows[idx].astype(np.float32)
+    return merged[:, :4], scores[idx], idx, None if extra is None else merged[:, 4:]
 
 
 @dataclass(frozen=True)
