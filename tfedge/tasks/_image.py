@@ -223,7 +223,7 @@ def prepare(image: np.ndarray, info: ImageInput, *, letterbox: bool) -> tuple[np
         if info.spec.dtype == np.int8:
             values = values.astype(np.int16) - 128
         values = values.astype(info.spec.dtype)
-        fill = 0 if info.spec.dtype == np.uint8 else -128
+        fill = 0.0 if info.spec.dtype == np.uint8 else -128.0
     else:
         # One scale and offset per channel (scalars when uniform: broadcasting over 3 channels is slow).
         scale = 1.0 / info.std

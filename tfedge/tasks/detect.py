@@ -203,7 +203,8 @@ def _nms_small(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, weig
     while alive and len(kept) < limit:
         i = alive[0]
         x0, y0, x1, y1 = b[i]
-        group, rest = [], []
+        group: List[int] = []
+        rest: List[int] = []
         for j in alive:
             u0, v0, u1, v1 = b[j]
             inter = max(min(x1, u1) - max(x0, u0), 0.0) * max(min(y1, v1) - max(y0, v0), 0.0)
