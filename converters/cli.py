@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--runtime", action="append", metavar="BACKEND", help="runtime that must run the model (ai_edge_litert, tflite_runtime; repeatable; default: the one tfedge picks)")
     v.add_argument("--max-accuracy-drop", type=float, metavar="POINTS", help="fail when accuracy (or top-1 agreement) drops more")
     v.add_argument("--min-cosine", type=float, metavar="C", help="fail when an output's cosine similarity is below C")
+    m = p.add_argument_group("metadata (standard TFLite Metadata in the model; --mean/--std go in as the input's normalization)")
+    m.add_argument("--labels", metavar="FILE", help="class labels, one per line, packed into the model")
+    for key in ("name", "description", "version", "author", "license"):
+        m.add_argument(f"--{key}", dest=f"meta_{key}", metavar="TEXT", help=f"the model's {key}")
     o = p.add_argument_group("output")
     o.add_argument("--report", metavar="FILE", help="write the report as JSON")
     o.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
@@ -131,6 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             eval_data=args.eval_data,
             eval_labels=args.eval_labels,
             options=_options(args),
+            labels=args.labels,
+            metadata={key: getattr(args, f"meta_{key}") for key in ("name", "description", "version", "author", "license")
+                      if getattr(args, f"meta_{key}")},
         )
     except TfedgeError as exc:
         partial = getattr(exc, "result", None)

@@ -19,6 +19,7 @@ from tfedge.errors import ConversionError, TfedgeError
 from . import quantize as _quantize
 from ._tf import captured_native_output, tf
 from .calibration import Samples, load_labels, load_samples
+from .metadata import ModelInfo, add_metadata, model_info
 from .config import ConvertOptions, Engine, Quantize, Target, resolve_options
 from .report import ConversionResult, RuntimeCheck
 from .sources import Source, load_source
@@ -41,6 +42,8 @@ def convert(
     eval_data: Any = None,
     eval_labels: Any = None,
     options: Optional[ConvertOptions] = None,
+    labels: Any = None,
+    metadata: Optional[dict[str, str]] = None,
     **settings: Any,
 ) -> ConversionResult:
     """Convert a TensorFlow model to a .tflite file and validate it.
@@ -56,6 +59,12 @@ def convert(
             the calibration data, else seeded random inputs.
         eval_labels: Integer class ids for ``eval_data`` (a ``.npy`` path or an array).
         options: A :class:`ConvertOptions`; ``settings`` override its fields.
+        labels: Class labels (a file with one per line, or a sequence) written into the
+            model's standard TFLite Metadata, packed as ``labels.txt`` for the output
+            with one class per label; ``mean``/``std``, when set, go in as the input's
+            normalization.
+        metadata: ``name``, ``description``, ``version``, ``author``, ``license`` for
+            the metadata.
         **settings: Any :class:`ConvertOptions` field by name, e.g. ``quantize="int8"``.
 
     Returns:
@@ -71,10 +80,11 @@ def convert(
         raise TypeError(f"Unknown option(s) {', '.join(unknown)}. Available: {', '.join(_OPTION_NAMES)}.")
     opts = resolve_options(dataclasses.replace(options or ConvertOptions(), **settings))
     out_path = check_output_path(output, overwrite=opts.overwrite)
+    info = model_info(labels, metadata, opts.mean, opts.std)
     with load_source(source) as src:
         if opts.static_batch is not None:
             src.with_static_batch(opts.static_batch)
-        result = _convert_loaded(src, out_path, opts, calibration, eval_data, eval_labels)
+        result = _convert_loaded(src, out_path, opts, calibration, eval_data, eval_labels, info)
     if result.failures:
         error = ConversionError(
             "Validation failed, nothing written: " + "; ".join(result.failures)
@@ -102,7 +112,8 @@ def check_output_path(output: str | os.PathLike[str], *, overwrite: bool) -> Pat
 
 
 def _convert_loaded(
-    src: Source, out_path: Path, opts: ConvertOptions, calibration: Any, eval_data: Any, eval_labels: Any
+    src: Source, out_path: Path, opts: ConvertOptions, calibration: Any, eval_data: Any, eval_labels: Any,
+    info: Optional[ModelInfo] = None,
 ) -> ConversionResult:
     """The conversion proper, on a loaded source."""
     data_options = {
@@ -136,6 +147,8 @@ def _convert_loaded(
 
     started = time.perf_counter()
     content = _run_converter(src, opts, calib)
+    if info is not None:
+        content = add_metadata(content, info)  # before validation: what is checked is what is written
     seconds = time.perf_counter() - started
 
     operators = model_operators(content)

@@ -1,4 +1,4 @@
-"""The ``tfedge`` command: ``info``, ``run``, ``bench`` (and more subcommands as they land).
+"""The ``tfedge`` command: ``info``, ``run``, ``bench``, ``classify``, ``detect`` (and more as they land).
 
 Results go to stdout (``--json`` for scripts), messages to stderr. Exit status: 0 on
 success, 1 on a tfedge error (one line on stderr; the traceback with ``--verbose``),
@@ -27,7 +27,7 @@ from ._inputs import random_input
 from .bench import DEFAULT_RUNS, DEFAULT_WARMUP, benchmark
 from .delegates import resolve as resolve_delegates
 from .embedded import EMBEDDED_PREFIX, resolve_model
-from .errors import InputError, TfedgeError
+from .errors import InputError, ModelError, TfedgeError
 from .interpreter import Interpreter, TensorSpec
 from .isolate import DEFAULT_TIMEOUT
 
@@ -71,7 +71,48 @@ def model_info(interp: Interpreter, path: str) -> dict[str, Any]:
         "operator_versions": dict(sorted(interp.summary.op_versions.items())),
         "custom_ops": list(interp.summary.custom_ops),
         "flex_ops": list(interp.summary.flex_ops),
+        "metadata": _metadata_info(interp),
     }
+
+
+def _metadata_info(interp: Interpreter) -> dict[str, Any] | None:
+    """The model's TFLite Metadata as data; damaged metadata reported, not raised (the model runs)."""
+    try:
+        meta = interp.metadata
+    except ModelError as exc:
+        return {"error": str(exc)}
+    return None if meta is None else meta.to_dict()
+
+
+def _print_metadata(meta: dict[str, Any] | None) -> None:
+    """The human-readable metadata lines of ``tfedge info``."""
+    if meta is None:
+        return
+    if "error" in meta:
+        print(f"metadata   unreadable: {meta['error']}")
+        return
+    about = ", ".join(f"{key} {meta[key]!r}" for key in ("name", "version", "author", "license") if meta[key])
+    print(f"metadata   {about or '(no name)'}")
+    if meta["description"]:
+        print(f"  {meta['description']}")
+    for kind in ("inputs", "outputs"):
+        for t in meta[kind]:
+            parts = [t["content"]] if t["content"] else []
+            if t["color_space"]:
+                parts.append(t["color_space"])
+            if t["normalization"]:
+                parts.append(f"mean {t['normalization']['mean']} std {t['normalization']['std']}")
+            for key in ("labels", "value_labels"):
+                if t[key]:
+                    shown = ", ".join(t[key][:5]) + (", ..." if len(t[key]) > 5 else "")
+                    parts.append(f"{len(t[key])} {key.replace('_', ' ')} ({shown})")
+            if t["score_calibration"]:
+                parts.append(f"score calibration {t['score_calibration']['transformation']}")
+            if t["score_threshold"] is not None:
+                parts.append(f"score threshold {t['score_threshold']:g}")
+            print(f"  {kind[:-1]:<6} {t['name'] or '(unnamed)':<28} {'; '.join(parts)}".rstrip())
+    if meta["files"]:
+        print("  files  " + ", ".join(f"{name} ({size:,} bytes)" for name, size in meta["files"].items()))
 
 
 def _fmt_quant(spec: dict[str, Any]) -> str:
@@ -103,6 +144,7 @@ def _print_info(info: dict[str, Any]) -> None:
     for key in ("operators",):
         if info.get(key):
             print("operators  " + ", ".join(f"{op} x{n}" for op, n in info[key].items()))
+    _print_metadata(info.get("metadata"))
 
 
 def _load_inputs(interp: Interpreter, args: argparse.Namespace) -> dict[str, np.ndarray]:
@@ -241,6 +283,104 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _task_input(path: str) -> Any:
+    """An input file of ``classify``/``detect``: a .npy array, else an image (Pillow)."""
+    from .tasks import load_image
+
+    if path.endswith(".npy"):
+        try:
+            return np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise InputError(f"Input {path!r} does not exist.") from None
+        except (OSError, ValueError) as exc:
+            raise InputError(f"Input {path!r} is not a .npy array ({exc}).") from None
+    return load_image(path)
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from .tasks import classify
+
+    interp, _ = _open(args)
+    results = []
+    for path in args.inputs:
+        categories = classify(interp, _task_input(path), top_k=args.top_k, labels=args.labels)
+        results.append({"input": path, "categories": [dataclasses.asdict(c) for c in categories]})
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for item in results:
+            for c in item["categories"]:
+                label = f"{c['label']} ({c['index']})" if c["label"] else f"class {c['index']}"
+                print(f"{item['input']}: {c['score']:.4f} {label}")
+    return 0
+
+
+def _cmd_detect(args: argparse.Namespace) -> int:
+    from .tasks import detect
+
+    if args.draw and len(args.inputs) != 1:
+        raise InputError(f"--draw writes one picture: give one IMAGE, not {len(args.inputs)}.")
+    if args.draw:
+        _check_draw(args.draw)
+    interp, _ = _open(args)
+    results = []
+    for path in args.inputs:
+        image = _task_input(path)
+        found = detect(interp, image, score_threshold=args.threshold, max_results=args.max_results,
+                       labels=args.labels)
+        results.append({"input": path, "width": int(image.shape[1]), "height": int(image.shape[0]),
+                        "detections": [dataclasses.asdict(d) for d in found]})
+        if args.draw:
+            _draw(image, found, args.draw)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for item in results:
+            if not item["detections"]:
+                print(f"{item['input']}: nothing found")
+            for d in item["detections"]:
+                x0, y0, x1, y1 = d["box"]
+                label = d["label"] or f"class {d['index']}"
+                print(f"{item['input']}: {label} {d['score']:.3f} at ({x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f})")
+    if args.draw:
+        print(f"wrote {args.draw}", file=sys.stderr)
+    return 0
+
+
+def _check_draw(out: str) -> None:
+    """Refuse --draw before any work when Pillow is missing or the folder does not exist."""
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        raise InputError('--draw needs Pillow: pip install "tfedge[draw]".') from None
+    parent = Path(out).parent
+    if not parent.is_dir():
+        raise InputError(f"Cannot write {out!r}: the directory {str(parent)!r} does not exist.")
+
+
+def _draw(image: np.ndarray, found: Sequence[Any], out: str) -> None:
+    """The image with boxes, labels, scores and keypoints drawn, written atomically as PNG."""
+    from PIL import Image, ImageDraw
+
+    pixels = image if image.dtype == np.uint8 else np.clip(image, 0, 255).astype(np.uint8)
+    picture = Image.fromarray(pixels[:, :, :3])
+    pen = ImageDraw.Draw(picture)
+    width = max(2, round(max(picture.size) / 250))
+    for d in found:
+        x0, y0, x1, y1 = d.box
+        pen.rectangle([x0, y0, x1, y1], outline=(0, 255, 64), width=width)
+        text = f"{d.label or 'class %d' % d.index} {d.score:.2f}"
+        left, top, right, bottom = pen.textbbox((x0, y0), text)
+        lift = bottom - top + 4
+        pen.rectangle([x0, y0 - lift, x0 + right - left + 6, y0], fill=(0, 255, 64))
+        pen.text((x0 + 3, y0 - lift + 1), text, fill=(0, 0, 0))
+        for x, y in d.keypoints:
+            pen.ellipse([x - width, y - width, x + width, y + width], fill=(255, 48, 48))
+    suffix = Path(out).suffix.lower().lstrip(".") or "png"
+    fmt = {"jpg": "JPEG", "jpeg": "JPEG"}.get(suffix, "PNG")
+    write_atomically(out, lambda f: picture.save(f, format=fmt))
+
+
 def _at_least(minimum: int) -> Callable[[str], int]:
     """An argparse type for counts: a whole number >= ``minimum``."""
 
@@ -333,6 +473,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_bench.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     p_bench.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
     p_bench.set_defaults(func=_cmd_bench)
+
+    p_classify = sub.add_parser("classify", parents=[common], help="top-k classes of images or .npy inputs")
+    p_classify.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (Pillow) or .npy arrays")
+    p_classify.add_argument("--labels", metavar="FILE", help="labels, one per line (default: the model's metadata)")
+    p_classify.add_argument("--top-k", type=_whole_number, default=5, help="categories per input (default 5)")
+    p_classify.set_defaults(func=_cmd_classify)
+
+    p_detect = sub.add_parser("detect", parents=[common], help="objects in images: boxes in image pixels")
+    p_detect.add_argument("inputs", nargs="+", metavar="IMAGE", help="image files (Pillow) or .npy arrays (H, W, 3)")
+    p_detect.add_argument("--labels", metavar="FILE", help="labels, one per line (default: the model's metadata)")
+    p_detect.add_argument("--threshold", type=float, default=0.5, help="minimum score (default 0.5)")
+    p_detect.add_argument("--max-results", type=_whole_number, help="at most N detections per image")
+    p_detect.add_argument("--draw", metavar="OUT.png", help='write the image with the detections drawn (needs Pillow: "tfedge[draw]")')
+    p_detect.set_defaults(func=_cmd_detect)
     return parser
 
 

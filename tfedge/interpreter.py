@@ -20,7 +20,7 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Dict, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Union
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from ._model import Model, ModelSource, open_model
 from .errors import InputError, InvokeError, SignatureError, first_line
 from .quant import QUANTIZED_DTYPES, QuantParams, dequantize, quantize, quantizer
 from .verify import ModelSummary
+
+if TYPE_CHECKING:
+    from .metadata import ModelMetadata
 
 __all__ = ["Interpreter", "SignatureRunner", "TensorSpec"]
 
@@ -328,6 +331,7 @@ class Interpreter:
         self._strict = bool(strict)
         self._backend_options = backend_options
         self._quiet = bool(quiet)
+        self._metadata: object = _UNREAD
         self._built = self._build(chain, allocate_now=None, stacklevel=3)
         self._views = self._build_views()
         self._default = self._views[None]
@@ -790,6 +794,19 @@ class Interpreter:
         """Number of subgraphs in the model."""
         return int(self.summary.num_subgraphs)
 
+    @property
+    def metadata(self) -> ModelMetadata | None:
+        """The model's TFLite Metadata (:class:`tfedge.metadata.ModelMetadata`), or None.
+
+        Read on first access, so damaged metadata (a ``ModelError`` naming the field)
+        never keeps the model from loading or running.
+        """
+        if self._metadata is _UNREAD:
+            from .metadata import read_metadata
+
+            self._metadata = read_metadata(self._model.content)
+        return self._metadata  # type: ignore[return-value]
+
 
 class SignatureRunner:
     """The backend's SignatureRunner, with its errors mapped to tfedge's.
@@ -822,6 +839,9 @@ class SignatureRunner:
 
 
 # -- helpers -------------------------------------------------------------------
+
+
+_UNREAD = object()  # Interpreter.metadata before its first read
 
 
 class _Retry(Exception):

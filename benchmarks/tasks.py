@@ -1,0 +1,89 @@
+"""What ``tfedge.tasks.detect`` costs on top of ``run()``: MediaPipe's face detector on astronaut().
+
+Three ways, interleaved so machine noise hits all alike (median of rounds):
+
+- ``run``: ``interp.run(x)`` on the already resized and normalized (1, 128, 128, 3) tensor;
+- ``detect 128x128``: ``detect(interp, image)`` on the same photo at the model's input size:
+  normalization, SSD decode against the anchors, weighted NMS, boxes to image pixels;
+- ``detect 512x512``: ``detect`` on the full photo, letterbox resize included.
+
+    python benchmarks/tasks.py [--rounds 15] [--calls 200] [--threads 1] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _timing import ROOT, interleave, script_dir_last
+
+script_dir_last(__file__)
+
+MODEL = ROOT / "tests" / "data" / "mediapipe" / "face_detection_short_range.tflite"
+
+
+def measure(rounds: int, calls: int, threads: int) -> dict[str, float]:
+    """Seconds per call of each way, and the ratios to ``run``."""
+    import numpy as np
+    import skimage.data
+
+    from tfedge import Interpreter
+    from tfedge.tasks import detect, resize_bilinear
+    from tfedge.tasks._image import image_input, prepare
+
+    interp = Interpreter(MODEL, num_threads=threads)
+    photo = skimage.data.astronaut()
+    small = np.rint(resize_bilinear(photo, 128, 128)).astype(np.uint8)
+    tensor = prepare(small, image_input(interp), letterbox=True)[0].copy()  # prepare() may reuse its buffer
+    if len(detect(interp, small)) != 1 or len(detect(interp, photo)) != 1:
+        raise SystemExit("the face detector did not find exactly one face in astronaut(): nothing to measure")
+    ways = {
+        "run": lambda: interp.run(tensor),
+        "detect 128x128": lambda: detect(interp, small),
+        "detect 512x512": lambda: detect(interp, photo),
+    }
+    result: dict[str, float] = {}
+    for clock, times in (("wall", interleave(ways, rounds=rounds, calls=calls)),
+                         ("cpu", _interleave_cpu(ways, rounds=rounds, calls=calls))):
+        result.update({f"{name} us ({clock})": round(t * 1e6, 1) for name, t in times.items()})
+        for name in ("detect 128x128", "detect 512x512"):
+            result[f"{name} / run ({clock})"] = round(times[name] / times["run"], 3)
+    return result
+
+
+def _interleave_cpu(ways: dict[str, Any], *, rounds: int, calls: int) -> dict[str, float]:
+    """As ``interleave``, on this process's CPU time: on a busy machine, what each way costs, not waits."""
+    samples: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(rounds):
+        for name, fn in ways.items():
+            start = time.process_time()
+            for _ in range(calls):
+                fn()
+            samples[name].append((time.process_time() - start) / calls)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1: steadier)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = measure(args.rounds, args.calls, args.threads)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:<32} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    raise SystemExit(main())

@@ -1,0 +1,247 @@
+"""Images for vision models: loading, bilinear resize and letterbox in numpy, normalization."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from ..errors import InputError
+from ..interpreter import Interpreter, TensorSpec
+from ..metadata import ModelMetadata
+
+ImageLike = Union[np.ndarray, str, "os.PathLike[str]"]
+
+
+def load_image(image: ImageLike) -> np.ndarray:
+    """An (H, W, 3) array: arrays pass through (grayscale gets 3 channels), paths open with Pillow."""
+    if type(image) is np.ndarray and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+        return image  # the common case, checked in a few attribute reads
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            from PIL import Image, UnidentifiedImageError
+        except ImportError:
+            raise InputError(f"Reading {str(image)!r} needs Pillow: pip install pillow "
+                             "(or pass the image as an (H, W, 3) array).") from None
+        try:
+            with Image.open(image) as img:
+                return np.asarray(img.convert("RGB"))
+        except FileNotFoundError:
+            raise InputError(f"Image {str(image)!r} does not exist.") from None
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise InputError(f"{str(image)!r} is not an image Pillow can read ({type(exc).__name__}).") from None
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    elif array.ndim == 3 and array.shape[2] == 4:
+        array = array[:, :, :3]
+    if array.ndim != 3 or array.shape[2] not in (1, 3) or 0 in array.shape:
+        raise InputError(f"An image must be an (H, W, 3) array, got shape {array.shape}.")
+    if array.shape[2] == 1:
+        array = np.repeat(array, 3, axis=2)
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise InputError(f"An image must be uint8 or float pixels, got dtype {array.dtype}.")
+    return array
+
+
+@lru_cache(maxsize=64)
+def _axis(src: int, dst: int, offset: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear taps (i0, i1, weight of i1) for ``dst`` outputs: ``size`` of them cover ``src`` from ``offset``."""
+    scale = src / size
+    pos = (np.arange(dst, dtype=np.float64) - offset + 0.5) * scale - 0.5  # half-pixel centers
+    pos = np.clip(pos, 0, src - 1)
+    i0 = np.floor(pos).astype(np.intp)
+    i1 = np.minimum(i0 + 1, src - 1)
+    w = (pos - i0).astype(np.float32)
+    return i0, i1, w
+
+
+def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``image`` (H, W, C) resized to (height, width, C) float32, half-pixel bilinear (as TF/OpenCV)."""
+    h, w = image.shape[:2]
+    if (h, w) == (height, width):
+        return image.astype(np.float32, copy=False)
+    return _taps(image, _corners(h, w, height, width))
+
+
+@lru_cache(maxsize=64)
+def _corners(h: int, w: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat indices of the 4 source pixels of each output pixel (4, height, width), and the weights."""
+    y0, y1, wy = _axis(h, height, 0, height)
+    x0, x1, wx = _axis(w, width, 0, width)
+    index = np.stack([y0[:, None] * w + x0, y0[:, None] * w + x1, y1[:, None] * w + x0, y1[:, None] * w + x1])
+    return index, wy.reshape(height, 1), wx
+
+
+def _taps(image: np.ndarray, corners: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Bilinear interpolation: one gather of the 4 corners (source dtype), then float math on the output size.
+
+    The math runs on (height, width * C) rows: numpy's broadcasting over a last axis of
+    3 channels is several times slower than over whole rows.
+    """
+    index, wy, wx = corners
+    height, width, channels = index.shape[1], index.shape[2], image.shape[2]
+    flat = np.ascontiguousarray(image).reshape(-1, channels)
+    p = flat.take(index, axis=0).astype(np.float32).reshape(4, height, width * channels)
+    wxc = _repeat(wx.tobytes(), width, channels)
+    top = p[0] + (p[1] - p[0]) * wxc
+    bottom = p[2] + (p[3] - p[2]) * wxc
+    return (top + (bottom - top) * wy).reshape(height, width, channels)
+
+
+@lru_cache(maxsize=64)
+def _repeat(wx: bytes, width: int, channels: int) -> np.ndarray:
+    """Column weights repeated per channel, as one (1, width * channels) row."""
+    return np.repeat(np.frombuffer(wx, dtype=np.float32), channels).reshape(1, width * channels)
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image was fit into a model's input: ``input = image * scale + (pad_x, pad_y)``."""
+
+    scale_x: float
+    scale_y: float
+    pad_x: float
+    pad_y: float
+    image_width: int
+    image_height: int
+
+    def to_image(self, xy: np.ndarray) -> np.ndarray:
+        """Input-pixel coordinates (..., 2k) as x, y pairs back to image pixels."""
+        n = xy.shape[-1] // 2
+        pad = np.array([self.pad_x, self.pad_y] * n, dtype=np.float32)
+        scale = np.array([1.0 / self.scale_x, 1.0 / self.scale_y] * n, dtype=np.float32)
+        return (xy - pad) * scale
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """What a vision model's first input wants, worked out once per interpreter."""
+
+    spec: TensorSpec
+    height: int
+    width: int
+    channels: int
+    mean: np.ndarray
+    std: np.ndarray
+    raw: bool  # integer pixels of the model's own type (uint8, or int8 as pixel - 128): run() takes them as quantized
+
+
+def image_input(interp: Interpreter, mean: Any = None, std: Any = None) -> ImageInput:
+    """The image input of ``interp``: size, and the normalization from ``mean/std``, else the metadata."""
+    specs = interp.input_specs()
+    if len(specs) != 1 or len(specs[0].shape) != 4 or specs[0].shape[3] not in (1, 3):
+        got = ", ".join(f"{s.name} {s.describe()}" for s in specs) or "none"
+        raise InputError(f"Expected a model with one image input of shape (1, H, W, 3), got: {got}.")
+    spec = specs[0]
+    meta = _metadata(interp)
+    norm = meta.inputs[0].normalization if meta is not None and meta.inputs else None
+    raw = False
+    if mean is None and std is None:
+        if norm is not None:
+            mean, std = norm.mean, norm.std
+        elif spec.dtype in (np.uint8, np.int8):
+            mean, std, raw = 0.0, 1.0, True
+        else:
+            mean, std = 0.0, 255.0  # no metadata, float input: [0, 1], the most common convention
+    mean_a = np.asarray(1.0 * np.asarray(0.0 if mean is None else mean), np.float32).reshape(-1)
+    std_a = np.asarray(1.0 * np.asarray(1.0 if std is None else std), np.float32).reshape(-1)
+    if not np.all(std_a != 0) or len(mean_a) not in (1, 3) or len(std_a) not in (1, 3):
+        raise InputError(f"mean and std must be 1 or 3 numbers, std nonzero; got mean {mean}, std {std}.")
+    return ImageInput(spec=spec, height=spec.shape[1], width=spec.shape[2], channels=spec.shape[3],
+                      mean=mean_a, std=std_a, raw=raw)
+
+
+def _metadata(interp: Interpreter) -> Optional[ModelMetadata]:
+    """The interpreter's metadata, or None when it has none or it is unreadable (the model still runs)."""
+    try:
+        return interp.metadata  # type: ignore[no-any-return]
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=32)
+def _fit_taps(h: int, w: int, height: int, width: int, letterbox: bool) -> tuple[Any, ...]:
+    """Resize taps and placement of an (h, w) image in a (height, width) input."""
+    if letterbox:
+        scale = min(height / h, width / w)
+        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    else:
+        nh, nw = height, width
+    top, left = (height - nh) // 2, (width - nw) // 2
+    box = Letterbox(scale_x=nw / w, scale_y=nh / h, pad_x=float(left), pad_y=float(top),
+                    image_width=w, image_height=h)
+    return box, (top, left, nh, nw), _corners(h, w, nh, nw)
+
+
+_buffers = threading.local()
+
+
+def _buffer(info: ImageInput) -> np.ndarray:
+    """A float32 input-sized array owned by this thread, reused across calls."""
+    key = (info.height, info.width, info.channels)
+    held = getattr(_buffers, "arrays", None)
+    if held is None:
+        held = _buffers.arrays = {}
+    out = held.get(key)
+    if out is None:
+        out = held[key] = np.empty((1, *key), dtype=np.float32)
+    return out  # type: ignore[no-any-return]
+
+
+def prepare(image: np.ndarray, info: ImageInput, *, letterbox: bool) -> tuple[np.ndarray, Letterbox]:
+    """The model's input tensor for ``image`` and where the image landed in it.
+
+    The tensor may be this thread's reused buffer: use it before the next call.
+    """
+    h, w = image.shape[:2]
+    box, (top, left, nh, nw), taps = _fit_taps(h, w, info.height, info.width, letterbox)
+    if (nh, nw) == (h, w):
+        uniform = not info.raw and len(info.mean) == 1 and len(info.std) == 1 and info.channels == 3
+        if uniform and (nh, nw) == (info.height, info.width):
+            # The image is the input's size: normalize into this thread's buffer, no allocation
+            # (run() copies it into the model's tensor before returning).
+            out = _buffer(info)
+            np.multiply(image, np.float32(1.0 / info.std[0]), out=out[0], casting="unsafe")
+            out += np.float32(-info.mean[0] / info.std[0])
+            return out, box
+        pixels = image if info.raw else image.astype(np.float32)
+        if uniform:
+            pixels *= np.float32(1.0 / info.std[0])  # in place on our own copy
+            pixels += np.float32(-info.mean[0] / info.std[0])
+            return _pad(pixels, info, top, left, float((0.0 - info.mean[0]) / info.std[0])), box
+    else:
+        pixels = _taps(image, taps)
+    if info.channels == 1:
+        pixels = pixels[..., :1] * 0.299 + pixels[..., 1:2] * 0.587 + pixels[..., 2:3] * 0.114
+    if info.raw:
+        values = np.clip(np.rint(pixels), 0, 255) if pixels.dtype.kind == "f" else pixels
+        if info.spec.dtype == np.int8:
+            values = values.astype(np.int16) - 128
+        values = values.astype(info.spec.dtype)
+        fill = 0.0 if info.spec.dtype == np.uint8 else -128.0
+    else:
+        # One scale and offset per channel (scalars when uniform: broadcasting over 3 channels is slow).
+        scale = 1.0 / info.std
+        offset = -info.mean * scale
+        if len(scale) == 1 and len(offset) == 1:
+            values = pixels * np.float32(scale[0]) + np.float32(offset[0])
+        else:
+            values = pixels * scale + offset
+        values = values.astype(np.float32, copy=False)
+        fill = float(((0.0 - info.mean) / info.std)[0])  # black padding, normalized
+    if (nh, nw) == (info.height, info.width):
+        return values[None], box
+    return _pad(values, info, top, left, fill), box
+
+
+def _pad(values: np.ndarray, info: ImageInput, top: int, left: int, fill: float) -> np.ndarray:
+    """``values`` placed at (top, left) in a batch-of-one input filled with ``fill``."""
+    out = np.full((1, info.height, info.width, info.channels), fill, dtype=values.dtype)
+    out[0, top:top + values.shape[0], left:left + values.shape[1]] = values
+    return out
+
