@@ -220,7 +220,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     inputs = _load_inputs(interp, args)
     if not inputs and interp.input_specs(args.signature):
         raise InputError("No inputs given. Pass --input NAME=FILE.npy (or .npz), or --random.")
-    outputs = interp.run(inputs, signature=args.signature, raw=args.raw)
+    try:
+        outputs = interp.run(inputs, signature=args.signature, raw=args.raw)
+    except InputError as exc:
+        free = [s.name for s in interp.input_specs(args.signature)
+                if args.random and min(s.shape_signature, default=0) < 0]
+        if not free or "could not be resized" not in str(exc):
+            raise
+        raise InputError(f"{exc} (--random gives each free dimension of {', '.join(map(repr, free))} the size 1; "
+                         "pass --input NAME=FILE.npy with a shape the model takes.)") from exc
     if args.output:
         _atomic_save_npz(args.output, outputs)
         print(f"wrote {len(outputs)} output(s) to {args.output}", file=sys.stderr)

@@ -282,3 +282,11 @@ def test_quiet_drops_only_the_load_line(backend: str) -> None:
                                   timeout=120, check=True).stderr.splitlines() for mode in ("loud", "quiet"))
     assert loud == ["INFO: Created TensorFlow Lite XNNPACK delegate for CPU.", "after"]
     assert quiet == ["after"]
+
+
+def test_cli_random_on_free_dimensions_says_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["run", str(FREE), "--random"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("tfedge: error: Input 'audio' could not be resized to (1, 1): ")
+    assert err.endswith("(--random gives each free dimension of 'audio' the size 1; pass --input NAME=FILE.npy "
+                        "with a shape the model takes.)")
