@@ -105,7 +105,7 @@ def _convert_loaded(
     src: Source, out_path: Path, opts: ConvertOptions, calibration: Any, eval_data: Any, eval_labels: Any
 ) -> ConversionResult:
     """The conversion proper, on a loaded source."""
-    data_options = {
+    data_options: dict[str, Any] = {
         "normalization": opts.normalization,
         "mean": opts.mean,
         "std": opts.std,

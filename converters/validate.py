@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any, Optional
 
 import numpy as np
@@ -198,17 +199,30 @@ def probe_runtimes(content: bytes, required: Optional[Sequence[str]]) -> tuple[R
     for v in verdicts.values():
         if v.get("error"):
             v["error"] = str(v["error"]).replace(f"Model file {path!r}", "The model")
+    for name, v in verdicts.items():
+        # tfedge refuses a backend that is installed but cannot work (tflite-runtime under
+        # numpy 2): the report names it with its version and tfedge's reason, not as missing.
+        if not v.get("installed", True) and not v.get("version"):
+            v["version"] = _distribution_version(name)
     installed = [n for n in names if verdicts[n].get("installed", True)]
     wanted = list(required) if required else installed[:1]
     checks = []
     for name in names:
         v = verdicts[name]
-        if name not in wanted and not v.get("installed", True):
+        if name not in wanted and not v.get("installed", True) and not v.get("version"):
             continue
         checks.append(
-            RuntimeCheck(name, str(v.get("version") or "not installed"), bool(v.get("ok")), name in wanted, v.get("error"))  # type: ignore[arg-type]
+            RuntimeCheck(name, str(v.get("version") or "not installed"), bool(v.get("ok")), name in wanted, v.get("error"))
         )
     return tuple(checks)
+
+
+def _distribution_version(backend: str) -> str:
+    """The installed version of ``backend``'s distribution, or "" when it is not installed."""
+    try:
+        return metadata.version(backend.replace("_", "-"))
+    except metadata.PackageNotFoundError:
+        return ""
 
 
 def _verdict(proc: subprocess.Popen[str]) -> dict[str, Any]:
