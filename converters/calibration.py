@@ -270,11 +270,13 @@ def _read_images(
     if np.any(s == 0):
         raise ConversionError("--std must not be 0.")
     height, width, channels = spec.shape[1], spec.shape[2], spec.shape[3]
+    # Image.Resampling since Pillow 9.1 (its stubs lack the old Image.BILINEAR); pyproject allows 9.0.
+    bilinear = getattr(Image, "Resampling", Image).BILINEAR
     images = []
     for file in _progress(files, progress, stream, "reading images"):
         try:
             with Image.open(file) as img:
-                img = img.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
+                img = img.convert("L" if channels == 1 else "RGB").resize((width, height), bilinear)
                 pixels = np.asarray(img, np.float32)
         except OSError as exc:
             raise ConversionError(f"{what}: image {str(file)!r} cannot be read: {exc}") from exc

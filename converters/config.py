@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Optional, TypeVar, cast
 
 from tfedge import _backend
 from tfedge.errors import ConversionError
@@ -134,7 +134,10 @@ _TARGET_DEFAULTS: dict[Target, dict[str, object]] = {
 }
 
 
-def _enum(kind: type[enum.Enum], value: object, what: str) -> enum.Enum:
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def _enum(kind: type[_E], value: object, what: str) -> _E:
     """``value`` as a member of ``kind``, or a ConversionError listing the choices."""
     if isinstance(value, kind):
         return value
@@ -152,7 +155,7 @@ def resolve_options(options: ConvertOptions) -> ConvertOptions:
         ConversionError: unknown mode names, or options that contradict each other.
     """
     target = _enum(Target, options.target, "target")
-    defaults = _TARGET_DEFAULTS[target]  # type: ignore[index]
+    defaults = _TARGET_DEFAULTS[target]
     quantize = _enum(Quantize, options.quantize if options.quantize is not None else defaults["quantize"], "quantization mode")
     engine = _enum(Engine, options.engine, "engine")
     # litert-quantizer gives static modes integer IO of the activation type; TFLiteConverter float IO.
@@ -160,10 +163,10 @@ def resolve_options(options: ConvertOptions) -> ConvertOptions:
     if engine is Engine.LITERT:
         default_io = litert_io.get(quantize, IOType.FLOAT32)
     else:
-        default_io = defaults["io_type"] if quantize is Quantize.INT8 else IOType.FLOAT32
+        default_io = cast(IOType, defaults["io_type"]) if quantize is Quantize.INT8 else IOType.FLOAT32
     io_type = _enum(IOType, options.io_type if options.io_type is not None else default_io, "io type")
-    per_channel = defaults["per_channel"] if options.per_channel is None else bool(options.per_channel)
-    static_batch = options.static_batch if options.static_batch is not None else defaults.get("static_batch")
+    per_channel = bool(defaults["per_channel"]) if options.per_channel is None else bool(options.per_channel)
+    static_batch = options.static_batch if options.static_batch is not None else cast(Optional[int], defaults.get("static_batch"))
     if io_type is IOType.INT16 and quantize is not Quantize.INT16X8:
         raise ConversionError(f"--io-type int16 needs --quantize int16x8, got --quantize {quantize.value}.")
     if io_type in (IOType.INT8, IOType.UINT8) and quantize is not Quantize.INT8:

@@ -116,7 +116,7 @@ def _convert_loaded(
     info: Optional[ModelInfo] = None,
 ) -> ConversionResult:
     """The conversion proper, on a loaded source."""
-    data_options = {
+    data_options: dict[str, Any] = {
         "normalization": opts.normalization,
         "mean": opts.mean,
         "std": opts.std,

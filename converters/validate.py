@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any, Optional
 
 import numpy as np
@@ -190,8 +191,11 @@ def probe_runtimes(content: bytes, required: Optional[Sequence[str]]) -> tuple[R
     checks = []
     for name in names:
         if name in missing:
-            if name in wanted:
-                checks.append(RuntimeCheck(name, "not installed", False, True, missing[name]))
+            # tfedge refuses a backend that is installed but cannot work (tflite-runtime under
+            # numpy 2): the report names it with its version and tfedge's reason, not as missing.
+            version = _distribution_version(name)
+            if version or name in wanted:
+                checks.append(RuntimeCheck(name, version or "not installed", False, name in wanted, missing[name]))
             continue
         verdict = verdicts[name]
         checks.append(RuntimeCheck(name, backends[name].version, verdict.ok, name in wanted, _probe_error(verdict)))
@@ -205,4 +209,12 @@ def _probe_error(verdict: ProbeResult) -> Optional[str]:
     if verdict.outcome == "error":  # "ModelError: The model uses ...": the message alone
         return verdict.detail.split(": ", 1)[-1]
     return str(verdict.error("The model"))
+
+def _distribution_version(backend: str) -> str:
+    """The installed version of ``backend``'s distribution, or "" when it is not installed."""
+    try:
+        return metadata.version(backend.replace("_", "-"))
+    except metadata.PackageNotFoundError:
+        return ""
+
 

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Runs the test suite: creates .venv with every extra the tests need (once), then pytest.
-# The runtime tests run in a process of their own: the converter tests import TensorFlow,
-# and after that tflite_runtime misreads models in the same process (a known clash).
-# Usage: scripts/test.sh [pytest arguments]   (with arguments: one pytest run, as given)
+# Runs the test suite, what CI runs: creates .venv with every extra the tests need (once),
+# then every cell of scripts/matrix.py: the static checks and the whole suite in .venv
+# (Python 3.11, both backends), and the runtime suite in a cached venv per platform cell
+# (Python 3.8-3.13, numpy 1 and 2, one backend, none). A summary table ends the output.
+# Usage: scripts/test.sh                  every cell
+#        scripts/test.sh --cell py3.9     some cells (repeatable; --list names them)
+#        scripts/test.sh [pytest args]    one pytest run in .venv, as given
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
-if [ "$#" -gt 0 ]; then
+if [ "$#" -gt 0 ] && [ "$1" != "--cell" ] && [ "$1" != "--list" ]; then
   exec .venv/bin/python -m pytest "$@"
 fi
-.venv/bin/python -m pytest tests/runtime tests/benchmarks tests/native
-.venv/bin/python -m pytest tests/converters
+exec .venv/bin/python scripts/matrix.py "$@"

@@ -87,6 +87,10 @@ def _import(name: str) -> Backend:
         return _loaded[name]
     if name in _failed:
         raise BackendNotFoundError(_failed[name])
+    problem = _numpy_mismatch(name)
+    if problem is not None:
+        _failed[name] = problem
+        raise BackendNotFoundError(problem)
     after_tensorflow = "tensorflow" in sys.modules
     try:
         if name == "tensorflow":
@@ -114,6 +118,35 @@ def _import(name: str) -> Backend:
     )
     _loaded[name] = backend
     return backend
+
+
+def _numpy_mismatch(name: str) -> str | None:
+    """Why an installed tflite_runtime cannot work with this numpy, or None if it can.
+
+    tflite-runtime's releases (the last is 2.14) are built against numpy 1.x; under numpy 2
+    they import, then fail on the first model with a bare SystemError (_ARRAY_API not found).
+    """
+    if name != "tflite_runtime":
+        return None
+    import numpy
+
+    if int(numpy.__version__.split(".")[0]) < 2:
+        return None
+    try:
+        version = _distribution_version(name)
+    except ImportError:
+        return None  # not installed: the import below says so
+    try:
+        release = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return None  # a build of its own ("unknown"): it may well be built against numpy 2
+    if release > (2, 14):
+        return None
+    return (
+        f"Backend 'tflite_runtime' {version} is installed but cannot work here: tflite-runtime "
+        f"{version} needs numpy < 2, and numpy {numpy.__version__} is installed. "
+        'Fix: pip install "numpy<2", or use ai-edge-litert (pip install "tfedge[litert]").'
+    )
 
 
 def _distribution_version(name: str) -> str:

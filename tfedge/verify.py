@@ -22,12 +22,12 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from bisect import bisect_right
-from functools import reduce
+from functools import partial, reduce
 from itertools import accumulate, chain
 from operator import add, or_
 # typing's Callable/Sequence, not collections.abc's: the aliases below are evaluated at
 # import time, and collections.abc types are not subscriptable on Python 3.8.
-from typing import Any, Callable, NoReturn, Optional, Sequence
+from typing import Any, Callable, Iterable, NoReturn, Optional, Sequence
 
 from tfedge._opnames import BUILTIN_OPERATOR_NAMES
 from tfedge.errors import ModelError
@@ -133,9 +133,19 @@ def _fail(message: str) -> NoReturn:
     raise ModelError(f"{message} {_HINT}")
 
 
-def _first(flags: Sequence[object]) -> int:
+def _first(flags: Iterable[object]) -> int:
     """Index of the first true item."""
     return next(i for i, flag in enumerate(flags) if flag)
+
+
+def _an(kind: str, where: Callable[[int], str]) -> Callable[[int], str]:
+    """Names item i as "an <kind> of <where(i)>"."""
+    return lambda i: f"an {kind} of {where(i)}"
+
+
+def _options_of(what: Callable[[int], str], rows: Sequence[int]) -> Callable[[int], str]:
+    """Names item i as "the options of <what(rows[i])>"."""
+    return lambda i: f"the options of {what(rows[i])}"
 
 
 def _view(buf: memoryview, code: str) -> Sequence[int]:
@@ -143,7 +153,7 @@ def _view(buf: memoryview, code: str) -> Sequence[int]:
     itemsize = struct.calcsize(code)
     whole = buf[: len(buf) // itemsize * itemsize]
     if sys.byteorder == "little":
-        return whole.cast(code)
+        return whole.cast(code)  # type: ignore[call-overload]  # typeshed wants a literal code
     swapped = array.array(code, whole)  # a copy, only on big-endian hosts
     swapped.byteswap()
     return swapped
@@ -225,7 +235,7 @@ class _File:
         distinct = set(starts)
         for vt in distinct.difference(known):
             i = starts.index(vt)
-            known[vt] = self._vtable(vt, nfields, lambda i=i: where(i), pos[i])
+            known[vt] = self._vtable(vt, nfields, partial(where, i), pos[i])
         vtables = list(map(known.__getitem__, starts))
         if len(distinct) == 1:
             fits = max(pos) + vtables[0].obj_size <= size
@@ -306,7 +316,7 @@ class _Tables:
             if single is not None:
                 if off := single[slot]:
                     at = [p + off for p in pos]
-            elif any(column := columns[slot]):
+            elif columns is not None and any(column := columns[slot]):
                 full = all(column)
                 at = (list(map(add, pos, column)) if full
                       else [p + off if off else 0 for p, off in zip(pos, column)])
@@ -657,7 +667,7 @@ def _opcodes(codes: _Tables) -> list[tuple[str, str | None, int]]:
     # Codes above 127 live in builtin_code; older files only have the int8 field.
     builtins = map(max, codes.fields[0], codes.fields[3])
     versions = [v if vt.offsets[2] else 1 for v, vt in zip(codes.fields[2], codes.vtables)]
-    found = []
+    found: list[tuple[str, str | None, int]] = []
     for i, (builtin, version, custom) in enumerate(zip(builtins, versions, codes.text(1))):
         if builtin == _CUSTOM:
             if custom is None:
@@ -683,7 +693,7 @@ def _tensors(subgraphs: _Tables, buffer_sizes: list[int]) -> tuple[list[int], fr
     tensor_counts = subgraphs.fields[0][1]
     for slot, kind in ((1, "input"), (2, "output")):
         _check_indices(subgraphs.ints(slot), tensor_counts,
-                       lambda i, kind=kind: f"an {kind} of {subgraphs.where(i)}", "tensor")
+                       _an(kind, subgraphs.where), "tensor")
     if not tensors.n:
         return tensor_counts, frozenset(), frozenset()
 
@@ -724,6 +734,7 @@ def _tensors(subgraphs: _Tables, buffer_sizes: list[int]) -> tuple[list[int], fr
     if any(bad):
         i = bad.index(True)
         size = itemsizes[i]
+        assert size is not None  # bad[i] says so
         _fail(f"{where(i)} has the shape {list(shapes[i])} and {size}-byte elements, so its "
               f"buffer {buffers[i]} should hold {elements[i] * size} bytes, but it holds "
               f"{nbytes[i]}.")
@@ -809,8 +820,7 @@ def _operators(
     limits = [tensor_counts[row] for row in ops.rows]
     for slot, kind, low in ((1, "input", -1), (2, "output", 0), (8, "intermediate", 0)):
         # An optional input is -1.
-        _check_indices(ops.ints(slot), limits, lambda i, kind=kind: f"an {kind} of {what(i)}",
-                       "tensor", low)
+        _check_indices(ops.ints(slot), limits, _an(kind, what), "tensor", low)
     if any(fields[9]) or any(fields[10]):
         for i, (offset, length) in enumerate(zip(fields[9], fields[10])):
             if offset + length > total:
@@ -840,7 +850,7 @@ def _operators(
                 called = [[*c, *branches[i]] for c, i in
                           zip(called, [i for i, keep in enumerate(mine) if keep])]
             _check_indices(called, [subgraphs.n] * len(rows),
-                           lambda i, rows=rows: f"the options of {what(rows[i])}", "subgraph")
+                           _options_of(what, rows), "subgraph")
             for row, callees in zip(rows, called):
                 calls[ops.rows[row]].update(callees)
     return counts, calls

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import BACKENDS, MODELS, in_ci
+from support import MODELS
 
 import tfedge
 from tfedge.delegates import DelegateFallbackWarning
@@ -129,12 +129,6 @@ def test_model_matches_raw_backend(backend: str, name: str) -> None:
     drop_in.invoke()
     details = drop_in.get_output_details()
     _assert_same([drop_in.get_tensor(d["index"]) for d in details], [want_by_index[d["index"]] for d in details])
-
-
-def test_ci_exercises_both_backends() -> None:
-    if not in_ci():
-        pytest.skip("only CI must have both backends")
-    assert BACKENDS == ["ai_edge_litert", "tflite_runtime"]
 
 
 def test_quantized_io_matches_manual_quantization(backend: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from support import BACKENDS
 from support import MODELS as MODELS_DIR
 
 from tfedge.errors import ModelError
@@ -21,14 +22,8 @@ REJECTED = {"0_subgraphs.tflite", "no_subgraphs.tflite", "test_model_broken.tfli
 
 
 def _backends() -> list[tuple[str, Any]]:
-    """(name, Interpreter class) of each installed backend."""
-    found = []
-    for name in ("ai_edge_litert", "tflite_runtime"):
-        try:
-            found.append((name, importlib.import_module(f"{name}.interpreter").Interpreter))
-        except ImportError:
-            pass
-    return found
+    """(name, Interpreter class) of each backend that works here."""
+    return [(name, importlib.import_module(f"{name}.interpreter").Interpreter) for name in BACKENDS]
 
 
 def _read(name: str) -> bytearray:
