@@ -569,7 +569,7 @@ class Runtime:
 
     def tensor(self, index: int) -> Callable[[], np.ndarray]:
         """The backend's ``tensor()``: a function returning a numpy view (no copy)."""
-        return self._interp.tensor(index)  # type: ignore[no-any-return]
+        return self._interp.tensor(index)
 
     def reset_variables(self) -> None:
         """Reset variable tensors to their initial values."""

@@ -377,7 +377,7 @@ def _draw(image: np.ndarray, found: Sequence[Any], out: str) -> None:
     for d in found:
         x0, y0, x1, y1 = d.box
         pen.rectangle([x0, y0, x1, y1], outline=(0, 255, 64), width=width)
-        text = f"{d.label or 'class %d' % d.index} {d.score:.2f}"
+        text = f"{d.label or f'class {d.index}'} {d.score:.2f}"
         left, top, right, bottom = pen.textbbox((x0, y0), text)
         lift = bottom - top + 4
         pen.rectangle([x0, y0 - lift, x0 + right - left + 6, y0], fill=(0, 255, 64))

@@ -371,7 +371,6 @@ class Interpreter:
     def _build_views(self) -> dict[str | None, _View]:
         """Look up every signature's tensors once, in subgraph order; None is the default view."""
         runtime = self._built.runtime
-        summary = self._model.summary
         views: dict[str | None, _View] = {}
         for key, sig in runtime.signature_defs().items():
             subgraph = runtime.subgraph_of(key)
@@ -823,7 +822,7 @@ class SignatureRunner:
     def __call__(self, **kwargs: Any) -> dict[str, np.ndarray]:
         with self._lock:
             try:
-                return self._runner(**kwargs)  # type: ignore[no-any-return]
+                return self._runner(**kwargs)
             except ValueError as exc:
                 raise InputError(first_line(exc)) from exc
             except RuntimeError as exc:
@@ -831,11 +830,11 @@ class SignatureRunner:
 
     def get_input_details(self) -> dict[str, dict[str, Any]]:
         """Input details by signature key."""
-        return self._runner.get_input_details()  # type: ignore[no-any-return]
+        return self._runner.get_input_details()
 
     def get_output_details(self) -> dict[str, dict[str, Any]]:
         """Output details by signature key."""
-        return self._runner.get_output_details()  # type: ignore[no-any-return]
+        return self._runner.get_output_details()
 
 
 # -- helpers -------------------------------------------------------------------

@@ -98,7 +98,7 @@ def quantizer(
     zero = np.float32(params.zero_points[0])
     info = np.iinfo(dtype)
     low, high = np.float32(info.min), np.float32(info.max)
-    work = np.empty(shape, np.float32)
+    work: np.ndarray = np.empty(shape, np.float32)
     out = np.empty(shape, dtype)
     float32 = np.dtype(np.float32)
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-ray = pytest.importorskip(
+pytest.importorskip(
     "ray.data", reason="Ray Data is not installed: these tests run in a venv made with pip install '.[ray]'"
 )
 import ray  # noqa: E402 - after the skip

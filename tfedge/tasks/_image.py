@@ -159,7 +159,7 @@ def image_input(interp: Interpreter, mean: Any = None, std: Any = None) -> Image
 def _metadata(interp: Interpreter) -> Optional[ModelMetadata]:
     """The interpreter's metadata, or None when it has none or it is unreadable (the model still runs)."""
     try:
-        return interp.metadata  # type: ignore[no-any-return]
+        return interp.metadata
     except ValueError:
         return None
 
@@ -190,7 +190,7 @@ def _buffer(info: ImageInput) -> np.ndarray:
     out = held.get(key)
     if out is None:
         out = held[key] = np.empty((1, *key), dtype=np.float32)
-    return out  # type: ignore[no-any-return]
+    return out
 
 
 def prepare(image: np.ndarray, info: ImageInput, *, letterbox: bool) -> tuple[np.ndarray, Letterbox]:
