@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor instead of per channel")
     g.add_argument("--target", choices=[m.value for m in Target], default="cpu", help="cpu (XNNPACK), gpu (float16), edgetpu (int8, uint8 IO, static batch)")
     g.add_argument("--engine", choices=[m.value for m in Engine], default="tflite", help="tflite (TFLiteConverter) or litert (litert-quantizer on the float32 model)")
-    g.add_argument("--static-batch", type=int, metavar="N", help="fix the batch dimension (edgetpu: 1)")
+    g.add_argument("--static-batch", "--batch", dest="static_batch", type=int, metavar="N", help="fix the batch dimension (edgetpu: 1; recurrent models that need it: 1 unless given)")
     g.add_argument("--allow-select-tf-ops", action="store_true", help="let Select TF (flex) ops through; the thin runtime cannot run them")
     d = p.add_argument_group("data")
     d.add_argument("--calibration", metavar="PATH", help=".npy (one input), .npz keyed by input name, or a directory of images")
@@ -114,6 +114,13 @@ def _emit(result: Any, args: argparse.Namespace) -> None:
         write_atomically(Path(args.report), (json.dumps(data, indent=2) + "\n").encode())
 
 
+def _print_converter_text(exc: BaseException) -> None:
+    """TensorFlow's own converter text behind a translated error (--verbose)."""
+    text = getattr(exc, "converter_text", None)
+    if text:
+        print("TensorFlow's converter said:\n" + text.strip(), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``tfedge-convert``; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -140,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
+            _print_converter_text(exc)
         print(f"tfedge-convert: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -66,6 +66,8 @@ def convert(
             required runtime that cannot run the model, or a broken accuracy budget
             (then ``exc.result`` holds the report).
     """
+    if "batch" in settings:  # the short name the CLI's --batch uses
+        settings["static_batch"] = settings.pop("batch")
     unknown = sorted(set(settings) - set(_OPTION_NAMES))
     if unknown:
         raise TypeError(f"Unknown option(s) {', '.join(unknown)}. Available: {', '.join(_OPTION_NAMES)}.")
@@ -135,7 +137,7 @@ def _convert_loaded(
         labels = load_labels(eval_labels, len(evalset))
 
     started = time.perf_counter()
-    content = _run_converter(src, opts, calib)
+    content, calib, evalset = _convert_fixing_batch(src, opts, calib, evalset)
     seconds = time.perf_counter() - started
 
     operators = model_operators(content)
@@ -147,7 +149,9 @@ def _convert_loaded(
             f"the model uses Select TF ops {', '.join(non_builtin)}; tfedge with ai_edge_litert or "
             "tflite_runtime cannot run them; it needs a runtime linked with the Flex delegate."
         )
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = _recurrent_fields(src, operators)
+    if opts.quantize.needs_calibration:  # type: ignore[union-attr]
+        warnings += _float_op_warnings(content, opts)
     if opts.validate:
         if evalset is None:
             evalset = random_samples(src.inputs, min(opts.eval_samples, 32))
@@ -193,6 +197,68 @@ def _convert_loaded(
     return dataclasses.replace(result, output=str(out_path), edgetpu_model=edgetpu, warnings=tuple(warnings))
 
 
+def _convert_fixing_batch(
+    src: Source, opts: ConvertOptions, calib: Optional[Samples], evalset: Optional[Samples]
+) -> tuple[bytes, Optional[Samples], Optional[Samples]]:
+    """Convert; when a free batch dimension is what stops the converter, fix it (1) and convert again.
+
+    Returns the model and the samples, grouped by the static batch when it is above 1.
+    """
+    from .recurrent import is_dynamic_tensor_list_error
+
+    _unroll_for_calibration(src, opts)
+    batch = opts.static_batch or 1
+    if batch > 1:
+        calib = dataclasses.replace(calib, batch=batch) if calib is not None else None
+        evalset = dataclasses.replace(evalset, batch=batch) if evalset is not None else None
+    try:
+        content = _run_converter(src, opts, calib)
+    except ConversionError as exc:
+        text = getattr(exc, "converter_text", "")
+        if not (is_dynamic_tensor_list_error(text) and src.has_free_batch):
+            raise
+        src.with_static_batch(opts.static_batch or 1)
+        content = _run_converter(src, opts, calib)
+    return content, calib, evalset
+
+
+def _unroll_for_calibration(src: Source, opts: ConvertOptions) -> None:
+    """Unroll recurrent layers before int8/int16x8 (TensorFlow's calibrator crashes on their loops)."""
+    from .recurrent import has_while_loop
+
+    if not opts.quantize.needs_calibration or opts.engine is not Engine.TFLITE:  # type: ignore[union-attr]
+        return
+    if not has_while_loop(src.saved_model_dir) or src.unroll_recurrent():
+        return
+    raise ConversionError(
+        f"--quantize {opts.quantize.value} cannot calibrate the recurrent layers of {src.label}: their "  # type: ignore[union-attr]
+        "while loop crashes TensorFlow's calibrator. Convert the .keras/.h5 file or the Keras model "
+        "instead (tfedge unrolls the layers), build them with unroll=True, or use --quantize dynamic or float16."
+    )
+
+
+def _recurrent_fields(src: Source, operators: Any) -> dict[str, Any]:
+    """The report's static-batch note and how recurrent layers were converted."""
+    from .recurrent import recurrent_summary
+
+    summary = recurrent_summary(operators)
+    if src.unroll_note:
+        summary = f"recurrent layers {src.unroll_note}" + (f"; {summary}" if summary else "")
+    return {"static_batch_note": src.static_batch_note, "recurrent": summary}
+
+
+def _float_op_warnings(content: bytes, opts: ConvertOptions) -> list[str]:
+    """Warnings (or, integer-only, a ConversionError) for ops a quantized model left in float32."""
+    from .diagnose import float_ops, integer_only_error, unreached_branch_warning
+
+    ops = float_ops(content)
+    error = integer_only_error(ops, opts)
+    if error is not None:
+        raise error
+    note = unreached_branch_warning(ops)
+    return [note] if note else []
+
+
 def _split(calib: Samples, opts: ConvertOptions, hold_out: bool) -> tuple[Samples, Optional[Samples]]:
     """Calibration samples, and held-out evaluation samples taken from their end."""
     n = len(calib)
@@ -236,8 +302,23 @@ _CUSTOM = re.compile(r"Custom ops: ([^\n]+)")
 
 
 def _conversion_error(exc: BaseException, native: str, opts: ConvertOptions) -> ConversionError:
-    """A ConversionError that names unsupported TensorFlow ops, or the converter's first error."""
+    """A ConversionError that names unsupported TensorFlow ops, or the converter's first error.
+
+    TensorFlow's own text is kept on the error's ``converter_text`` (``--verbose`` prints it).
+    """
     text = f"{exc}\n{native}"
+    error = _translated(text, opts)
+    error.converter_text = text  # type: ignore[attr-defined]
+    return error
+
+
+def _translated(text: str, opts: ConvertOptions) -> ConversionError:
+    """The error for the converter's ``text``: a known failure in the user's terms, else its first line."""
+    from .diagnose import translate
+
+    known = translate(text, opts, "", None)
+    if known is not None:
+        return known
     flex = sorted({op.strip() for m in _SELECT.findall(text) for op in m.split(",") if op.strip()})
     custom = sorted({op.strip() for m in _CUSTOM.findall(text) for op in m.split(",") if op.strip()})
     if flex and not opts.allow_select_tf_ops:

@@ -72,6 +72,8 @@ class ConversionResult:
         warnings: Things that did not fail the run but matter.
         failures: Broken budgets or runtimes; non-empty means the run failed.
         convert_seconds: Wall time of the conversion itself.
+        static_batch_note: How the batch dimension was fixed, when it was.
+        recurrent: How recurrent layers run (fused sequence ops or a WHILE loop).
     """
 
     output: Optional[str]
@@ -94,6 +96,10 @@ class ConversionResult:
     warnings: tuple[str, ...] = ()
     failures: tuple[str, ...] = field(default=())
     convert_seconds: float = 0.0
+    #: How the batch dimension was fixed (recurrent models need a static one), else None.
+    static_batch_note: Optional[str] = None
+    #: How recurrent layers run: fused TFLite sequence ops or a WHILE loop; None without any.
+    recurrent: Optional[str] = None
 
     @property
     def passed(self) -> bool:
@@ -150,6 +156,10 @@ class ConversionResult:
                 )
         ops = ", ".join(f"{o.name}{'' if o.builtin else '*'} v{o.version} x{o.count}" for o in self.operators)
         lines.append(f"operators   {ops}")
+        if self.static_batch_note:
+            lines.append(f"batch       {self.static_batch_note}")
+        if self.recurrent:
+            lines.append(f"recurrent   {self.recurrent}")
         if self.non_builtin_ops:
             lines.append(f"non-builtin {', '.join(self.non_builtin_ops)} (the thin runtime cannot run these)")
         for r in self.runtimes:
