@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--target", choices=[m.value for m in Target], default="cpu", help="cpu (XNNPACK), gpu (float16), edgetpu (int8, uint8 IO, static batch)")
     g.add_argument("--engine", choices=[m.value for m in Engine], default="tflite", help="tflite (TFLiteConverter) or litert (litert-quantizer on the float32 model)")
     g.add_argument("--static-batch", "--batch", dest="static_batch", type=int, metavar="N", help="fix the batch dimension (edgetpu: 1; recurrent models that need it: 1 unless given)")
+    g.add_argument("--keep-float", metavar="auto|NAME,...", help="int8: keep these layers (output tensor names) in float32; auto: the most sensitive, fewest first, until the budget holds")
+    g.add_argument("--debug-quantization", metavar="FILE", help="int8: write each layer's quantization error (.csv or .json)")
     g.add_argument("--allow-select-tf-ops", action="store_true", help="let Select TF (flex) ops through; the thin runtime cannot run them")
     d = p.add_argument_group("data")
     d.add_argument("--calibration", metavar="PATH", help=".npy (one input), .npz keyed by input name, or a directory of images")
@@ -64,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = p.add_argument_group("validation")
     v.add_argument("--eval-data", metavar="PATH", help="held-out samples for the report (default: part of --calibration, else random)")
     v.add_argument("--eval-labels", metavar="NPY", help="integer labels for --eval-data: report the accuracy of both models")
-    v.add_argument("--eval-samples", type=int, default=DEFAULT_EVAL_SAMPLES, metavar="N", help=f"at most N validation samples (default {DEFAULT_EVAL_SAMPLES})")
+    v.add_argument("--eval-samples", type=int, metavar="N", help=f"at most N validation samples (default: every --eval-data sample, else {DEFAULT_EVAL_SAMPLES} held out of --calibration)")
     v.add_argument("--no-validate", action="store_true", help="skip the validation report")
     v.add_argument("--runtime", action="append", metavar="BACKEND", help="runtime that must run the model (ai_edge_litert, tflite_runtime; repeatable; default: the one tfedge picks)")
     v.add_argument("--max-accuracy-drop", type=float, metavar="POINTS", help="fail when accuracy (or top-1 agreement) drops more")
@@ -100,7 +102,14 @@ def _options(args: argparse.Namespace) -> ConvertOptions:
         mean=args.mean,
         std=args.std,
         progress=not args.no_progress,
+        **_selective_options(args),
     )
+
+
+def _selective_options(args: argparse.Namespace) -> dict[str, Any]:
+    """--keep-float and --debug-quantization as ConvertOptions fields."""
+    keep = tuple(n.strip() for n in args.keep_float.split(",") if n.strip()) if args.keep_float else None
+    return {"keep_float": keep, "debug_quantization": args.debug_quantization}
 
 
 def _emit(result: Any, args: argparse.Namespace) -> None:

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ from tfedge.errors import ConversionError, TfedgeError
 from . import quantize as _quantize
 from ._tf import captured_native_output, tf
 from .calibration import Samples, load_labels, load_samples
-from .config import ConvertOptions, Engine, Quantize, Target, resolve_options
+from .config import DEFAULT_EVAL_SAMPLES, ConvertOptions, Engine, Quantize, Target, resolve_options
 from .report import ConversionResult, RuntimeCheck
 from .sources import Source, load_source
 from .validate import evaluate, model_operators, probe_runtimes, random_samples
@@ -115,11 +116,11 @@ def _convert_loaded(
     }
     calib: Optional[Samples] = None
     if calibration is not None:
-        spare = opts.eval_samples if opts.validate and eval_data is None else 0  # room for a held-out part
+        spare = _held_out_limit(opts) if opts.validate and eval_data is None else 0  # room for a held-out part
         calib = load_samples(calibration, src.inputs, limit=opts.calibration_samples + spare, **data_options)
     evalset: Optional[Samples] = None
     if eval_data is not None:
-        evalset = load_samples(eval_data, src.inputs, limit=opts.eval_samples, what="Evaluation data", **data_options)
+        evalset = load_samples(eval_data, src.inputs, limit=opts.eval_samples or sys.maxsize, what="Evaluation data", **data_options)
         evalset = Samples(evalset.arrays, f"--eval-data {evalset.origin}")
     if calib is not None:
         calib, held_out = _split(calib, opts, evalset is None and opts.validate)
@@ -138,6 +139,9 @@ def _convert_loaded(
 
     started = time.perf_counter()
     content, calib, evalset = _convert_fixing_batch(src, opts, calib, evalset)
+    kept_float: tuple[Any, ...] = ()
+    if opts.keep_float or opts.debug_quantization:
+        content, kept_float = _keep_float(src, opts, calib, evalset, labels, content)
     seconds = time.perf_counter() - started
 
     operators = model_operators(content)
@@ -150,11 +154,12 @@ def _convert_loaded(
             "tflite_runtime cannot run them; it needs a runtime linked with the Flex delegate."
         )
     fields: dict[str, Any] = _recurrent_fields(src, operators)
+    fields["kept_float"] = kept_float
     if opts.quantize.needs_calibration:  # type: ignore[union-attr]
         warnings += _float_op_warnings(content, opts)
     if opts.validate:
         if evalset is None:
-            evalset = random_samples(src.inputs, min(opts.eval_samples, 32))
+            evalset = random_samples(src.inputs, min(_held_out_limit(opts), 32))
         fields["eval_origin"] = evalset.origin
         fields["eval_samples"] = len(evalset)
         try:
@@ -222,6 +227,52 @@ def _convert_fixing_batch(
     return content, calib, evalset
 
 
+#: The budget --keep-float auto meets when none is given.
+KEEP_FLOAT_MAX_DROP = 0.5
+KEEP_FLOAT_MIN_COSINE = 0.99
+
+
+def _keep_float(
+    src: Source, opts: ConvertOptions, calib: Optional[Samples], evalset: Optional[Samples], labels: Any, content: bytes
+) -> tuple[bytes, tuple[Any, ...]]:
+    """--debug-quantization's table, and --keep-float's model with layers left in float32."""
+    from . import selective
+
+    if opts.quantize is not Quantize.INT8 or opts.engine is not Engine.TFLITE or calib is None:
+        raise ConversionError(
+            "--keep-float and --debug-quantization need --quantize int8 with --engine tflite and --calibration data."
+        )
+    t = tf()
+
+    def converter() -> Any:
+        c = t.lite.TFLiteConverter.from_saved_model(src.saved_model_dir)
+        _quantize.configure(c, dataclasses.replace(opts, progress=False), calib)
+        return c
+
+    if not opts.keep_float:
+        assert opts.debug_quantization is not None
+        selective.write_layer_table(opts.debug_quantization, selective.layer_errors(converter(), calib))
+        return content, ()
+    samples = evalset if evalset is not None else calib
+    reference = src.reference()
+    by_labels = labels is not None
+
+    def score(model: bytes) -> tuple[float, bool, Optional[float]]:
+        ev = evaluate(model, reference, samples, labels, latency_runs=20)
+        if by_labels and ev.converted_accuracy is not None and ev.reference_accuracy is not None:
+            budget = opts.max_accuracy_drop if opts.max_accuracy_drop is not None else KEEP_FLOAT_MAX_DROP
+            drop = 100.0 * (ev.reference_accuracy - ev.converted_accuracy)
+            return ev.converted_accuracy, drop <= budget, ev.latency_ms
+        floor = opts.min_cosine if opts.min_cosine is not None else KEEP_FLOAT_MIN_COSINE
+        worst = min(o.cosine for o in ev.outputs)
+        return worst, worst >= floor, ev.latency_ms
+
+    chosen = selective.select(converter(), calib, opts, score)
+    if opts.debug_quantization:
+        selective.write_layer_table(opts.debug_quantization, chosen.layers)
+    return chosen.content, chosen.kept
+
+
 def _unroll_for_calibration(src: Source, opts: ConvertOptions) -> None:
     """Unroll recurrent layers before int8/int16x8 (TensorFlow's calibrator crashes on their loops)."""
     from .recurrent import has_while_loop
@@ -259,6 +310,11 @@ def _float_op_warnings(content: bytes, opts: ConvertOptions) -> list[str]:
     return [note] if note else []
 
 
+def _held_out_limit(opts: ConvertOptions) -> int:
+    """How many samples to validate when no --eval-data is given (--eval-samples, else the default)."""
+    return opts.eval_samples or DEFAULT_EVAL_SAMPLES
+
+
 def _split(calib: Samples, opts: ConvertOptions, hold_out: bool) -> tuple[Samples, Optional[Samples]]:
     """Calibration samples, and held-out evaluation samples taken from their end."""
     n = len(calib)
@@ -266,10 +322,10 @@ def _split(calib: Samples, opts: ConvertOptions, hold_out: bool) -> tuple[Sample
         return calib.part(0, opts.calibration_samples), None
     if not opts.quantize.needs_calibration:  # type: ignore[union-attr]
         # Nothing is calibrated, so every sample is held out.
-        return calib, calib.part(0, opts.eval_samples, f"calibration data ({calib.origin}), none used to calibrate")
+        return calib, calib.part(0, _held_out_limit(opts), f"calibration data ({calib.origin}), none used to calibrate")
     if n < 2:
         return calib, None
-    held = min(opts.eval_samples, max(1, n // 5))
+    held = min(_held_out_limit(opts), max(1, n // 5))
     return (
         calib.part(0, min(n - held, opts.calibration_samples)),
         calib.part(n - held, None, f"the last {held} calibration samples ({calib.origin}), held out of calibration"),

@@ -314,12 +314,22 @@ def _from_keras_model(model: Any, kind: str, label: str, size: int | None) -> So
             model.export(path, format="tf_saved_model", verbose=False)
     except Exception as exc:  # noqa: BLE001
         temp.cleanup()
-        raise ConversionError(f"{label} could not be exported to a SavedModel: {_first_line(exc)}") from exc
+        batch = _static_batch_of(model)
+        if batch is None:
+            raise ConversionError(f"{label} could not be exported to a SavedModel: {_first_line(exc)}") from exc
+        # model.export() frees the batch dimension; a stateful layer needs the model's own.
+        path, temp = _keras_retracer(model, label)(batch)
     source = Source(
         kind, label, path, size if size is not None else _tree_size(Path(path)), temp, _keras_retracer(model, label)
     )
     source.keras_model = model
     return source
+
+
+def _static_batch_of(model: Any) -> Optional[int]:
+    """The batch size every input of a Keras model fixes (``keras.Input(batch_size=N)``), else None."""
+    sizes = {tuple(getattr(i, "shape", ()) or (None,))[0] for i in getattr(model, "inputs", None) or ()}
+    return next(iter(sizes)) if len(sizes) == 1 and None not in sizes else None
 
 
 def _keras_retracer(model: Any, label: str) -> Callable[[Optional[int]], tuple[str, tempfile.TemporaryDirectory[str]]]:
@@ -390,6 +400,9 @@ def _function_retracer(
         ]
         holder = t.Module()
         holder.fn = fn
+        owner = getattr(python_function, "__self__", None)
+        if owner is not None:
+            holder.owner = owner  # a method's module: its variables must be tracked to be saved
         temp = tempfile.TemporaryDirectory(prefix="tfedge-export-")
         path = os.path.join(temp.name, "saved_model")
         try:
