@@ -101,7 +101,10 @@ def convert_auto(source: Any, output: "str | os.PathLike[str]", **kwargs: Any) -
                 continue
             path = Path(tmp) / (label.split()[0] + str(len(tries)) + ".tflite")
             try:
-                result = convert(source, path, **{**kwargs, **mode, "overwrite": True})
+                settings = {**kwargs, **mode, "overwrite": True}
+                if mode["quantize"] != "int8":
+                    settings["debug_quantization"] = None  # the per-layer table is int8's
+                result = convert(source, path, **settings)
             except ConversionError as exc:
                 partial = getattr(exc, "result", None)
                 if partial is None:

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="SavedModel directory, .keras or .h5 file")
     p.add_argument("-o", "--output", required=True, help="the .tflite file to write")
     g = p.add_argument_group("quantization")
-    g.add_argument("--quantize", choices=[m.value for m in Quantize], help="mode (default: the target's; cpu: none)")
+    g.add_argument("--quantize", choices=[m.value for m in Quantize] + ["auto"], help="mode (default: the target's; cpu: none); auto: the smallest and fastest that meets the budget, with a table of every mode tried")
     g.add_argument("--io-type", choices=[m.value for m in IOType], help="input/output dtype; int8/uint8 make an integer-only model (needs --quantize int8)")
     g.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor instead of per channel")
     g.add_argument("--target", choices=[m.value for m in Target], default="cpu", help="cpu (XNNPACK), gpu (float16), edgetpu (int8, uint8 IO, static batch)")
@@ -123,6 +123,32 @@ def _emit(result: Any, args: argparse.Namespace) -> None:
         write_atomically(Path(args.report), (json.dumps(data, indent=2) + "\n").encode())
 
 
+def _main_auto(args: argparse.Namespace) -> int:
+    """``--quantize auto``: every mode tried, the table, the chosen report."""
+    import dataclasses
+
+    from .auto import convert_auto
+
+    opts = dataclasses.replace(_options(args), quantize=None)
+    settings = {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts) if f.name != "quantize"}
+    auto = convert_auto(
+        args.source,
+        args.output,
+        calibration=args.calibration,
+        eval_data=args.eval_data,
+        eval_labels=args.eval_labels,
+        **settings,
+    )
+    data = auto.result.to_dict()
+    data["quantize_auto"] = [dataclasses.asdict(t) for t in auto.tries]
+    print(json.dumps(data, indent=2) if args.json else auto.format_table())
+    if args.report:
+        from tfedge._files import write_atomically
+
+        write_atomically(Path(args.report), (json.dumps(data, indent=2) + "\n").encode())
+    return 0
+
+
 def _print_converter_text(exc: BaseException) -> None:
     """TensorFlow's own converter text behind a translated error (--verbose)."""
     text = getattr(exc, "converter_text", None)
@@ -140,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_output_path(args.report, overwrite=True)
         from .convert import convert
 
+        if args.quantize == "auto":
+            return _main_auto(args)
         result = convert(
             args.source,
             args.output,
