@@ -238,9 +238,10 @@ def _keep_float(
     """--debug-quantization's table, and --keep-float's model with layers left in float32."""
     from . import selective
 
-    if opts.quantize is not Quantize.INT8 or opts.engine is not Engine.TFLITE or calib is None:
+    if opts.quantize is not Quantize.INT8 or opts.engine is not Engine.TFLITE or calib is None or src.kind == "tflite":
         raise ConversionError(
-            "--keep-float and --debug-quantization need --quantize int8 with --engine tflite and --calibration data."
+            "--keep-float and --debug-quantization need --quantize int8 with --engine tflite, --calibration "
+            "data and a TensorFlow source (not .tflite)."
         )
     t = tf()
 
@@ -277,7 +278,7 @@ def _unroll_for_calibration(src: Source, opts: ConvertOptions) -> None:
     """Unroll recurrent layers before int8/int16x8 (TensorFlow's calibrator crashes on their loops)."""
     from .recurrent import has_while_loop
 
-    if not opts.quantize.needs_calibration or opts.engine is not Engine.TFLITE:  # type: ignore[union-attr]
+    if not opts.quantize.needs_calibration or opts.engine is not Engine.TFLITE or src.kind == "tflite":  # type: ignore[union-attr]
         return
     if not has_while_loop(src.saved_model_dir) or src.unroll_recurrent():
         return
@@ -334,6 +335,8 @@ def _split(calib: Samples, opts: ConvertOptions, hold_out: bool) -> tuple[Sample
 
 def _run_converter(src: Source, opts: ConvertOptions, calib: Optional[Samples]) -> bytes:
     """TFLiteConverter (and litert-quantizer) on the source; ConversionError on failure."""
+    if src.kind == "tflite":
+        return _quantize_tflite(src, opts, calib)
     t = tf()
     litert = opts.engine is Engine.LITERT
     with captured_native_output() as native:
@@ -351,6 +354,20 @@ def _run_converter(src: Source, opts: ConvertOptions, calib: Optional[Samples]) 
         with captured_native_output():
             content = _quantize.litert_quantize(content, opts, calib)
     return content
+
+
+def _quantize_tflite(src: Source, opts: ConvertOptions, calib: Optional[Samples]) -> bytes:
+    """A float32 .tflite source quantized with litert-quantizer (TensorFlow's converter cannot read it)."""
+    content: bytes = src.content  # type: ignore[attr-defined]
+    if opts.quantize is Quantize.NONE:
+        return content
+    if opts.engine is not Engine.LITERT:
+        raise ConversionError(
+            f"A .tflite source is quantized by litert-quantizer: add --engine litert (pip install "
+            f'"tfedge[convert-litert]"), got --engine {opts.engine.value}.'  # type: ignore[union-attr]
+        )
+    with captured_native_output():
+        return _quantize.litert_quantize(content, opts, calib)
 
 
 _SELECT = re.compile(r"TF Select ops: ([^\n]+)")

@@ -286,10 +286,12 @@ def _from_path(path: Path) -> Source:
             )
         return Source("saved_model", label, str(path), _tree_size(path), None)
     suffix = path.suffix.lower()
+    if suffix == ".tflite":
+        return TfliteSource(path, label)
     if suffix not in _KERAS_SUFFIXES:
         raise ConversionError(
             f"{label} is a {suffix or 'suffix-less'} file; expected a SavedModel directory, "
-            "a .keras or a .h5 file."
+            "a .keras, a .h5 or a float32 .tflite file."
         )
     _check_keras_container(path, label)
     tf()
@@ -415,3 +417,60 @@ def _function_retracer(
         return path, temp
 
     return retrace
+
+
+class TfliteSource(Source):
+    """A float32 ``.tflite`` file as a source: quantized by litert-quantizer, validated against itself.
+
+    It needs a ``serving_default`` signature (every TensorFlow-converted model has one): the
+    quantizer calibrates it by name, and the report runs it to compare.
+    """
+
+    def __init__(self, path: Path, label: str) -> None:  # noqa: D107 - Source's attributes
+        import tfedge
+
+        self.kind = "tflite"
+        self.label = label
+        self.saved_model_dir = ""  # no SavedModel: TensorFlow's converter has nothing to read
+        self.size_bytes = path.stat().st_size
+        self._temps = []
+        self._retrace = None
+        self.static_batch_note = None
+        self.keras_model = None
+        self.unroll_note = None
+        self.content = path.read_bytes()
+        try:
+            interp = tfedge.Interpreter(self.content)
+            specs = interp.input_specs(SIGNATURE)
+            outputs = interp.output_specs(SIGNATURE)
+        except Exception as exc:  # noqa: BLE001 - tfedge errors, or no such signature
+            raise ConversionError(
+                f"{label} cannot be used as a source: {_first_line(exc)}. It must be a float32 .tflite file "
+                f"with a {SIGNATURE!r} signature (as TFLiteConverter writes them)."
+            ) from exc
+        quantized = [s.name for s in (*specs, *outputs) if s.dtype != np.float32 and s.quantization is not None and len(s.quantization.scales)]
+        if quantized:
+            raise ConversionError(f"{label} is already quantized (tensor {quantized[0]!r}); give its float32 version.")
+        self.inputs = tuple(
+            InputSpec(s.name, tuple(None if d < 0 else int(d) for d in s.shape_signature), np.dtype(s.dtype)) for s in specs
+        )
+        self.outputs = tuple(s.name for s in outputs)
+        self._loaded = interp
+
+    def reference(self) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
+        """The float32 model itself, through tfedge."""
+        interp = self._loaded
+
+        def run(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return interp.run(dict(inputs), signature=SIGNATURE)
+
+        return run
+
+    @property
+    def has_free_batch(self) -> bool:
+        """A .tflite source is converted as it is."""
+        return False
+
+    def with_static_batch(self, batch: int) -> None:
+        """Refused: the graph of a .tflite file is not traced again."""
+        raise ConversionError(f"--static-batch cannot change {self.label}: a .tflite source keeps its shapes.")
