@@ -38,18 +38,20 @@ class Samples:
 
     arrays: Mapping[str, np.ndarray]
     origin: str
+    #: Samples fed at once (a model converted with a static batch N takes N at a time).
+    batch: int = 1
 
     def __len__(self) -> int:
         return int(next(iter(self.arrays.values())).shape[0])
 
     def part(self, start: int, stop: int | None, origin: str | None = None) -> Samples:
         """Samples ``start:stop``."""
-        return Samples({k: v[start:stop] for k, v in self.arrays.items()}, origin or self.origin)
+        return Samples({k: v[start:stop] for k, v in self.arrays.items()}, origin or self.origin, self.batch)
 
     def one_by_one(self) -> Iterator[dict[str, np.ndarray]]:
-        """Each sample as ``{name: array with a batch axis of 1}``."""
-        for i in range(len(self)):
-            yield {k: v[i : i + 1] for k, v in self.arrays.items()}
+        """Each sample as ``{name: array with a batch axis of 1}`` (of ``batch``; a last short group is left out)."""
+        for i in range(0, len(self) - self.batch + 1, self.batch):
+            yield {k: v[i : i + self.batch] for k, v in self.arrays.items()}
 
 
 def load_samples(

@@ -48,12 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="SavedModel directory, .keras or .h5 file")
     p.add_argument("-o", "--output", required=True, help="the .tflite file to write")
     g = p.add_argument_group("quantization")
-    g.add_argument("--quantize", choices=[m.value for m in Quantize], help="mode (default: the target's; cpu: none)")
+    g.add_argument("--quantize", choices=[m.value for m in Quantize] + ["auto"], help="mode (default: the target's; cpu: none); auto: the smallest and fastest that meets the budget, with a table of every mode tried")
     g.add_argument("--io-type", choices=[m.value for m in IOType], help="input/output dtype; int8/uint8 make an integer-only model (needs --quantize int8)")
     g.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor instead of per channel")
     g.add_argument("--target", choices=[m.value for m in Target], default="cpu", help="cpu (XNNPACK), gpu (float16), edgetpu (int8, uint8 IO, static batch)")
     g.add_argument("--engine", choices=[m.value for m in Engine], default="tflite", help="tflite (TFLiteConverter) or litert (litert-quantizer on the float32 model)")
-    g.add_argument("--static-batch", type=int, metavar="N", help="fix the batch dimension (edgetpu: 1)")
+    g.add_argument("--static-batch", "--batch", dest="static_batch", type=int, metavar="N", help="fix the batch dimension (edgetpu: 1; recurrent models that need it: 1 unless given)")
+    g.add_argument("--keep-float", metavar="auto|NAME,...", help="int8: keep these layers (output tensor names) in float32; auto: the most sensitive, fewest first, until the budget holds")
+    g.add_argument("--debug-quantization", metavar="FILE", help="int8: write each layer's quantization error (.csv or .json)")
     g.add_argument("--allow-select-tf-ops", action="store_true", help="let Select TF (flex) ops through; the thin runtime cannot run them")
     d = p.add_argument_group("data")
     d.add_argument("--calibration", metavar="PATH", help=".npy (one input), .npz keyed by input name, or a directory of images")
@@ -64,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = p.add_argument_group("validation")
     v.add_argument("--eval-data", metavar="PATH", help="held-out samples for the report (default: part of --calibration, else random)")
     v.add_argument("--eval-labels", metavar="NPY", help="integer labels for --eval-data: report the accuracy of both models")
-    v.add_argument("--eval-samples", type=int, default=DEFAULT_EVAL_SAMPLES, metavar="N", help=f"at most N validation samples (default {DEFAULT_EVAL_SAMPLES})")
+    v.add_argument("--eval-samples", type=int, metavar="N", help=f"at most N validation samples (default: every --eval-data sample, else {DEFAULT_EVAL_SAMPLES} held out of --calibration)")
     v.add_argument("--no-validate", action="store_true", help="skip the validation report")
     v.add_argument("--runtime", action="append", metavar="BACKEND", help="runtime that must run the model (ai_edge_litert, tflite_runtime; repeatable; default: the one tfedge picks)")
     v.add_argument("--max-accuracy-drop", type=float, metavar="POINTS", help="fail when accuracy (or top-1 agreement) drops more")
@@ -104,7 +106,14 @@ def _options(args: argparse.Namespace) -> ConvertOptions:
         mean=args.mean,
         std=args.std,
         progress=not args.no_progress,
+        **_selective_options(args),
     )
+
+
+def _selective_options(args: argparse.Namespace) -> dict[str, Any]:
+    """--keep-float and --debug-quantization as ConvertOptions fields."""
+    keep = tuple(n.strip() for n in args.keep_float.split(",") if n.strip()) if args.keep_float else None
+    return {"keep_float": keep, "debug_quantization": args.debug_quantization}
 
 
 def _emit(result: Any, args: argparse.Namespace) -> None:
@@ -118,6 +127,39 @@ def _emit(result: Any, args: argparse.Namespace) -> None:
         write_atomically(Path(args.report), (json.dumps(data, indent=2) + "\n").encode())
 
 
+def _main_auto(args: argparse.Namespace) -> int:
+    """``--quantize auto``: every mode tried, the table, the chosen report."""
+    import dataclasses
+
+    from .auto import convert_auto
+
+    opts = dataclasses.replace(_options(args), quantize=None)
+    settings = {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts) if f.name != "quantize"}
+    auto = convert_auto(
+        args.source,
+        args.output,
+        calibration=args.calibration,
+        eval_data=args.eval_data,
+        eval_labels=args.eval_labels,
+        **settings,
+    )
+    data = auto.result.to_dict()
+    data["quantize_auto"] = [dataclasses.asdict(t) for t in auto.tries]
+    print(json.dumps(data, indent=2) if args.json else auto.format_table())
+    if args.report:
+        from tfedge._files import write_atomically
+
+        write_atomically(Path(args.report), (json.dumps(data, indent=2) + "\n").encode())
+    return 0
+
+
+def _print_converter_text(exc: BaseException) -> None:
+    """TensorFlow's own converter text behind a translated error (--verbose)."""
+    text = getattr(exc, "converter_text", None)
+    if text:
+        print("TensorFlow's converter said:\n" + text.strip(), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``tfedge-convert``; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -128,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_output_path(args.report, overwrite=True)
         from .convert import convert
 
+        if args.quantize == "auto":
+            return _main_auto(args)
         result = convert(
             args.source,
             args.output,
@@ -147,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
+            _print_converter_text(exc)
         print(f"tfedge-convert: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -91,7 +91,8 @@ class ConvertOptions:
         engine: ``tflite`` (TensorFlow's converter) or ``litert`` (litert-quantizer).
         static_batch: Fix the batch dimension to this size (Edge TPU needs static shapes).
         calibration_samples: At most this many calibration samples are used.
-        eval_samples: At most this many held-out samples are validated.
+        eval_samples: At most this many samples are validated. None: every sample of
+            ``eval_data``; else ``DEFAULT_EVAL_SAMPLES`` held out of the calibration data.
         allow_select_tf_ops: Let Select TF (flex) ops through, with a warning.
         validate: Run the validation report.
         runtimes: Backends that must load the model; None means the default one.
@@ -102,6 +103,9 @@ class ConvertOptions:
         mean: Pixel mean for image data (overrides the preset).
         std: Pixel standard deviation for image data (overrides the preset).
         progress: Show progress bars on stderr.
+        keep_float: int8 layers (output tensor names) to keep in float32, or ``("auto",)``:
+            the most sensitive, fewest first, until the validation budget holds.
+        debug_quantization: Write the per-layer int8 error table here (.csv or .json).
     """
 
     quantize: Optional[Quantize] = None
@@ -111,7 +115,7 @@ class ConvertOptions:
     engine: Engine = Engine.TFLITE
     static_batch: Optional[int] = None
     calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES
-    eval_samples: int = DEFAULT_EVAL_SAMPLES
+    eval_samples: Optional[int] = None
     allow_select_tf_ops: bool = False
     validate: bool = True
     runtimes: Optional[tuple[str, ...]] = None
@@ -122,6 +126,8 @@ class ConvertOptions:
     mean: Optional[tuple[float, ...]] = None
     std: Optional[tuple[float, ...]] = None
     progress: bool = True
+    keep_float: Optional[tuple[str, ...]] = None
+    debug_quantization: Optional[str] = None
 
 
 _TARGET_DEFAULTS: dict[Target, dict[str, object]] = {
@@ -200,7 +206,7 @@ def resolve_options(options: ConvertOptions) -> ConvertOptions:
     if static_batch is not None and static_batch < 1:
         raise ConversionError(f"--static-batch must be >= 1, got {static_batch}.")
     for name in ("calibration_samples", "eval_samples"):
-        if getattr(options, name) < 1:
+        if getattr(options, name) is not None and getattr(options, name) < 1:
             raise ConversionError(f"{name.replace('_', '-')} must be >= 1, got {getattr(options, name)}.")
     if options.normalization not in NORMALIZATION_PRESETS:
         choices = ", ".join(repr(k) for k in NORMALIZATION_PRESETS)

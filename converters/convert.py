@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,8 +20,8 @@ from tfedge.errors import ConversionError, TfedgeError
 from . import quantize as _quantize
 from ._tf import captured_native_output, tf
 from .calibration import Samples, load_labels, load_samples
+from .config import DEFAULT_EVAL_SAMPLES, ConvertOptions, Engine, Quantize, Target, resolve_options
 from .metadata import ModelInfo, add_metadata, model_info
-from .config import ConvertOptions, Engine, Quantize, Target, resolve_options
 from .report import ConversionResult, RuntimeCheck
 from .sources import Source, load_source
 from .validate import evaluate, model_operators, probe_runtimes, random_samples
@@ -75,6 +76,8 @@ def convert(
             required runtime that cannot run the model, or a broken accuracy budget
             (then ``exc.result`` holds the report).
     """
+    if "batch" in settings:  # the short name the CLI's --batch uses
+        settings["static_batch"] = settings.pop("batch")
     unknown = sorted(set(settings) - set(_OPTION_NAMES))
     if unknown:
         raise TypeError(f"Unknown option(s) {', '.join(unknown)}. Available: {', '.join(_OPTION_NAMES)}.")
@@ -124,11 +127,11 @@ def _convert_loaded(
     }
     calib: Optional[Samples] = None
     if calibration is not None:
-        spare = opts.eval_samples if opts.validate and eval_data is None else 0  # room for a held-out part
+        spare = _held_out_limit(opts) if opts.validate and eval_data is None else 0  # room for a held-out part
         calib = load_samples(calibration, src.inputs, limit=opts.calibration_samples + spare, **data_options)
     evalset: Optional[Samples] = None
     if eval_data is not None:
-        evalset = load_samples(eval_data, src.inputs, limit=opts.eval_samples, what="Evaluation data", **data_options)
+        evalset = load_samples(eval_data, src.inputs, limit=opts.eval_samples or sys.maxsize, what="Evaluation data", **data_options)
         evalset = Samples(evalset.arrays, f"--eval-data {evalset.origin}")
     if calib is not None:
         calib, held_out = _split(calib, opts, evalset is None and opts.validate)
@@ -146,7 +149,10 @@ def _convert_loaded(
         labels = load_labels(eval_labels, len(evalset))
 
     started = time.perf_counter()
-    content = _run_converter(src, opts, calib)
+    content, calib, evalset = _convert_fixing_batch(src, opts, calib, evalset)
+    kept_float: tuple[Any, ...] = ()
+    if opts.keep_float or opts.debug_quantization:
+        content, kept_float = _keep_float(src, opts, calib, evalset, labels, content)
     if info is not None:
         content = add_metadata(content, info)  # before validation: what is checked is what is written
     seconds = time.perf_counter() - started
@@ -160,10 +166,13 @@ def _convert_loaded(
             f"the model uses Select TF ops {', '.join(non_builtin)}; tfedge with ai_edge_litert or "
             "tflite_runtime cannot run them; it needs a runtime linked with the Flex delegate."
         )
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = _recurrent_fields(src, operators)
+    fields["kept_float"] = kept_float
+    if opts.quantize.needs_calibration:
+        warnings += _float_op_warnings(content, opts)
     if opts.validate:
         if evalset is None:
-            evalset = random_samples(src.inputs, min(opts.eval_samples, 32))
+            evalset = random_samples(src.inputs, min(_held_out_limit(opts), 32))
         fields["eval_origin"] = evalset.origin
         fields["eval_samples"] = len(evalset)
         try:
@@ -206,6 +215,120 @@ def _convert_loaded(
     return dataclasses.replace(result, output=str(out_path), edgetpu_model=edgetpu, warnings=tuple(warnings))
 
 
+def _convert_fixing_batch(
+    src: Source, opts: ConvertOptions, calib: Optional[Samples], evalset: Optional[Samples]
+) -> tuple[bytes, Optional[Samples], Optional[Samples]]:
+    """Convert; when a free batch dimension is what stops the converter, fix it (1) and convert again.
+
+    Returns the model and the samples, grouped by the static batch when it is above 1.
+    """
+    from .recurrent import is_dynamic_tensor_list_error
+
+    _unroll_for_calibration(src, opts)
+    batch = opts.static_batch or 1
+    if batch > 1:
+        calib = dataclasses.replace(calib, batch=batch) if calib is not None else None
+        evalset = dataclasses.replace(evalset, batch=batch) if evalset is not None else None
+    try:
+        content = _run_converter(src, opts, calib)
+    except ConversionError as exc:
+        text = getattr(exc, "converter_text", "")
+        if not (is_dynamic_tensor_list_error(text) and src.has_free_batch):
+            raise
+        src.with_static_batch(opts.static_batch or 1)
+        content = _run_converter(src, opts, calib)
+    return content, calib, evalset
+
+
+#: The budget --keep-float auto meets when none is given.
+KEEP_FLOAT_MAX_DROP = 0.5
+KEEP_FLOAT_MIN_COSINE = 0.99
+
+
+def _keep_float(
+    src: Source, opts: ConvertOptions, calib: Optional[Samples], evalset: Optional[Samples], labels: Any, content: bytes
+) -> tuple[bytes, tuple[Any, ...]]:
+    """--debug-quantization's table, and --keep-float's model with layers left in float32."""
+    from . import selective
+
+    if opts.quantize is not Quantize.INT8 or opts.engine is not Engine.TFLITE or calib is None or src.kind == "tflite":
+        raise ConversionError(
+            "--keep-float and --debug-quantization need --quantize int8 with --engine tflite, --calibration "
+            "data and a TensorFlow source (not .tflite)."
+        )
+    t = tf()
+
+    def converter() -> Any:
+        c = t.lite.TFLiteConverter.from_saved_model(src.saved_model_dir)
+        _quantize.configure(c, dataclasses.replace(opts, progress=False), calib)
+        return c
+
+    if not opts.keep_float:
+        assert opts.debug_quantization is not None
+        selective.write_layer_table(opts.debug_quantization, selective.layer_errors(converter(), calib))
+        return content, ()
+    samples = evalset if evalset is not None else calib
+    reference = src.reference()
+    by_labels = labels is not None
+
+    def score(model: bytes) -> tuple[float, bool, Optional[float]]:
+        ev = evaluate(model, reference, samples, labels, latency_runs=20)
+        if by_labels and ev.converted_accuracy is not None and ev.reference_accuracy is not None:
+            budget = opts.max_accuracy_drop if opts.max_accuracy_drop is not None else KEEP_FLOAT_MAX_DROP
+            drop = 100.0 * (ev.reference_accuracy - ev.converted_accuracy)
+            return ev.converted_accuracy, drop <= budget, ev.latency_ms
+        floor = opts.min_cosine if opts.min_cosine is not None else KEEP_FLOAT_MIN_COSINE
+        worst = min(o.cosine for o in ev.outputs)
+        return worst, worst >= floor, ev.latency_ms
+
+    chosen = selective.select(converter(), calib, opts, score)
+    if opts.debug_quantization:
+        selective.write_layer_table(opts.debug_quantization, chosen.layers)
+    return chosen.content, chosen.kept
+
+
+def _unroll_for_calibration(src: Source, opts: ConvertOptions) -> None:
+    """Unroll recurrent layers before int8/int16x8 (TensorFlow's calibrator crashes on their loops)."""
+    from .recurrent import has_while_loop
+
+    if not opts.quantize.needs_calibration or opts.engine is not Engine.TFLITE or src.kind == "tflite":  # type: ignore[union-attr]
+        return
+    if not has_while_loop(src.saved_model_dir) or src.unroll_recurrent():
+        return
+    raise ConversionError(
+        f"--quantize {opts.quantize.value} cannot calibrate the recurrent layers of {src.label}: their "  # type: ignore[union-attr]
+        "while loop crashes TensorFlow's calibrator. Convert the .keras/.h5 file or the Keras model "
+        "instead (tfedge unrolls the layers), build them with unroll=True, or use --quantize dynamic or float16."
+    )
+
+
+def _recurrent_fields(src: Source, operators: Any) -> dict[str, Any]:
+    """The report's static-batch note and how recurrent layers were converted."""
+    from .recurrent import recurrent_summary
+
+    summary = recurrent_summary(operators)
+    if src.unroll_note:
+        summary = f"recurrent layers {src.unroll_note}" + (f"; {summary}" if summary else "")
+    return {"static_batch_note": src.static_batch_note, "recurrent": summary}
+
+
+def _float_op_warnings(content: bytes, opts: ConvertOptions) -> list[str]:
+    """Warnings (or, integer-only, a ConversionError) for ops a quantized model left in float32."""
+    from .diagnose import float_ops, integer_only_error, unreached_branch_warning
+
+    ops = float_ops(content)
+    error = integer_only_error(ops, opts)
+    if error is not None:
+        raise error
+    note = unreached_branch_warning(ops)
+    return [note] if note else []
+
+
+def _held_out_limit(opts: ConvertOptions) -> int:
+    """How many samples to validate when no --eval-data is given (--eval-samples, else the default)."""
+    return opts.eval_samples or DEFAULT_EVAL_SAMPLES
+
+
 def _split(calib: Samples, opts: ConvertOptions, hold_out: bool) -> tuple[Samples, Optional[Samples]]:
     """Calibration samples, and held-out evaluation samples taken from their end."""
     n = len(calib)
@@ -213,10 +336,10 @@ def _split(calib: Samples, opts: ConvertOptions, hold_out: bool) -> tuple[Sample
         return calib.part(0, opts.calibration_samples), None
     if not opts.quantize.needs_calibration:  # type: ignore[union-attr]
         # Nothing is calibrated, so every sample is held out.
-        return calib, calib.part(0, opts.eval_samples, f"calibration data ({calib.origin}), none used to calibrate")
+        return calib, calib.part(0, _held_out_limit(opts), f"calibration data ({calib.origin}), none used to calibrate")
     if n < 2:
         return calib, None
-    held = min(opts.eval_samples, max(1, n // 5))
+    held = min(_held_out_limit(opts), max(1, n // 5))
     return (
         calib.part(0, min(n - held, opts.calibration_samples)),
         calib.part(n - held, None, f"the last {held} calibration samples ({calib.origin}), held out of calibration"),
@@ -225,6 +348,8 @@ def _split(calib: Samples, opts: ConvertOptions, hold_out: bool) -> tuple[Sample
 
 def _run_converter(src: Source, opts: ConvertOptions, calib: Optional[Samples]) -> bytes:
     """TFLiteConverter (and litert-quantizer) on the source; ConversionError on failure."""
+    if src.kind == "tflite":
+        return _quantize_tflite(src, opts, calib)
     t = tf()
     litert = opts.engine is Engine.LITERT
     with captured_native_output() as native:
@@ -244,13 +369,42 @@ def _run_converter(src: Source, opts: ConvertOptions, calib: Optional[Samples]) 
     return content
 
 
+def _quantize_tflite(src: Source, opts: ConvertOptions, calib: Optional[Samples]) -> bytes:
+    """A float32 .tflite source quantized with litert-quantizer (TensorFlow's converter cannot read it)."""
+    content: bytes = src.content  # type: ignore[attr-defined]
+    if opts.quantize is Quantize.NONE:
+        return content
+    if opts.engine is not Engine.LITERT:
+        raise ConversionError(
+            f"A .tflite source is quantized by litert-quantizer: add --engine litert (pip install "
+            f'"tfedge[convert-litert]"), got --engine {opts.engine.value}.'
+        )
+    with captured_native_output():
+        return _quantize.litert_quantize(content, opts, calib)
+
+
 _SELECT = re.compile(r"TF Select ops: ([^\n]+)")
 _CUSTOM = re.compile(r"Custom ops: ([^\n]+)")
 
 
 def _conversion_error(exc: BaseException, native: str, opts: ConvertOptions) -> ConversionError:
-    """A ConversionError that names unsupported TensorFlow ops, or the converter's first error."""
+    """A ConversionError that names unsupported TensorFlow ops, or the converter's first error.
+
+    TensorFlow's own text is kept on the error's ``converter_text`` (``--verbose`` prints it).
+    """
     text = f"{exc}\n{native}"
+    error = _translated(text, opts)
+    error.converter_text = text  # type: ignore[attr-defined]
+    return error
+
+
+def _translated(text: str, opts: ConvertOptions) -> ConversionError:
+    """The error for the converter's ``text``: a known failure in the user's terms, else its first line."""
+    from .diagnose import translate
+
+    known = translate(text, opts, "", None)
+    if known is not None:
+        return known
     flex = sorted({op.strip() for m in _SELECT.findall(text) for op in m.split(",") if op.strip()})
     custom = sorted({op.strip() for m in _CUSTOM.findall(text) for op in m.split(",") if op.strip()})
     if flex and not opts.allow_select_tf_ops:
@@ -268,7 +422,7 @@ def _conversion_error(exc: BaseException, native: str, opts: ConvertOptions) -> 
             "Rewrite them with supported ops."
         )
     lines = [ln.strip() for ln in text.splitlines() if "error:" in ln]
-    first = lines[0].split("error:", 1)[1].strip() if lines else (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    first = lines[0].split("error:", 1)[1].strip() if lines else (text.strip().splitlines() or ["no message"])[0]
     return ConversionError(f"TFLiteConverter failed ({opts.quantize.value}): {first}")  # type: ignore[union-attr]
 
 

@@ -5,7 +5,26 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-__all__ = ["ConversionResult", "OpUse", "OutputMetrics", "RuntimeCheck"]
+__all__ = ["ConversionResult", "KeptLayer", "OpUse", "OutputMetrics", "RuntimeCheck"]
+
+
+@dataclass(frozen=True)
+class KeptLayer:
+    """A layer ``--keep-float`` left in float32, and what that cost.
+
+    Attributes:
+        tensor: Its output tensor (the name ``--keep-float`` takes).
+        op: Its TFLite op.
+        rmse_over_scale: Its int8 error on the calibration data, in quantization steps.
+        size_bytes: Bytes it added to the model (float weights instead of int8).
+        latency_ms: Milliseconds it added per sample (None when not measured).
+    """
+
+    tensor: str
+    op: str
+    rmse_over_scale: float
+    size_bytes: int
+    latency_ms: Optional[float]
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,8 @@ class ConversionResult:
         warnings: Things that did not fail the run but matter.
         failures: Broken budgets or runtimes; non-empty means the run failed.
         convert_seconds: Wall time of the conversion itself.
+        static_batch_note: How the batch dimension was fixed, when it was.
+        recurrent: How recurrent layers run (fused sequence ops or a WHILE loop).
     """
 
     output: Optional[str]
@@ -94,6 +115,12 @@ class ConversionResult:
     warnings: tuple[str, ...] = ()
     failures: tuple[str, ...] = field(default=())
     convert_seconds: float = 0.0
+    #: How the batch dimension was fixed (recurrent models need a static one), else None.
+    static_batch_note: Optional[str] = None
+    #: How recurrent layers run: fused TFLite sequence ops or a WHILE loop; None without any.
+    recurrent: Optional[str] = None
+    #: Layers --keep-float left in float32, most sensitive first.
+    kept_float: tuple[KeptLayer, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -150,6 +177,16 @@ class ConversionResult:
                 )
         ops = ", ".join(f"{o.name}{'' if o.builtin else '*'} v{o.version} x{o.count}" for o in self.operators)
         lines.append(f"operators   {ops}")
+        if self.static_batch_note:
+            lines.append(f"batch       {self.static_batch_note}")
+        if self.recurrent:
+            lines.append(f"recurrent   {self.recurrent}")
+        for k in self.kept_float:
+            latency = f"{k.latency_ms:+.3f} ms" if k.latency_ms is not None else "latency not measured"
+            lines.append(
+                f"kept float  {k.tensor} ({k.op}, int8 error {k.rmse_over_scale:.2f} steps): "
+                f"{k.size_bytes:+,} bytes, {latency}"
+            )
         if self.non_builtin_ops:
             lines.append(f"non-builtin {', '.join(self.non_builtin_ops)} (the thin runtime cannot run these)")
         for r in self.runtimes:

@@ -69,8 +69,17 @@ class Source:
         saved_model_dir: str,
         size_bytes: int,
         temp: tempfile.TemporaryDirectory[str] | None,
+        retrace: Optional[Callable[[int], tuple[str, tempfile.TemporaryDirectory[str]]]] = None,
     ) -> None:
         self.kind = kind
+        #: Exports the source again with a static batch: (SavedModel dir, its temp dir).
+        self._retrace = retrace
+        #: How the batch dimension was fixed, for the report (None: it was not).
+        self.static_batch_note: Optional[str] = None
+        #: The Keras model behind the source, when there is one (recurrent layers can be unrolled).
+        self.keras_model: Any = None
+        #: Set when recurrent layers were unrolled, for the report.
+        self.unroll_note: Optional[str] = None
         self.label = label
         self.saved_model_dir = saved_model_dir
         self.size_bytes = size_bytes
@@ -103,10 +112,62 @@ class Source:
 
         return run
 
+    def unroll_recurrent(self) -> bool:
+        """Export the Keras model again with its recurrent layers unrolled; False when not a Keras source.
+
+        TensorFlow's int8 calibrator crashes on the WHILE loop a recurrent layer becomes;
+        unrolled over its (static) time steps, the layer is plain builtin ops that calibrate.
+        """
+        from .recurrent import unrolled_copy
+
+        if self.keras_model is None:
+            return False
+        copy, names = unrolled_copy(self.keras_model)
+        if not names:
+            return False
+        path, temp = _keras_retracer(copy, self.label)(None)
+        self._temps.append(temp)
+        self.saved_model_dir = path
+        self.inputs, self.outputs = _read_signature(path, self.label)
+        self._loaded = None
+        self.unroll_note = f"unrolled over their time steps for calibration: {', '.join(names)}"
+        return True
+
+    @property
+    def has_free_batch(self) -> bool:
+        """True when some input has a free (None) first dimension."""
+        return any(s.shape and s.shape[0] is None for s in self.inputs)
+
     def with_static_batch(self, batch: int) -> None:
-        """Re-export with the batch dimension fixed to ``batch`` (Edge TPU needs static shapes)."""
-        if all(s.shape and s.shape[0] is not None for s in self.inputs):
+        """Re-export with the batch dimension fixed to ``batch`` (Edge TPU and RNNs need static shapes).
+
+        Sources that can be traced again (Keras files and models, ``tf.function``) are; a
+        SavedModel's graph gets its TensorList element shapes fixed too (see
+        :mod:`converters.recurrent`), then its signature is wrapped with static input specs.
+        """
+        if not self.has_free_batch:
             return
+        if self._retrace is not None:
+            path, temp = self._retrace(batch)
+            self._temps.append(temp)
+            self.saved_model_dir = path
+            self.inputs, self.outputs = _read_signature(path, self.label)
+            self._loaded = None
+            self.static_batch_note = f"batch fixed to {batch} by tracing the {self.kind} source again"
+            return
+        from .recurrent import patch_tensor_list_batch
+
+        patched = patch_tensor_list_batch(self.saved_model_dir, batch)
+        if patched is not None:
+            self._temps.append(patched)
+            self.saved_model_dir = patched.name
+        self._wrap_static_batch(batch)
+        self.static_batch_note = f"batch fixed to {batch} in the SavedModel's signature" + (
+            " and its recurrent loops' TensorList shapes" if patched is not None else ""
+        )
+
+    def _wrap_static_batch(self, batch: int) -> None:
+        """Save the SavedModel again behind a signature with the batch fixed to ``batch``."""
         t = tf()
         loaded = t.saved_model.load(self.saved_model_dir)
         fn = loaded.signatures[SIGNATURE]
@@ -219,10 +280,12 @@ def _from_path(path: Path) -> Source:
             )
         return Source("saved_model", label, str(path), _tree_size(path), None)
     suffix = path.suffix.lower()
+    if suffix == ".tflite":
+        return TfliteSource(path, label)
     if suffix not in _KERAS_SUFFIXES:
         raise ConversionError(
             f"{label} is a {suffix or 'suffix-less'} file; expected a SavedModel directory, "
-            "a .keras or a .h5 file."
+            "a .keras, a .h5 or a float32 .tflite file."
         )
     _check_keras_container(path, label)
     tf()
@@ -247,8 +310,50 @@ def _from_keras_model(model: Any, kind: str, label: str, size: int | None) -> So
             model.export(path, format="tf_saved_model", verbose=False)
     except Exception as exc:  # noqa: BLE001
         temp.cleanup()
-        raise ConversionError(f"{label} could not be exported to a SavedModel: {first_line(exc)}") from exc
-    return Source(kind, label, path, size if size is not None else _tree_size(Path(path)), temp)
+        batch = _static_batch_of(model)
+        if batch is None:
+            raise ConversionError(f"{label} could not be exported to a SavedModel: {first_line(exc)}") from exc
+        # model.export() frees the batch dimension; a stateful layer needs the model's own.
+        path, temp = _keras_retracer(model, label)(batch)
+    source = Source(
+        kind, label, path, size if size is not None else _tree_size(Path(path)), temp, _keras_retracer(model, label)
+    )
+    source.keras_model = model
+    return source
+
+
+def _static_batch_of(model: Any) -> Optional[int]:
+    """The batch size every input of a Keras model fixes (``keras.Input(batch_size=N)``), else None."""
+    sizes = {tuple(getattr(i, "shape", ()) or (None,))[0] for i in getattr(model, "inputs", None) or ()}
+    return next(iter(sizes)) if len(sizes) == 1 and None not in sizes else None
+
+
+def _keras_retracer(model: Any, label: str) -> Callable[[Optional[int]], tuple[str, tempfile.TemporaryDirectory[str]]]:
+    """Exports ``model`` again with every input's batch dimension fixed (None: kept as it is)."""
+
+    def retrace(batch: Optional[int]) -> tuple[str, tempfile.TemporaryDirectory[str]]:
+        t = tf()
+        import keras
+        from keras.src.export.export_utils import get_input_signature
+
+        def fixed(spec: Any) -> Any:
+            shape = tuple(spec.shape)
+            if batch is not None and shape:
+                shape = (batch, *shape[1:])
+            return t.TensorSpec(shape, spec.dtype, name=getattr(spec, "name", None))
+
+        temp = tempfile.TemporaryDirectory(prefix="tfedge-export-")
+        path = os.path.join(temp.name, "saved_model")
+        try:
+            signature = keras.tree.map_structure(fixed, get_input_signature(model))
+            with captured_native_output():
+                model.export(path, format="tf_saved_model", verbose=False, input_signature=signature)
+        except Exception as exc:  # noqa: BLE001
+            temp.cleanup()
+            raise ConversionError(f"{label} could not be exported with batch {batch}: {first_line(exc)}") from exc
+        return path, temp
+
+    return retrace
 
 
 def _from_function(fn: Any) -> Source:
@@ -272,4 +377,94 @@ def _from_function(fn: Any) -> Source:
     except Exception as exc:  # noqa: BLE001
         temp.cleanup()
         raise ConversionError(f"{label} could not be saved as a SavedModel: {first_line(exc)}") from exc
-    return Source("function", label, path, _tree_size(Path(path)), temp)
+    return Source("function", label, path, _tree_size(Path(path)), temp, _function_retracer(fn, concrete, label))
+
+
+def _function_retracer(
+    fn: Any, concrete: Any, label: str
+) -> Optional[Callable[[int], tuple[str, tempfile.TemporaryDirectory[str]]]]:
+    """Traces a ``tf.function`` again with every input's batch dimension fixed (None: cannot)."""
+    python_function = getattr(fn, "python_function", None)
+    if python_function is None:
+        return None
+
+    def retrace(batch: int) -> tuple[str, tempfile.TemporaryDirectory[str]]:
+        t = tf()
+        specs = [
+            t.TensorSpec((batch, *s.shape[1:]) if s.shape.rank else s.shape, s.dtype, name=s.name)
+            for s in t.nest.flatten(concrete.structured_input_signature)
+        ]
+        holder = t.Module()
+        holder.fn = fn
+        owner = getattr(python_function, "__self__", None)
+        if owner is not None:
+            holder.owner = owner  # a method's module: its variables must be tracked to be saved
+        temp = tempfile.TemporaryDirectory(prefix="tfedge-export-")
+        path = os.path.join(temp.name, "saved_model")
+        try:
+            again = t.function(python_function).get_concrete_function(*specs)
+            with captured_native_output():
+                t.saved_model.save(holder, path, signatures={SIGNATURE: again})
+        except Exception as exc:  # noqa: BLE001
+            temp.cleanup()
+            raise ConversionError(f"{label} could not be traced with batch {batch}: {first_line(exc)}") from exc
+        return path, temp
+
+    return retrace
+
+
+class TfliteSource(Source):
+    """A float32 ``.tflite`` file as a source: quantized by litert-quantizer, validated against itself.
+
+    It needs a ``serving_default`` signature (every TensorFlow-converted model has one): the
+    quantizer calibrates it by name, and the report runs it to compare.
+    """
+
+    def __init__(self, path: Path, label: str) -> None:  # noqa: D107 - Source's attributes
+        import tfedge
+
+        self.kind = "tflite"
+        self.label = label
+        self.saved_model_dir = ""  # no SavedModel: TensorFlow's converter has nothing to read
+        self.size_bytes = path.stat().st_size
+        self._temps = []
+        self._retrace = None
+        self.static_batch_note = None
+        self.keras_model = None
+        self.unroll_note = None
+        self.content = path.read_bytes()
+        try:
+            interp = tfedge.Interpreter(self.content)
+            specs = interp.input_specs(SIGNATURE)
+            outputs = interp.output_specs(SIGNATURE)
+        except Exception as exc:  # noqa: BLE001 - tfedge errors, or no such signature
+            raise ConversionError(
+                f"{label} cannot be used as a source: {first_line(exc)}. It must be a float32 .tflite file "
+                f"with a {SIGNATURE!r} signature (as TFLiteConverter writes them)."
+            ) from exc
+        quantized = [s.name for s in (*specs, *outputs) if s.dtype != np.float32 and s.quantization is not None and len(s.quantization.scales)]
+        if quantized:
+            raise ConversionError(f"{label} is already quantized (tensor {quantized[0]!r}); give its float32 version.")
+        self.inputs = tuple(
+            InputSpec(s.name, tuple(None if d < 0 else int(d) for d in s.shape_signature), np.dtype(s.dtype)) for s in specs
+        )
+        self.outputs = tuple(s.name for s in outputs)
+        self._loaded = interp
+
+    def reference(self) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
+        """The float32 model itself, through tfedge."""
+        interp = self._loaded
+
+        def run(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return interp.run(dict(inputs), signature=SIGNATURE)
+
+        return run
+
+    @property
+    def has_free_batch(self) -> bool:
+        """A .tflite source is converted as it is."""
+        return False
+
+    def with_static_batch(self, batch: int) -> None:
+        """Refused: the graph of a .tflite file is not traced again."""
+        raise ConversionError(f"--static-batch cannot change {self.label}: a .tflite source keeps its shapes.")
