@@ -107,6 +107,14 @@ CELLS: Tuple[Cell, ...] = (
     # What installing ray[data] did to a venv with both backends: numpy 2 under tflite-runtime 2.14.
     Cell("tflite-numpy2", "3.11", ((".[test]", "tflite-runtime==2.14.0", "numpy>=2"),), (RUNTIME,),
          ("ai_edge_litert",), what="tflite-runtime 2.14 with numpy 2 forced: named as unusable"),
+    # tfedge.ray: Ray Data brings numpy 2, so it never goes into .venv (tflite-runtime is there).
+    Cell("ray", "3.11", ((".[ray,test]",),), (pytest("tests/ray"),), ("ai_edge_litert",),
+         what="tfedge.ray on a local Ray cluster (ray[data], numpy 2)"),
+    # An independent reader of the metadata tfedge writes: mediapipe pins protobuf and numpy.
+    Cell("mediapipe-reader", "3.11", (("--no-deps", "mediapipe==0.10.14"),
+                                      ("protobuf>=4.25.3,<5", "opencv-python-headless<4.11", "numpy<2", "matplotlib",
+                                       "attrs", "absl-py", "flatbuffers", "pytest")),
+         (pytest("tests/metadata_reader"),), (), what="MediaPipe's TFLite Metadata reader on what tfedge writes"),
     # Python 3.14 or 32-bit ARM: no backend publishes wheels, so pip installs none.
     Cell("no-backend", "3.12", (("--no-deps", "."), ("numpy", "pytest")),
          (pytest("tests/runtime/test_platforms.py", "tests/runtime/test_verify.py"),), (),
