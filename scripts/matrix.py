@@ -29,6 +29,7 @@ Usage: python3 scripts/matrix.py [--cell NAME ...] [--list]
 from __future__ import annotations
 
 import argparse
+import fcntl
 import glob
 import hashlib
 import json
@@ -154,6 +155,9 @@ def venv_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tfedge" / "ci-venvs"
 
 
+#: A cell venv of another key (an older pyproject.toml, another branch) is deleted once unused this long.
+PRUNE_DAYS = 7
+
 #: Bump when ensure_venv() changes how a venv is made: every cell venv is then made again.
 VENV_RECIPE = "1: venv, pip upgraded, then each install step"
 
@@ -188,13 +192,27 @@ def ensure_venv(cell: Cell, python: str) -> Path:
     home = root / f"{cell.name}-{venv_key(cell, python)}"
     done = home / ".tfedge-complete"
     bin_python = home / "bin" / "python"
-    if done.exists():
-        return bin_python
-    for old in root.glob(f"{cell.name}-*"):  # other keys of this cell, and a half-made one
-        if old.is_dir():
-            shutil.rmtree(old)
     root.mkdir(parents=True, exist_ok=True)
-    log = root / f"{home.name}.log"
+    # Several checkouts (main, branches, CI clones) share the cache, each with its own keys:
+    # one that makes this venv holds the lock, the others wait for it, and no run deletes
+    # a venv another may be using (only those of this cell unused for PRUNE_DAYS).
+    with open(root / f"{home.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(home, ignore_errors=True)  # half-made by a run that died
+            _make_venv(cell, python, home, bin_python)
+            done.write_text(json.dumps({"python": python, "install": cell.install}) + "\n")
+        done.touch()
+    cutoff = time.time() - PRUNE_DAYS * 86400
+    for old in root.glob(f"{cell.name}-*/.tfedge-complete"):
+        if old.parent != home and old.stat().st_mtime < cutoff:
+            shutil.rmtree(old.parent, ignore_errors=True)
+    return bin_python
+
+
+def _make_venv(cell: Cell, python: str, home: Path, bin_python: Path) -> None:
+    """Create the venv at ``home`` and run the cell's install steps, logging beside it."""
+    log = home.parent / f"{home.name}.log"
     print(f"[{cell.name}] making {home} (log: {log})", flush=True)
     steps = [[python, "-m", "venv", str(home)],
              [str(bin_python), "-m", "pip", "install", "-q", "--upgrade", "pip"]]
@@ -206,8 +224,6 @@ def ensure_venv(cell: Cell, python: str) -> Path:
             env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
             if subprocess.run(step, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env).returncode != 0:
                 raise RuntimeError(f"`{' '.join(step[1:])}` failed; see {log}")
-    done.write_text(json.dumps({"python": python, "install": cell.install}) + "\n")
-    return bin_python
 
 
 #: Prints the cell's first line: Python, numpy and each backend (version, and whether it works).
