@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import platform
 import re
 import sys
 from dataclasses import dataclass, field
@@ -26,6 +27,16 @@ __all__ = ["BACKENDS", "Backend", "available_backends", "get_backend", "map_load
 BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 _AUTOMATIC = ("ai_edge_litert", "tflite_runtime")
 _INSTALL_HINT = 'Install one: pip install "tfedge[litert]" (or "tfedge[tflite]" on Python 3.9).'
+if platform.machine() in ("armv7l", "armv8l") or (platform.machine() == "aarch64" and sys.maxsize < 2**32):
+    # 32-bit ARM (Raspberry Pi OS armhf): only tflite-runtime 2.13 has wheels, for Python <= 3.10.
+    _INSTALL_HINT = (
+        'Install one: pip install "tfedge[tflite]" (tflite-runtime 2.13, the only backend with 32-bit ARM wheels), '
+        "or use tfedge's native binary (python build_native.py --arch armv7l)."
+        if sys.version_info < (3, 11)
+        else f"On 32-bit ARM no backend has wheels for Python {sys.version_info[0]}.{sys.version_info[1]}: use "
+        "tfedge's native binary (python build_native.py --arch armv7l, on any Linux machine with qemu-user), or "
+        'Python 3.9/3.10 with pip install "tfedge[tflite]".'
+    )
 ENV_VAR = "TFEDGE_BACKEND"
 
 
