@@ -14,6 +14,7 @@ Examples::
     python build_native.py --model mobilenet.tflite     # ... with a model inside: `tfedge run --random`
     python build_native.py --app app.py --model m.tflite
     python build_native.py --arch aarch64               # through a Debian arm64 root and qemu-user
+    python build_native.py --arch armv7l                # 32-bit Raspberry Pi OS: a Debian armhf root
     python build_native.py --docker                     # also write dist/docker/ (Dockerfile + binary)
     python build_native.py --no-blas                    # numpy without OpenBLAS: smaller, starts faster
 
@@ -25,9 +26,10 @@ version, is built from source without BLAS: a few minutes the first time, with P
 numpy's linear algebra (``numpy.linalg``, ``dot`` on large arrays) then runs on its own
 slower loops: fine for tfedge, which uses neither; an ``--app`` that does should leave it out.
 
-Nuitka cannot cross-compile. ``--arch aarch64`` on an x86_64 machine builds inside a
-Debian root made with ``debootstrap`` (cached in ``~/.cache/tfedge/roots/<suite>-<arch>``)
-and run through qemu-user; on a Raspberry Pi or Jetson it builds natively. A binary needs
+Nuitka cannot cross-compile. ``--arch aarch64`` (or ``armv7l``) on an x86_64 machine builds
+inside a Debian root made with ``debootstrap`` (cached in ``~/.cache/tfedge/roots/<suite>-<arch>``)
+and run through qemu-user; on a Raspberry Pi or Jetson it builds natively. armv7l has no numpy
+on PyPI, so its root compiles one (without BLAS) once; see ARMV7L_NUMPY. A binary needs
 at least the glibc of the system it was built on, so the root is the oldest Debian the
 backend's wheels allow, and the build prints that floor.
 
@@ -934,7 +936,7 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
     host = host_arch()
     arch = Arch(args.arch) if args.arch else host
     if arch is None:
-        raise BuildError(f"This machine is {platform.machine()}; pass --arch x86_64, aarch64 or armv7l.")
+        raise BuildError(f"This machine is {platform.machine()}; pass --arch x86_64, --arch aarch64 or --arch armv7l.")
     if arch is Arch.ARMV7L and args.backend == Backend.AI_EDGE_LITERT.value:
         raise BuildError("ai-edge-litert publishes no 32-bit ARM (armv7l) wheels; build armv7l with "
                          "--backend tflite_runtime (the default: tflite-runtime 2.13).")
