@@ -14,6 +14,7 @@ Examples::
     python build_native.py --model mobilenet.tflite     # ... with a model inside: `tfedge run --random`
     python build_native.py --app app.py --model m.tflite
     python build_native.py --arch aarch64               # through a Debian arm64 root and qemu-user
+    python build_native.py --arch armv7l                # 32-bit Raspberry Pi OS: a Debian armhf root
     python build_native.py --docker                     # also write dist/docker/ (Dockerfile + binary)
     python build_native.py --no-blas                    # numpy without OpenBLAS: smaller, starts faster
 
@@ -25,9 +26,10 @@ version, is built from source without BLAS: a few minutes the first time, with P
 numpy's linear algebra (``numpy.linalg``, ``dot`` on large arrays) then runs on its own
 slower loops: fine for tfedge, which uses neither; an ``--app`` that does should leave it out.
 
-Nuitka cannot cross-compile. ``--arch aarch64`` on an x86_64 machine builds inside a
-Debian root made with ``debootstrap`` (cached in ``~/.cache/tfedge/roots/<suite>-<arch>``)
-and run through qemu-user; on a Raspberry Pi or Jetson it builds natively. A binary needs
+Nuitka cannot cross-compile. ``--arch aarch64`` (or ``armv7l``) on an x86_64 machine builds
+inside a Debian root made with ``debootstrap`` (cached in ``~/.cache/tfedge/roots/<suite>-<arch>``)
+and run through qemu-user; on a Raspberry Pi or Jetson it builds natively. armv7l has no numpy
+on PyPI, so its root compiles one (without BLAS) once; see ARMV7L_NUMPY. A binary needs
 at least the glibc of the system it was built on, so the root is the oldest Debian the
 backend's wheels allow, and the build prints that floor.
 
@@ -91,11 +93,23 @@ class Arch(str, Enum):
 
     X86_64 = "x86_64"
     AARCH64 = "aarch64"
+    #: 32-bit ARM (Raspberry Pi OS armhf: Pi Zero 2 W, Pi 3, many Pi 4s).
+    ARMV7L = "armv7l"
 
     @property
     def debian(self) -> str:
-        """Debian's and Docker's name for the architecture."""
-        return {"x86_64": "amd64", "aarch64": "arm64"}[self.value]
+        """Debian's name for the architecture."""
+        return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf"}[self.value]
+
+    @property
+    def docker(self) -> str:
+        """Docker's ``TARGETARCH`` for the architecture (``linux/arm/v7`` is ``arm``)."""
+        return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}[self.value]
+
+    @property
+    def qemu(self) -> str:
+        """qemu-user's name for the architecture (its binfmt_misc entry is ``qemu-<name>``)."""
+        return {"x86_64": "x86_64", "aarch64": "aarch64", "armv7l": "arm"}[self.value]
 
 
 class Mode(str, Enum):
@@ -187,6 +201,16 @@ ROOT_REQUIREMENTS = {
     Backend.TFLITE_RUNTIME: ("nuitka==4.3.3", "zstandard>=0.22", "ordered-set>=4.1", "numpy<2", "tflite-runtime==2.13.0"),
     Backend.AI_EDGE_LITERT: ("nuitka==4.3.3", "zstandard>=0.22", "ordered-set>=4.1", "ai-edge-litert>=1.2"),
 }
+#: armv7l: PyPI has no numpy for it, and Debian bullseye's (1.19.5) is older than the C API
+#: tflite-runtime 2.13 was built against ("compiled against API version 0xe but this version
+#: of numpy is 0xd"). So numpy is compiled from source in the root, once (about 20 minutes
+#: under qemu; pip keeps the wheel in the root's cache), without BLAS: tfedge never calls it,
+#: and the binary is smaller. tflite-runtime 2.13 is the last release with armv7l wheels
+#: (cp39/cp310), and ai-edge-litert has none.
+ARMV7L_NUMPY = "numpy==1.24.4"
+ARMV7L_REQUIREMENTS = ("nuitka==4.3.3", "zstandard>=0.22", "ordered-set>=4.1", ARMV7L_NUMPY, "tflite-runtime==2.13.0")
+#: numpy.distutils' switches for a build with its own loops instead of BLAS/LAPACK.
+ARMV7L_NUMPY_ENV = "BLAS=None LAPACK=None ATLAS=None"
 ROOT_VENV = "/opt/tfedge-venv"
 ROOT_SRC = "/mnt/tfedge-src"
 
@@ -232,10 +256,18 @@ class BuildConfig:
 
 
 def host_arch() -> Arch | None:
-    """This machine's architecture, or None if tfedge builds nothing for it."""
+    """This machine's architecture (its Python's, for a 32-bit one), or None if tfedge builds nothing for it."""
     machine = platform.machine().lower()
-    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    machine = {"amd64": "x86_64", "arm64": "aarch64", "armv8l": "armv7l"}.get(machine, machine)
+    if machine == "aarch64" and sys.maxsize < 2**32:
+        # 32-bit Raspberry Pi OS on a 64-bit kernel (Pi 4/5): uname says aarch64, the userland is armhf.
+        machine = "armv7l"
     return Arch(machine) if machine in {a.value for a in Arch} else None
+
+
+def root_requirements(backend: Backend, arch: Arch) -> tuple[str, ...]:
+    """What the build venv inside the ``arch`` root holds for ``backend``."""
+    return ARMV7L_REQUIREMENTS if arch is Arch.ARMV7L else ROOT_REQUIREMENTS[backend]
 
 
 def check_app(path: Path) -> None:
@@ -336,17 +368,27 @@ def check_toolchain(config: BuildConfig, env: dict[str, str] | None = None) -> N
             raise BuildError(f"{module} is not installed for {sys.executable}. Install it: {hint}.")
 
 
-def check_cross_tools() -> None:
-    """Fail unless this machine can run an arm64 root: root user, chroot, qemu-user via binfmt.
+#: Where the kernel lists the interpreters it runs foreign executables with.
+BINFMT_MISC = Path("/proc/sys/fs/binfmt_misc")
+
+
+def check_cross_tools(arch: Arch = Arch.AARCH64) -> None:
+    """Fail unless this machine can run an ``arch`` root: root user, chroot, qemu-user via binfmt.
 
     Raises:
-        BuildError: not root, or qemu-user/binfmt missing.
+        BuildError: not root, binfmt_misc not mounted, or qemu-user for ``arch`` not registered.
     """
     if os.geteuid() != 0:
         raise BuildError("Building for another architecture needs root (chroot and mounts). Run it with sudo.")
-    if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
+    if not (BINFMT_MISC / f"qemu-{arch.qemu}").exists():
+        if not (BINFMT_MISC / "register").exists():
+            raise BuildError(
+                f"binfmt_misc is not mounted, so qemu-user cannot run {arch.value} programs. Mount it and register "
+                f"qemu: mount -t binfmt_misc binfmt_misc {BINFMT_MISC} && update-binfmts --enable qemu-{arch.qemu} "
+                "(apt-get install qemu-user-static binfmt-support debootstrap first if they are missing)"
+            )
         raise BuildError(
-            "qemu-user for aarch64 is not registered with binfmt_misc. Install it: "
+            f"qemu-user for {arch.value} is not registered with binfmt_misc. Install it: "
             "apt-get install qemu-user-static binfmt-support debootstrap"
         )
 
@@ -736,14 +778,17 @@ def _chroot(root: Path, command: str, log_path: Path) -> int:
     return proc.returncode
 
 
-def ensure_root_venv(root: Path, backend: Backend, log_path: Path) -> None:
+def ensure_root_venv(root: Path, backend: Backend, log_path: Path, arch: Arch = Arch.AARCH64, jobs: int = 0) -> None:
     """Create (once) the build venv inside the root with Nuitka and ``backend``.
+
+    For armv7l, numpy is first compiled from source without BLAS (see ARMV7L_NUMPY).
 
     Raises:
         BuildError: pip failed inside the root.
     """
+    requirements = root_requirements(backend, arch)
     marker = root / ROOT_VENV.lstrip("/") / ".tfedge-requirements"
-    wanted = "\n".join(ROOT_REQUIREMENTS[backend]) + "\n"
+    wanted = "\n".join(requirements) + "\n"
     if marker.exists() and marker.read_text() == wanted:
         return
     for name in ("etc/ssl/certs/ca-certificates.crt", "etc/resolv.conf"):
@@ -751,9 +796,16 @@ def ensure_root_venv(root: Path, backend: Backend, log_path: Path) -> None:
         if host.exists():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(host, root / name)
-    _log(f"installing the build venv in {root} (pip under qemu, several minutes, once)")
-    reqs = " ".join(shlex.quote(r) for r in ROOT_REQUIREMENTS[backend])
-    rc = _chroot(root, f"python3 -m venv {ROOT_VENV} && {ROOT_VENV}/bin/pip install {reqs}", log_path)
+    reqs = " ".join(shlex.quote(r) for r in requirements)
+    command = f"python3 -m venv {ROOT_VENV}"
+    if arch is Arch.ARMV7L:
+        _log(f"compiling {ARMV7L_NUMPY} without BLAS and installing the build venv in {root} "
+             "(pip under qemu, about 30 minutes, once)")
+        command += (f" && {ARMV7L_NUMPY_ENV} NPY_NUM_BUILD_JOBS={jobs or os.cpu_count() or 1} "
+                    f"{ROOT_VENV}/bin/pip install --no-binary numpy {shlex.quote(ARMV7L_NUMPY)}")
+    else:
+        _log(f"installing the build venv in {root} (pip under qemu, several minutes, once)")
+    rc = _chroot(root, f"{command} && {ROOT_VENV}/bin/pip install {reqs}", log_path)
     if rc != 0:
         raise BuildError(f"pip install inside {root} failed (exit {rc}); see {log_path}.")
     marker.write_text(wanted)
@@ -765,14 +817,14 @@ def build_in_root(config: BuildConfig) -> Path:
     Raises:
         BuildError: missing cross tools, debootstrap/pip failure, or the build inside failed.
     """
-    check_cross_tools()
+    check_cross_tools(config.arch)
     suite = ROOT_SUITE[config.backend]
     root = ensure_root(suite, config.arch)
     config.dist.mkdir(parents=True, exist_ok=True)
     log_path = config.dist / f"{config.name}.build.log"
     log_path.write_text("")
     with _mounted(root):
-        ensure_root_venv(root, config.backend, log_path)
+        ensure_root_venv(root, config.backend, log_path, config.arch, config.jobs)
         stage = Path(tempfile.mkdtemp(prefix="tfedge-stage-", dir=root / "tmp"))
         try:
             inner = f"/tmp/{stage.name}"
@@ -817,6 +869,7 @@ def dockerfile_text() -> str:
 # syntax=docker/dockerfile:1
 # Built by build_native.py --docker. One context serves every architecture:
 #   docker buildx build --platform linux/amd64,linux/arm64 -t tfedge dist/docker
+# (linux/arm/v7 too, for a context with the armv7l binary: Docker calls that arch "arm")
 FROM {DOCKER_BASE}
 ARG TARGETARCH
 LABEL org.opencontainers.image.title="tfedge" \\
@@ -837,14 +890,14 @@ CMD ["--help"]
 
 
 def write_docker_context(binary: Path, config: BuildConfig) -> Path:
-    """Add ``binary`` to ``dist/docker/`` as ``tfedge-<debian arch>`` and (re)write its Dockerfile."""
+    """Add ``binary`` to ``dist/docker/`` as ``tfedge-<Docker arch>`` and (re)write its Dockerfile."""
     context = config.dist / "docker"
     context.mkdir(parents=True, exist_ok=True)
-    staged = context / f".tfedge-{config.arch.debian}.tmp"
+    staged = context / f".tfedge-{config.arch.docker}.tmp"
     shutil.copy2(binary, staged)
-    os.replace(staged, context / f"tfedge-{config.arch.debian}")
+    os.replace(staged, context / f"tfedge-{config.arch.docker}")
     write_atomically(context / "Dockerfile", dockerfile_text().encode())
-    write_atomically(context / ".dockerignore", b"*\n!Dockerfile\n!tfedge-amd64\n!tfedge-arm64\n")
+    write_atomically(context / ".dockerignore", b"*\n!Dockerfile\n!tfedge-amd64\n!tfedge-arm64\n!tfedge-arm\n")
     return context
 
 
@@ -883,7 +936,10 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
     host = host_arch()
     arch = Arch(args.arch) if args.arch else host
     if arch is None:
-        raise BuildError(f"This machine is {platform.machine()}; pass --arch x86_64 or --arch aarch64.")
+        raise BuildError(f"This machine is {platform.machine()}; pass --arch x86_64, --arch aarch64 or --arch armv7l.")
+    if arch is Arch.ARMV7L and args.backend == Backend.AI_EDGE_LITERT.value:
+        raise BuildError("ai-edge-litert publishes no 32-bit ARM (armv7l) wheels; build armv7l with "
+                         "--backend tflite_runtime (the default: tflite-runtime 2.13).")
     mode = args.mode or Mode.ONEFILE
     if args.docker and mode is not Mode.ONEFILE:
         raise BuildError("--docker needs the one-file binary; leave out --standalone.")
@@ -900,7 +956,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
-        if args.no_blas:
+        if args.no_blas and config.arch is Arch.ARMV7L and config.arch is not host_arch():
+            _log("--no-blas: the armv7l root's numpy is compiled without BLAS already")
+        elif args.no_blas:
             if config.arch is not host_arch():
                 raise BuildError(
                     "--no-blas compiles numpy, which takes hours under qemu: build on the device itself "

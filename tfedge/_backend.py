@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import platform
 import re
 import sys
 import weakref
@@ -53,7 +54,27 @@ __all__ = [
 #: rejects corrupt files with an exception where tflite_runtime can segfault.
 BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 _AUTOMATIC = ("ai_edge_litert", "tflite_runtime")
-_INSTALL_HINT = 'Install one: pip install "tfedge[litert]" (or "tfedge[tflite]" on Python 3.9).'
+
+
+def _install_hint() -> str:
+    """What to install for a backend, on this platform and Python."""
+    if platform.machine() in ("armv7l", "armv8l") or (platform.machine() == "aarch64" and sys.maxsize < 2**32):
+        # 32-bit ARM (Raspberry Pi OS armhf): only tflite-runtime 2.13 has wheels, for Python <= 3.10.
+        if sys.version_info < (3, 11):
+            return ('Install one: pip install "tfedge[tflite]" (tflite-runtime 2.13, the only backend with 32-bit '
+                    "ARM wheels), or use tfedge's native binary (python build_native.py --arch armv7l).")
+        return (f"On 32-bit ARM no backend has wheels for Python {sys.version_info[0]}.{sys.version_info[1]}: use "
+                "tfedge's native binary (python build_native.py --arch armv7l, on any Linux machine with qemu-user), "
+                'or Python 3.9/3.10 with pip install "tfedge[tflite]".')
+    if sys.version_info >= (3, 14):
+        return (f"No backend has wheels for Python {sys.version_info[0]}.{sys.version_info[1]} yet: use Python "
+                '3.10-3.13 (pip install "tfedge[litert]"), or tfedge\'s native binary (python build_native.py).')
+    return 'Install one: pip install "tfedge[litert]" (Python 3.10-3.13), or "tfedge[tflite]" (Python 3.8-3.11).'
+
+
+_INSTALL_HINT = _install_hint()
+#: Backends that are installed but cannot work here (their message says how to fix it).
+_unusable: set[str] = set()
 ENV_VAR = "TFEDGE_BACKEND"
 
 
@@ -90,6 +111,7 @@ def _import(name: str) -> Backend:
     problem = _numpy_mismatch(name)
     if problem is not None:
         _failed[name] = problem
+        _unusable.add(name)
         raise BackendNotFoundError(problem)
     after_tensorflow = "tensorflow" in sys.modules
     try:
@@ -214,6 +236,8 @@ def choose(name: str | None = None, summary: ModelSummary | None = None, source:
         try:
             backend = _import(chosen)
         except BackendNotFoundError as exc:
+            if chosen in _unusable:  # installed: its message says how to fix it
+                raise
             extra = "pip install tensorflow" if chosen == "tensorflow" else _INSTALL_HINT
             raise BackendNotFoundError(f"{exc} {extra}") from exc.__cause__
         _check_features(backend, summary, source)

@@ -172,22 +172,24 @@ def test_failed_nuitka_leaves_no_binary(tmp_path: Path, capsys: pytest.CaptureFi
     assert sorted(p.name for p in dist.iterdir()) == [f"tfedge-{bn.__version__}-linux-{bn.host_arch().value}.build.log"]
 
 
-def test_failed_debootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("arch", "debian"), [(bn.Arch.AARCH64, "arm64"), (bn.Arch.ARMV7L, "armhf")])
+def test_failed_debootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arch: bn.Arch, debian: str) -> None:
     tools = tmp_path / "bin"
     tools.mkdir()
-    _script(tools, "debootstrap", 'mkdir -p "$5/usr"; echo "E: Failed getting release file" >&2; exit 1')
+    _script(tools, "debootstrap", f'[ "$1" = --arch={debian} ] || exit 9; mkdir -p "$5/usr"; '
+            'echo "E: Failed getting release file" >&2; exit 1')
     monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr(bn.Path, "home", lambda: tmp_path / "home")
     with pytest.raises(bn.BuildError) as info:
-        bn.ensure_root("bullseye", bn.Arch.AARCH64)
-    log = tmp_path / "home/.cache/tfedge/roots/bullseye-arm64.debootstrap.log"
+        bn.ensure_root("bullseye", arch)
+    log = tmp_path / f"home/.cache/tfedge/roots/bullseye-{debian}.debootstrap.log"
     assert str(info.value) == (
-        f"debootstrap of Debian bullseye (arm64) failed (exit 1); see {log}. "
+        f"debootstrap of Debian bullseye ({debian}) failed (exit 1); see {log}. "
         "Check that the Debian mirror is reachable and qemu-user-static is installed."
     )
     assert "Failed getting release file" in log.read_text()
     roots = tmp_path / "home/.cache/tfedge/roots"
-    assert sorted(p.name for p in roots.iterdir()) == ["bullseye-arm64.debootstrap.log"]
+    assert sorted(p.name for p in roots.iterdir()) == [f"bullseye-{debian}.debootstrap.log"]
 
 
 def test_missing_debootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -197,6 +199,83 @@ def test_missing_debootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         bn.ensure_root("bullseye", bn.Arch.AARCH64)
     assert str(info.value) == ("debootstrap not found. Install the cross-build tools: "
                                "apt-get install qemu-user-static binfmt-support debootstrap")
+
+
+def _cross_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *registered: str) -> None:
+    """An x86_64 root shell whose binfmt_misc lists ``registered`` (no entries and no register: not mounted)."""
+    binfmt = tmp_path / "binfmt_misc"
+    binfmt.mkdir()
+    for name in registered:
+        (binfmt / name).write_text("enabled\n")
+    monkeypatch.setattr(bn, "BINFMT_MISC", binfmt)
+    monkeypatch.setattr(bn, "host_arch", lambda: bn.Arch.X86_64)
+    monkeypatch.setattr(bn.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(bn.Path, "home", lambda: tmp_path / "home")
+    monkeypatch.delenv("TFEDGE_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+
+def test_armv7l_without_qemu_arm(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # qemu for aarch64 alone (the arm64 build's) does not run armhf programs.
+    _cross_machine(tmp_path, monkeypatch, "register", "status", "qemu-aarch64")
+    code, err = _run(capsys, "--arch", "armv7l", "--dist", str(tmp_path / "dist"))
+    assert code == 1
+    assert err == ("build_native: error: qemu-user for armv7l is not registered with binfmt_misc. Install it: "
+                   "apt-get install qemu-user-static binfmt-support debootstrap\n")
+    assert not (tmp_path / "dist").exists() and not (tmp_path / "home").exists()
+
+
+def test_cross_build_with_binfmt_misc_unmounted(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    _cross_machine(tmp_path, monkeypatch)
+    code, err = _run(capsys, "--arch", "armv7l", "--dist", str(tmp_path / "dist"))
+    assert code == 1
+    assert err == (
+        "build_native: error: binfmt_misc is not mounted, so qemu-user cannot run armv7l programs. Mount it and "
+        f"register qemu: mount -t binfmt_misc binfmt_misc {tmp_path / 'binfmt_misc'} && update-binfmts --enable "
+        "qemu-arm (apt-get install qemu-user-static binfmt-support debootstrap first if they are missing)\n"
+    )
+    assert not (tmp_path / "dist").exists()
+
+
+def test_armv7l_with_ai_edge_litert_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(capsys, "--arch", "armv7l", "--backend", "ai_edge_litert", "--dist", str(tmp_path / "dist"))
+    assert code == 1
+    assert err == ("build_native: error: ai-edge-litert publishes no 32-bit ARM (armv7l) wheels; build armv7l with "
+                   "--backend tflite_runtime (the default: tflite-runtime 2.13).\n")
+    assert not (tmp_path / "dist").exists()
+
+
+def test_armv7l_venv_compiles_numpy_without_blas_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No armv7l numpy on PyPI, and Debian bullseye's is too old for tflite-runtime 2.13: pip builds one."""
+    commands: list[str] = []
+    monkeypatch.setattr(bn, "_chroot", lambda root, command, log_path: commands.append(command) or 7)
+    root = tmp_path / "root"
+    with pytest.raises(bn.BuildError) as info:
+        bn.ensure_root_venv(root, bn.Backend.TFLITE_RUNTIME, tmp_path / "build.log", bn.Arch.ARMV7L, jobs=2)
+    assert str(info.value) == f"pip install inside {root} failed (exit 7); see {tmp_path / 'build.log'}."
+    venv, numpy, rest = commands[0].split(" && ")
+    assert venv == f"python3 -m venv {bn.ROOT_VENV}"
+    assert numpy == (f"BLAS=None LAPACK=None ATLAS=None NPY_NUM_BUILD_JOBS=2 {bn.ROOT_VENV}/bin/pip install "
+                     "--no-binary numpy numpy==1.24.4")
+    assert rest.startswith(f"{bn.ROOT_VENV}/bin/pip install nuitka==") and rest.endswith(" tflite-runtime==2.13.0")
+    assert " numpy==1.24.4 " in rest  # the same numpy: pip takes the wheel it just built from its cache
+    assert not (root / bn.ROOT_VENV.lstrip("/") / ".tfedge-requirements").exists()  # retried next time
+
+
+@pytest.mark.parametrize(("machine", "maxsize", "arch"), [
+    ("armv7l", 2**31 - 1, bn.Arch.ARMV7L),
+    ("armv8l", 2**31 - 1, bn.Arch.ARMV7L),
+    ("aarch64", 2**31 - 1, bn.Arch.ARMV7L),  # 32-bit Pi OS on a 64-bit kernel (Pi 4/5)
+    ("aarch64", 2**63 - 1, bn.Arch.AARCH64),
+    ("x86_64", 2**63 - 1, bn.Arch.X86_64),
+    ("armv6l", 2**31 - 1, None),  # Pi Zero (1) and Pi 1: tflite-runtime has no wheels for ARMv6
+])
+def test_host_arch(monkeypatch: pytest.MonkeyPatch, machine: str, maxsize: int, arch: bn.Arch | None) -> None:
+    monkeypatch.setattr(bn.platform, "machine", lambda: machine)
+    monkeypatch.setattr(bn.sys, "maxsize", maxsize)
+    assert bn.host_arch() is arch
 
 
 def test_docker_needs_onefile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

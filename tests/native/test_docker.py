@@ -27,7 +27,10 @@ def test_docker_context(tmp_path: Path) -> None:
         config = bn.BuildConfig(arch=arch, mode=bn.Mode.ONEFILE, backend=bn.Backend.TFLITE_RUNTIME,
                                 dist=tmp_path / "dist", docker=True)
         context = bn.write_docker_context(binary, config)
-    assert sorted(p.name for p in context.iterdir()) == [".dockerignore", "Dockerfile", "tfedge-amd64", "tfedge-arm64"]
+    assert sorted(p.name for p in context.iterdir()) == [
+        ".dockerignore", "Dockerfile", "tfedge-amd64", "tfedge-arm", "tfedge-arm64"]
+    assert (context / ".dockerignore").read_text().splitlines()[1:] == [
+        "!Dockerfile", "!tfedge-amd64", "!tfedge-arm64", "!tfedge-arm"]
     text = (context / "Dockerfile").read_text()
     assert f"FROM {bn.DOCKER_BASE}\n" in text and ":latest" not in text
     assert "COPY --chmod=0755 tfedge-${TARGETARCH} /usr/local/bin/tfedge" in text

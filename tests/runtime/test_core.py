@@ -290,3 +290,19 @@ def test_cli_random_on_free_dimensions_says_what_to_do(capsys: pytest.CaptureFix
     assert err.startswith("tfedge: error: Input 'audio' could not be resized to (1, 1): ")
     assert err.endswith("(--random gives each free dimension of 'audio' the size 1; pass --input NAME=FILE.npy "
                         "with a shape the model takes.)")
+
+
+def test_install_hint_where_no_backend_has_wheels(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+    import sys
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(sys, "version_info", (3, 14, 0))
+    assert _backend._install_hint() == (
+        "No backend has wheels for Python 3.14 yet: use Python 3.10-3.13 (pip install \"tfedge[litert]\"), or "
+        "tfedge's native binary (python build_native.py)."
+    )
+    monkeypatch.setattr(sys, "version_info", (3, 12, 1))
+    assert _backend._install_hint() == (
+        'Install one: pip install "tfedge[litert]" (Python 3.10-3.13), or "tfedge[tflite]" (Python 3.8-3.11).'
+    )
