@@ -213,6 +213,25 @@ def _make_feeders(view: _View, runtime: _backend.Runtime) -> _Feeders:
 
         feeders[list] = feeders[tuple] = sequence
 
+    if count == 1:
+        names = frozenset(view.lookup)  # the input's name and its tensor name
+
+        def single(named: Any) -> dict | None:
+            if len(named) != 1:  # a missing input, an unknown one, or one under both names
+                return None
+            ((name, x),) = named.items()
+            if name not in names:
+                return None
+            try:
+                put(only, x, sg)
+            except ValueError:
+                return None
+            invoke(sg)
+            return read()
+
+        feeders[dict] = single
+        return feeders
+
     entries = {name: (inp.index, setters[inp.index], inp.bit) for name, inp in view.lookup.items()}
     full = (1 << count) - 1
     aliases = len(entries) > count  # an input known by its name and its tensor name
