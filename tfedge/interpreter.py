@@ -801,7 +801,7 @@ class Interpreter:
         if signature_key not in self._views:
             raise self._unknown_signature(signature_key)
         with self._lock:
-            return SignatureRunner(self._built.runtime.signature_runner(signature_key), self._lock, self._backend)
+            return SignatureRunner(self._built.runtime.signature_runner(signature_key), self._lock)
 
     def reset_all_variables(self) -> None:
         """Reset variable tensors (stateful models) to their initial values."""
@@ -833,10 +833,9 @@ class SignatureRunner:
     :meth:`Interpreter.run`.
     """
 
-    def __init__(self, runner: Any, lock: Any = None, backend: _backend.Backend | None = None) -> None:
+    def __init__(self, runner: Any, lock: Any = None) -> None:
         self._runner = runner
         self._lock = lock if lock is not None else threading.Lock()
-        self._backend = backend
 
     def __call__(self, **kwargs: Any) -> dict[str, np.ndarray]:
         with self._lock:
