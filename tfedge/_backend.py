@@ -4,7 +4,7 @@ This is the only module that names ``ai_edge_litert``, ``tflite_runtime`` or
 ``tensorflow``, and the only one that touches a backend interpreter's private parts
 (its C++ wrapper ``_interpreter``, ``_get_tensor_details``, ``_delegates``, ...): the
 rest of tfedge goes through :class:`Runtime`. ``tensorflow`` is imported only when asked
-for by name (or when the process has already imported it, see :func:`resolve`).
+for by name (or when the process has already imported it, see :func:`choose`).
 
 Errors cross the boundary in one place: :func:`translate` turns whatever a backend
 raised, at whichever :class:`Stage`, into the tfedge error an app catches, with the
@@ -208,15 +208,6 @@ def _candidates() -> Iterator[str]:
         yield "tensorflow" if candidate == "tflite_runtime" and "tensorflow" in sys.modules else candidate
 
 
-def resolve(name: str | None = None) -> str:
-    """The backend name to use for an explicit ``name``, ``$TFEDGE_BACKEND`` or the default.
-
-    The default is the first of ``ai_edge_litert`` and ``tflite_runtime`` that imports
-    (see :func:`_candidates` for a process that imported TensorFlow).
-    """
-    return choose(name).name
-
-
 def choose(name: str | None = None, summary: ModelSummary | None = None, source: str = "The model") -> Backend:
     """Import the backend to run a model with: the one named, or the best that can run it.
 
@@ -262,7 +253,7 @@ def choose(name: str | None = None, summary: ModelSummary | None = None, source:
 
 
 def get_backend(name: str | None = None) -> Backend:
-    """Import and return the backend named ``name`` (see :func:`resolve` for the default).
+    """Import and return the backend named ``name`` (see :func:`choose` for the default).
 
     Raises:
         BackendNotFoundError: the backend is unknown or cannot be imported.
