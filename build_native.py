@@ -209,8 +209,9 @@ ROOT_REQUIREMENTS = {
 #: (cp39/cp310), and ai-edge-litert has none.
 ARMV7L_NUMPY = "numpy==1.24.4"
 ARMV7L_REQUIREMENTS = ("nuitka==4.3.3", "zstandard>=0.22", "ordered-set>=4.1", ARMV7L_NUMPY, "tflite-runtime==2.13.0")
-#: numpy.distutils' switches for a build with its own loops instead of BLAS/LAPACK.
-ARMV7L_NUMPY_ENV = "BLAS=None LAPACK=None ATLAS=None"
+#: numpy.distutils' switches for a build with its own loops instead of BLAS/LAPACK; and no
+#: debug information (-g0 after Debian's -g), which only slows gcc down under qemu.
+ARMV7L_NUMPY_ENV = "BLAS=None LAPACK=None ATLAS=None CFLAGS=-g0"
 ROOT_VENV = "/opt/tfedge-venv"
 ROOT_SRC = "/mnt/tfedge-src"
 

@@ -1,6 +1,6 @@
 """What ``tfedge.tasks.detect`` costs on top of ``run()``: MediaPipe's face detector on astronaut().
 
-Three ways, interleaved so machine noise hits all alike (median of rounds):
+Three ways, run back to back in each round; each ratio is the median of its per-round ratios:
 
 - ``run``: ``interp.run(x)`` on the already resized and normalized (1, 128, 128, 3) tensor;
 - ``detect 128x128``: ``detect(interp, image)`` on the same photo at the model's input size:
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _timing import ROOT, interleave, script_dir_last
+from _timing import ROOT, script_dir_last
 
 script_dir_last(__file__)
 
@@ -47,25 +47,44 @@ def measure(rounds: int, calls: int, threads: int) -> dict[str, float]:
         "detect 128x128": lambda: detect(interp, small),
         "detect 512x512": lambda: detect(interp, photo),
     }
-    result: dict[str, float] = {}
-    for clock, times in (("wall", interleave(ways, rounds=rounds, calls=calls)),
-                         ("cpu", _interleave_cpu(ways, rounds=rounds, calls=calls))):
-        result.update({f"{name} us ({clock})": round(t * 1e6, 1) for name, t in times.items()})
-        for name in ("detect 128x128", "detect 512x512"):
-            result[f"{name} / run ({clock})"] = round(times[name] / times["run"], 3)
-    return result
+    return summarize(paired_rounds(ways, rounds=rounds, calls=calls))
 
 
-def _interleave_cpu(ways: dict[str, Any], *, rounds: int, calls: int) -> dict[str, float]:
-    """As ``interleave``, on this process's CPU time: on a busy machine, what each way costs, not waits."""
-    samples: dict[str, list[float]] = {name: [] for name in ways}
+def paired_rounds(ways: dict[str, Any], *, rounds: int, calls: int) -> dict[str, dict[str, list[float]]]:
+    """Seconds per call of each way in each round, on both clocks; the ways run back to back in a round.
+
+    ``wall`` is perf_counter; ``cpu`` is this process's CPU time (what each way costs, not
+    waits, on a busy machine). Each way is warmed up first.
+    """
+    for fn in ways.values():
+        for _ in range(max(1, calls // 10)):
+            fn()
+    samples: dict[str, dict[str, list[float]]] = {"wall": {n: [] for n in ways}, "cpu": {n: [] for n in ways}}
     for _ in range(rounds):
         for name, fn in ways.items():
-            start = time.process_time()
+            wall, cpu = time.perf_counter(), time.process_time()
             for _ in range(calls):
                 fn()
-            samples[name].append((time.process_time() - start) / calls)
-    return {name: statistics.median(values) for name, values in samples.items()}
+            samples["cpu"][name].append((time.process_time() - cpu) / calls)
+            samples["wall"][name].append((time.perf_counter() - wall) / calls)
+    return samples
+
+
+def summarize(samples: dict[str, dict[str, list[float]]]) -> dict[str, float]:
+    """Median per call of each way, and each ratio to ``run`` as the median of its per-round ratios.
+
+    A ratio taken within a round compares calls made a few hundred milliseconds apart, so
+    the machine's drift (other processes, the VM's neighbours) cancels; the ratio of two
+    medians would carry it.
+    """
+    result: dict[str, float] = {}
+    for clock, times in samples.items():
+        for name, values in times.items():
+            result[f"{name} us ({clock})"] = round(statistics.median(values) * 1e6, 1)
+        for name in ("detect 128x128", "detect 512x512"):
+            ratios = [a / b for a, b in zip(times[name], times["run"])]
+            result[f"{name} / run ({clock})"] = round(statistics.median(ratios), 3)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

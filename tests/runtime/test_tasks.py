@@ -72,6 +72,28 @@ def test_boxes_map_back_through_letterbox(face: Interpreter) -> None:
     np.testing.assert_allclose(as_float.box, base.box, atol=1e-3)
 
 
+@pytest.mark.parametrize("threshold", [0.5, 0.05])
+def test_ssd_python_and_numpy_paths_agree(face: Interpreter, threshold: float,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The few-candidate path (Python floats) and the vectorized one give the same detections."""
+    detect_module = sys.modules["tfedge.tasks.detect"]
+    photo = skimage_data.astronaut()
+    two = np.concatenate([photo[:, 100:356], photo[:, 100:356]], axis=1)  # the same face twice
+    for image in (photo, two):
+        few = detect(face, image, score_threshold=threshold)
+        monkeypatch.setattr(detect_module, "_SMALL", 0)
+        vectorized = detect(face, image, score_threshold=threshold)
+        monkeypatch.setattr(detect_module, "_SMALL", 1000)
+        python = detect(face, image, score_threshold=threshold)
+        monkeypatch.undo()
+        assert len(few) == len(vectorized) == len(python) >= (2 if image is two else 1)
+        for a, b, c in zip(few, vectorized, python):
+            np.testing.assert_allclose(a.box, b.box, atol=1e-3)
+            np.testing.assert_allclose(c.box, b.box, atol=1e-3)
+            np.testing.assert_allclose(np.ravel(a.keypoints), np.ravel(b.keypoints), atol=1e-3)
+            assert a.score == pytest.approx(b.score, rel=1e-5) and a.index == b.index == 0
+
+
 def test_explicit_anchors_and_wrong_anchors(face: Interpreter) -> None:
     photo = skimage_data.astronaut()
     mediapipe = SsdAnchors(128, 128, 4, (8, 16, 16, 16))

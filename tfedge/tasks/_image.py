@@ -15,11 +15,12 @@ from ..interpreter import Interpreter, TensorSpec
 from ..metadata import ModelMetadata
 
 ImageLike = Union[np.ndarray, str, "os.PathLike[str]"]
+_UINT8 = np.dtype(np.uint8)  # an identity test: comparing dtypes costs a conversion per call
 
 
 def load_image(image: ImageLike) -> np.ndarray:
     """An (H, W, 3) array: arrays pass through (grayscale gets 3 channels), paths open with Pillow."""
-    if type(image) is np.ndarray and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+    if type(image) is np.ndarray and image.ndim == 3 and image.shape[2] == 3 and image.dtype is _UINT8:
         return image  # the common case, checked in a few attribute reads
     if isinstance(image, (str, os.PathLike)):
         try:
@@ -129,6 +130,11 @@ class ImageInput:
     mean: np.ndarray
     std: np.ndarray
     raw: bool  # integer pixels of the model's own type (uint8, or int8 as pixel - 128): run() takes them as quantized
+    # One mean and std for every channel of a float 3-channel input: pixel * scale + offset,
+    # as float32 scalars made once (each numpy scalar made per call costs microseconds).
+    uniform: bool = False
+    scale: Any = None
+    offset: Any = None
 
 
 def image_input(interp: Interpreter, mean: Any = None, std: Any = None) -> ImageInput:
@@ -152,8 +158,10 @@ def image_input(interp: Interpreter, mean: Any = None, std: Any = None) -> Image
     std_a = np.asarray(1.0 * np.asarray(1.0 if std is None else std), np.float32).reshape(-1)
     if not np.all(std_a != 0) or len(mean_a) not in (1, 3) or len(std_a) not in (1, 3):
         raise InputError(f"mean and std must be 1 or 3 numbers, std nonzero; got mean {mean}, std {std}.")
+    uniform = not raw and len(mean_a) == 1 and len(std_a) == 1 and spec.shape[3] == 3
     return ImageInput(spec=spec, height=spec.shape[1], width=spec.shape[2], channels=spec.shape[3],
-                      mean=mean_a, std=std_a, raw=raw)
+                      mean=mean_a, std=std_a, raw=raw, uniform=uniform,
+                      scale=np.float32(1.0 / std_a[0]), offset=np.float32(-mean_a[0] / std_a[0]))
 
 
 def _metadata(interp: Interpreter) -> Optional[ModelMetadata]:
@@ -181,16 +189,17 @@ def _fit_taps(h: int, w: int, height: int, width: int, letterbox: bool) -> tuple
 _buffers = threading.local()
 
 
-def _buffer(info: ImageInput) -> np.ndarray:
-    """A float32 input-sized array owned by this thread, reused across calls."""
+def _buffer(info: ImageInput) -> tuple[np.ndarray, np.ndarray]:
+    """A float32 (1, H, W, C) array owned by this thread and reused across calls, and its image view."""
     key = (info.height, info.width, info.channels)
     held = getattr(_buffers, "arrays", None)
     if held is None:
         held = _buffers.arrays = {}
-    out = held.get(key)
-    if out is None:
-        out = held[key] = np.empty((1, *key), dtype=np.float32)
-    return out
+    pair = held.get(key)
+    if pair is None:
+        out = np.empty((1, *key), dtype=np.float32)
+        pair = held[key] = (out, out[0])
+    return pair
 
 
 def prepare(image: np.ndarray, info: ImageInput, *, letterbox: bool) -> tuple[np.ndarray, Letterbox]:
@@ -200,20 +209,22 @@ def prepare(image: np.ndarray, info: ImageInput, *, letterbox: bool) -> tuple[np
     """
     h, w = image.shape[:2]
     box, (top, left, nh, nw), taps = _fit_taps(h, w, info.height, info.width, letterbox)
+    if info.uniform and h == info.height and w == info.width:
+        # The image is the input's size: normalize into this thread's buffer, no allocation
+        # (run() copies it into the model's tensor before returning). A cast copy, then
+        # in-place float32 math: cheaper than one multiply that casts (numpy buffers a
+        # casting ufunc in small chunks); measured in benchmarks/tasks.py.
+        out, view = _buffer(info)
+        np.copyto(view, image, casting="unsafe")
+        out *= info.scale
+        out += info.offset
+        return out, box
     if (nh, nw) == (h, w):
-        uniform = not info.raw and len(info.mean) == 1 and len(info.std) == 1 and info.channels == 3
-        if uniform and (nh, nw) == (info.height, info.width):
-            # The image is the input's size: normalize into this thread's buffer, no allocation
-            # (run() copies it into the model's tensor before returning).
-            out = _buffer(info)
-            np.multiply(image, np.float32(1.0 / info.std[0]), out=out[0], casting="unsafe")
-            out += np.float32(-info.mean[0] / info.std[0])
-            return out, box
         pixels = image if info.raw else image.astype(np.float32)
-        if uniform:
-            pixels *= np.float32(1.0 / info.std[0])  # in place on our own copy
-            pixels += np.float32(-info.mean[0] / info.std[0])
-            return _pad(pixels, info, top, left, float((0.0 - info.mean[0]) / info.std[0])), box
+        if info.uniform:
+            pixels *= info.scale  # in place on our own copy
+            pixels += info.offset
+            return _pad(pixels, info, top, left, float(info.offset)), box
     else:
         pixels = _taps(image, taps)
     if info.channels == 1:
@@ -226,12 +237,11 @@ def prepare(image: np.ndarray, info: ImageInput, *, letterbox: bool) -> tuple[np
         fill = 0.0 if info.spec.dtype == np.uint8 else -128.0
     else:
         # One scale and offset per channel (scalars when uniform: broadcasting over 3 channels is slow).
-        scale = 1.0 / info.std
-        offset = -info.mean * scale
-        if len(scale) == 1 and len(offset) == 1:
-            values = pixels * np.float32(scale[0]) + np.float32(offset[0])
+        if info.uniform or (len(info.mean) == 1 and len(info.std) == 1):
+            values = pixels * info.scale + info.offset
         else:
-            values = pixels * scale + offset
+            scale = 1.0 / info.std
+            values = pixels * scale + (-info.mean * scale)
         values = values.astype(np.float32, copy=False)
         fill = float(((0.0 - info.mean) / info.std)[0])  # black padding, normalized
     if (nh, nw) == (info.height, info.width):

@@ -12,6 +12,7 @@ Images are letterboxed (aspect kept, centered, black padding) and the boxes mapp
 from __future__ import annotations
 
 import math
+import operator
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -193,32 +194,80 @@ def _nms_small(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, weig
                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """:func:`nms` on a handful of boxes, in Python floats (same results)."""
     s = scores.tolist()
-    order = sorted(range(len(s)), key=lambda i: -s[i])  # stable: ties keep their order
-    b = boxes.tolist()
-    area = [max(x1 - x0, 0.0) * max(y1 - y0, 0.0) for x0, y0, x1, y1 in b]
-    alive = order
-    kept: List[int] = []
+    corners = boxes.tolist()
+    idx, groups = _greedy(corners, s, iou_threshold, max_results)
+    rows = corners if extra is None else np.concatenate([boxes, extra], axis=1).tolist()
+    merged = np.asarray(_merge_rows(groups, s, rows) if weighted else [rows[i] for i in idx],
+                        dtype=np.float32).reshape(len(idx), -1)
+    return merged[:, :4], scores[idx], np.asarray(idx, dtype=np.intp), None if extra is None else merged[:, 4:]
+
+
+def _greedy(boxes: List[Any], scores: List[float], iou_threshold: float, max_results: Optional[int]
+            ) -> Tuple[List[int], List[List[int]]]:
+    """Greedy NMS in Python floats over (x0, y0, x1, y1) boxes: the best index of each group, and the groups.
+
+    After ``run()`` the model has pushed numpy out of the CPU's caches and each numpy call
+    costs tens of microseconds: for a few candidates this loop costs less than the
+    vectorized :func:`nms`'s IoU matrix (``benchmarks/tasks.py``).
+    """
+    alive = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)  # stable: ties keep their order
+    # Conditional expressions, not min()/max(): a builtin call per comparison doubles the cost.
+    area = [(x1 - x0) * (y1 - y0) if x1 > x0 and y1 > y0 else 0.0 for x0, y0, x1, y1 in boxes]
+    limit = len(scores) if max_results is None else max_results
+    idx: List[int] = []
     groups: List[List[int]] = []
-    limit = len(s) if max_results is None else max_results
-    while alive and len(kept) < limit:
+    while alive and len(idx) < limit:
         i = alive[0]
-        x0, y0, x1, y1 = b[i]
+        x0, y0, x1, y1 = boxes[i]
+        a, t = area[i], iou_threshold
         group: List[int] = []
         rest: List[int] = []
         for j in alive:
-            u0, v0, u1, v1 = b[j]
-            inter = max(min(x1, u1) - max(x0, u0), 0.0) * max(min(y1, v1) - max(y0, v0), 0.0)
-            (group if j == i or inter > iou_threshold * (area[i] + area[j] - inter) else rest).append(j)
+            u0, v0, u1, v1 = boxes[j]
+            iw = (x1 if x1 < u1 else u1) - (x0 if x0 > u0 else u0)
+            ih = (y1 if y1 < v1 else v1) - (y0 if y0 > v0 else v0)
+            # IoU > t without a division: inter > t * union (no overlap: inter 0, never above).
+            if j == i or (iw > 0.0 and ih > 0.0 and iw * ih > t * (a + area[j] - iw * ih)):
+                group.append(j)
+            else:
+                rest.append(j)
         alive = rest
-        kept.append(i)
+        idx.append(i)
         groups.append(group)
-    idx = np.asarray(kept, dtype=np.intp)
-    rows = boxes if extra is None else np.concatenate([boxes, extra], axis=1)
-    if weighted:  # score-weighted means of each group's rows: one small matrix product per group
-        merged = np.stack([scores[g] @ rows[g] / scores[g].sum() for g in groups]).astype(np.float32)
-    else:
-        merged = rows[idx].astype(np.float32)
-    return merged[:, :4], scores[idx], idx, None if extra is None else merged[:, 4:]
+    return idx, groups
+
+
+def _merge_rows(groups: List[List[int]], scores: List[float], rows: List[List[float]]) -> List[List[float]]:
+    """The score-weighted mean of each group's rows (MediaPipe's weighted NMS), in Python floats."""
+    out = []
+    for group in groups:
+        if len(group) == 1:
+            out.append(list(rows[group[0]]))
+            continue
+        total = sum([scores[j] for j in group])
+        weights = [scores[j] / total for j in group]
+        out.append([sum(map(operator.mul, weights, column)) for column in zip(*[rows[j] for j in group])])
+    return out
+
+
+def _ssd_few(regressors: np.ndarray, top: np.ndarray, keep: np.ndarray, plan: "_Plan",
+             max_results: Optional[int]) -> Tuple[List[List[float]], List[float], List[int]]:
+    """A few SSD candidates: decoded in a few numpy calls, the greedy loop in Python floats.
+
+    Returns rows (x0, y0, x1, y1, keypoint x, y...) in input pixels, scores, kept indices.
+    """
+    decoded = regressors.take(keep, 1)[0]  # (k, 4 + 2K): centers, sizes, keypoints
+    decoded *= plan.gain.take(keep, 0)  # type: ignore[union-attr]
+    decoded += plan.bias.take(keep, 0)  # type: ignore[union-attr]
+    rows = decoded.tolist()
+    probs = [1.0 / (1.0 + math.exp(-v)) for v in top.take(keep).tolist()]
+    boxes = [(r[0] - 0.5 * r[2], r[1] - 0.5 * r[3], r[0] + 0.5 * r[2], r[1] + 0.5 * r[3]) for r in rows]
+    idx, groups = _greedy(boxes, probs, plan.iou_threshold, max_results)
+    rows = _merge_rows(groups, probs, rows)  # centers and sizes: the mean is linear
+    for r in rows:  # to corners
+        cx, cy, hw, hh = r[0], r[1], 0.5 * r[2], 0.5 * r[3]
+        r[0:4] = cx - hw, cy - hh, cx + hw, cy + hh
+    return rows, [probs[i] for i in idx], idx
 
 
 @dataclass(frozen=True)
@@ -345,9 +394,22 @@ def _plan(interp: Interpreter, anchors: Optional[SsdAnchors]) -> _Plan:
     return plan
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-7), 1 - 1e-7)
-    return math.log(p / (1 - p))
+_logits: Dict[float, np.ndarray] = {}
+
+
+def _logit(p: float) -> np.ndarray:
+    """The logit of a score threshold, as a 0-d float32 array, kept per threshold.
+
+    Comparing float32 scores with a 0-d array of their type is the cheapest comparison
+    numpy offers right after ``run()`` (a Python float goes through value-based casting).
+    """
+    value = _logits.get(p)
+    if value is None:
+        q = min(max(p, 1e-7), 1 - 1e-7)
+        value = np.array(math.log(q / (1 - q)), dtype=np.float32)
+        if len(_logits) < 64:  # a few thresholds per app; never grows without bound
+            _logits[p] = value
+    return value
 
 
 def _given_labels(labels: Labels, classes: int) -> Tuple[str, ...]:
@@ -362,16 +424,23 @@ _CORNERS = np.array([-0.5, -0.5, 0.5, 0.5], dtype=np.float32)
 def _results(box: Letterbox, xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray,
              labels: Tuple[str, ...], keypoints: Optional[np.ndarray] = None) -> List[Detection]:
     """Detections in image pixels from input-pixel boxes (clipped to the image)."""
+    rows = xyxy.tolist() if keypoints is None else np.concatenate([xyxy, keypoints], axis=1).tolist()
+    return _detections(box, rows, scores.tolist(), classes.tolist(), labels)
+
+
+def _detections(box: Letterbox, rows: List[List[float]], scores: List[float], classes: Sequence[int],
+                labels: Tuple[str, ...]) -> List[Detection]:
+    """Detections from rows (x0, y0, x1, y1, keypoint x, y...) in input pixels: boxes clipped to the image."""
     sx, sy, px, py = 1.0 / box.scale_x, 1.0 / box.scale_y, box.pad_x, box.pad_y
     w, h = float(box.image_width), float(box.image_height)
-    points = [[]] * len(scores) if keypoints is None else keypoints.tolist()
     out = []
-    for (x0, y0, x1, y1), s, c, kp in zip(xyxy.tolist(), scores.tolist(), classes.tolist(), points):
-        out.append(Detection(
-            box=(min(max((x0 - px) * sx, 0.0), w), min(max((y0 - py) * sy, 0.0), h),
-                 min(max((x1 - px) * sx, 0.0), w), min(max((y1 - py) * sy, 0.0), h)),
+    for row, s, c in zip(rows, scores, classes):
+        x0, y0, x1, y1 = (row[0] - px) * sx, (row[1] - py) * sy, (row[2] - px) * sx, (row[3] - py) * sy
+        out.append(Detection(  # clipped to the image (conditionals: cheaper than min/max calls)
+            box=(0.0 if x0 < 0.0 else w if x0 > w else x0, 0.0 if y0 < 0.0 else h if y0 > h else y0,
+                 0.0 if x1 < 0.0 else w if x1 > w else x1, 0.0 if y1 < 0.0 else h if y1 > h else y1),
             score=s, index=c, label=labels[c] if 0 <= c < len(labels) else "",
-            keypoints=tuple(((kp[k] - px) * sx, (kp[k + 1] - py) * sy) for k in range(0, len(kp), 2))))
+            keypoints=tuple([((row[k] - px) * sx, (row[k + 1] - py) * sy) for k in range(4, len(row) - 1, 2)])))
     return out
 
 
@@ -410,23 +479,30 @@ def detect(interp: Interpreter, image: ImageLike, *, score_threshold: float = 0.
         xyxy = np.stack([yx[:, 1] * w, yx[:, 0] * h, yx[:, 3] * w, yx[:, 2] * h], axis=1)
         return _results(box, xyxy, scores[keep], np.rint(classes[0, keep]).astype(np.intp), names)
     if plan.layout == "ssd":
-        logits = outputs[plan.outputs[1]][0]
+        # Each numpy call here costs tens of microseconds: run() has pushed numpy out of the
+        # CPU's caches. So: few calls, and Python floats once the candidates are few.
         if plan.classes > 1:
+            logits = outputs[plan.outputs[1]][0]
             best = logits.argmax(axis=1)
             top = logits[np.arange(len(logits)), best]
         else:
-            top = logits[:, 0]
-        keep = np.flatnonzero(top >= _logit(score_threshold))  # sigmoid is monotonic: threshold the logits
+            top = outputs[plan.outputs[1]].reshape(-1)
+        keep = (top >= _logit(score_threshold)).nonzero()[0]  # sigmoid is monotonic: threshold the logits
         if not len(keep):
             return []
-        decoded = outputs[plan.outputs[0]][0, keep] * plan.gain[keep] + plan.bias[keep]  # type: ignore[index]
+        if len(keep) <= _SMALL:  # a few objects (see _greedy)
+            rows, probs, kept = _ssd_few(outputs[plan.outputs[0]], top, keep, plan, max_results)
+            found: List[int] = best[keep][kept].tolist() if plan.classes > 1 else [0] * len(kept)
+            return _detections(box, rows, probs, found, names)
+        regressors = outputs[plan.outputs[0]][0]
+        decoded = regressors[keep] * plan.gain[keep] + plan.bias[keep]  # type: ignore[index]
         xyxy = decoded[:, [0, 1, 0, 1]] + decoded[:, [2, 3, 2, 3]] * _CORNERS
         scores = 1 / (1 + np.exp(-top[keep]))  # kept logits are >= logit(threshold): no overflow
         keypoints = decoded[:, 4:]
         merged, scores, idx, kp_merged = nms(xyxy, scores, plan.iou_threshold, weighted=True,
                                              max_results=max_results, extra=keypoints if keypoints.shape[1] else None)
-        classes = best[keep][idx] if plan.classes > 1 else np.zeros(len(idx), dtype=np.intp)
-        return _results(box, merged, scores, classes, names, kp_merged)
+        classes_a = best[keep][idx] if plan.classes > 1 else np.zeros(len(idx), dtype=np.intp)
+        return _results(box, merged, scores, classes_a, names, kp_merged)
     # YOLO: center boxes (input pixels, or 0..1 when the model normalizes them) and class scores.
     pred = outputs[plan.outputs[0]][0]
     if plan.transpose:
