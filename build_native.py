@@ -49,6 +49,7 @@ import platform
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -209,6 +210,10 @@ ROOT_REQUIREMENTS = {
 #: (cp39/cp310), and ai-edge-litert has none.
 ARMV7L_NUMPY = "numpy==1.24.4"
 ARMV7L_REQUIREMENTS = ("nuitka==4.3.3", "zstandard>=0.22", "ordered-set>=4.1", ARMV7L_NUMPY, "tflite-runtime==2.13.0")
+#: zstandard (Nuitka's onefile compression) has no armv7l wheels either, and its source
+#: build needs cffi, whose own build needs libffi's headers: from Debian, into the root, once.
+ARMV7L_APT = ("dpkg -s libffi-dev >/dev/null 2>&1 || "
+              "(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libffi-dev)")
 #: numpy.distutils' switches for a build with its own loops instead of BLAS/LAPACK; and no
 #: debug information (-g0 after Debian's -g), which only slows gcc down under qemu.
 ARMV7L_NUMPY_ENV = "BLAS=None LAPACK=None ATLAS=None CFLAGS=-g0"
@@ -801,14 +806,14 @@ def ensure_root_venv(root: Path, backend: Backend, log_path: Path, arch: Arch = 
     command = f"python3 -m venv {ROOT_VENV}"
     if arch is Arch.ARMV7L:
         _log(f"compiling {ARMV7L_NUMPY} without BLAS and installing the build venv in {root} "
-             "(pip under qemu, about 30 minutes, once)")
-        command += (f" && {ARMV7L_NUMPY_ENV} NPY_NUM_BUILD_JOBS={jobs or os.cpu_count() or 1} "
+             "(pip under qemu, an hour on 2 busy cores, once)")
+        command = (f"({ARMV7L_APT}) && {command} && {ARMV7L_NUMPY_ENV} NPY_NUM_BUILD_JOBS={jobs or os.cpu_count() or 1} "
                     f"{ROOT_VENV}/bin/pip install --no-binary numpy {shlex.quote(ARMV7L_NUMPY)}")
     else:
         _log(f"installing the build venv in {root} (pip under qemu, several minutes, once)")
     rc = _chroot(root, f"{command} && {ROOT_VENV}/bin/pip install {reqs}", log_path)
     if rc != 0:
-        raise BuildError(f"pip install inside {root} failed (exit {rc}); see {log_path}.")
+        raise BuildError(f"Setting up the build venv inside {root} failed (exit {rc}): apt or pip; see {log_path}.")
     marker.write_text(wanted)
 
 
@@ -952,9 +957,19 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
                        lto=args.lto, jobs=max(args.jobs, 0))
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a CI timeout, ``kill``) unwinds like an error, so the root is unmounted and staging removed."""
+    def stop(signum: int, frame: object) -> None:
+        raise BuildError("stopped by SIGTERM; the root was unmounted and nothing half-built was left in --dist.")
+
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 built, 1 build error, 2 usage error)."""
     args = build_parser().parse_args(argv)
+    _stop_on_sigterm()
     try:
         config = config_from_args(args)
         if args.no_blas and config.arch is Arch.ARMV7L and config.arch is not host_arch():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -248,14 +249,19 @@ def test_armv7l_with_ai_edge_litert_is_refused(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_armv7l_venv_compiles_numpy_without_blas_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No armv7l numpy on PyPI, and Debian bullseye's is too old for tflite-runtime 2.13: pip builds one."""
+    """No armv7l numpy or zstandard on PyPI, and Debian bullseye's numpy is too old for tflite-runtime 2.13."""
     commands: list[str] = []
     monkeypatch.setattr(bn, "_chroot", lambda root, command, log_path: commands.append(command) or 7)
     root = tmp_path / "root"
     with pytest.raises(bn.BuildError) as info:
         bn.ensure_root_venv(root, bn.Backend.TFLITE_RUNTIME, tmp_path / "build.log", bn.Arch.ARMV7L, jobs=2)
-    assert str(info.value) == f"pip install inside {root} failed (exit 7); see {tmp_path / 'build.log'}."
-    venv, numpy, rest = commands[0].split(" && ")
+    assert str(info.value) == (f"Setting up the build venv inside {root} failed (exit 7): apt or pip; "
+                               f"see {tmp_path / 'build.log'}.")
+    apt, rest = commands[0].split(") && ", 1)
+    # libffi's headers for cffi, which zstandard's source build needs; only when missing.
+    assert apt == "(dpkg -s libffi-dev >/dev/null 2>&1 || (apt-get update -q && DEBIAN_FRONTEND=noninteractive " \
+                  "apt-get install -y -q --no-install-recommends libffi-dev)"
+    venv, numpy, rest = rest.split(" && ")
     assert venv == f"python3 -m venv {bn.ROOT_VENV}"
     assert numpy == (f"BLAS=None LAPACK=None ATLAS=None CFLAGS=-g0 NPY_NUM_BUILD_JOBS=2 {bn.ROOT_VENV}/bin/pip install "
                      "--no-binary numpy numpy==1.24.4")
@@ -358,3 +364,26 @@ def test_build_key_follows_the_compiled_libraries(tmp_path: Path, monkeypatch: p
     (tmp_path / "site" / "numpy.libs" / "libopenblas.so").unlink()
     library.write_bytes(b"without blas")
     assert bn.build_key(config, entry) != first
+
+
+def test_sigterm_unwinds_the_build(tmp_path: Path) -> None:
+    """A killed build runs its cleanup (the root's mounts, staging) and says so in one line."""
+    marker = tmp_path / "cleaned"
+    script = (
+        "import os, signal, sys, time\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        "import build_native as bn\n"
+        "def build(config):\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        time.sleep(30)\n"
+        "    finally:\n"
+        f"        open({str(marker)!r}, 'w').close()\n"
+        "bn.build_here = build\n"
+        f"sys.exit(bn.main(['--dist', {str(tmp_path / 'dist')!r}]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == ("build_native: error: stopped by SIGTERM; the root was unmounted and nothing "
+                           "half-built was left in --dist.\n")
+    assert marker.exists()
