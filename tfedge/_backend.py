@@ -88,9 +88,6 @@ class Backend:
     load_delegate: Callable[..., Any]
     op_resolver_type: Any = field(repr=False)
     module: ModuleType = field(repr=False, compare=False)
-    #: True when ``tensorflow`` was already imported as this backend was: tflite_runtime
-    #: 2.14 then fails on models newer TF converted (``vector::reserve``, ``bad_alloc``).
-    after_tensorflow: bool = field(default=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -113,7 +110,20 @@ def _import(name: str) -> Backend:
         _failed[name] = problem
         _unusable.add(name)
         raise BackendNotFoundError(problem)
-    after_tensorflow = "tensorflow" in sys.modules
+    # Loaded after tensorflow (a module already imported has its library loaded, in
+    # whatever order that happened: the converters' tests import tflite_runtime first).
+    if name == "tflite_runtime" and "tensorflow" in sys.modules and f"{name}.interpreter" not in sys.modules:
+        # tflite_runtime's library, loaded after TensorFlow's, reads models through the wrong
+        # copy of TFLite: measured, models TF 2.21 converted fail with vector::reserve or
+        # std::bad_alloc, or the process dies (SIGSEGV on CI). Not worth a host's life.
+        _failed[name] = (
+            "Backend 'tflite_runtime' cannot work in this process: it would load after tensorflow, "
+            "and their bundled TFLite libraries clash (models TensorFlow 2.21 converted fail to load, "
+            "or crash the process). Use backend='ai_edge_litert' (or let tfedge choose), or import "
+            "tflite_runtime.interpreter before tensorflow."
+        )
+        _unusable.add(name)
+        raise BackendNotFoundError(_failed[name])
     try:
         if name == "tensorflow":
             # By variable, not the literal: Nuitka special-cases a literal "tensorflow"
@@ -136,7 +146,6 @@ def _import(name: str) -> Backend:
         load_delegate=interp_mod.load_delegate,
         op_resolver_type=interp_mod.OpResolverType,
         module=interp_mod,
-        after_tensorflow=after_tensorflow,
     )
     _loaded[name] = backend
     return backend
@@ -405,7 +414,6 @@ _RULES: tuple[tuple[re.Pattern[str], frozenset[Stage], _Builder], ...] = (
     (re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'"), frozenset(Stage), _op_version),
     (re.compile(r"Op builtin_code out of range: (\d+)"), frozenset(Stage), _op_code),
 )
-_LOADING = frozenset({Stage.LOAD, Stage.ALLOCATE})
 
 
 def translate(
@@ -438,14 +446,6 @@ def translate(
             match = pattern.search(text)
             if match:
                 return build(match, ctx)
-    if stage in _LOADING and backend.name == "tflite_runtime" and backend.after_tensorflow:
-        # The clash shows as whichever C++ exception the corrupted allocator state raises
-        # first: vector::reserve on one machine, std::bad_alloc on another.
-        return ModelError(
-            f"{source} cannot be read by tflite_runtime in a process that imported "
-            "tensorflow first (a known clash between their bundled libraries; it raised: "
-            f"{ctx.first}). Use backend='ai_edge_litert', or import tfedge's backend before tensorflow."
-        )
     if stage is Stage.LOAD:
         return ModelError(f"{source} could not be loaded by {backend.name}: {ctx.first}")
     if stage is Stage.ALLOCATE:

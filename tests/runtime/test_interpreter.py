@@ -208,26 +208,6 @@ def test_unsupported_ops_name_the_fix(backend: str, name: str, words: str) -> No
     assert info.value.__cause__ is not None  # the backend's own error stays chained
 
 
-@pytest.mark.parametrize("raised", ["vector::reserve", "std::bad_alloc"])
-def test_tensorflow_import_clash_is_explained(raised: str) -> None:
-    """tflite_runtime imported after tensorflow fails with varying C++ errors; name the cause."""
-    import dataclasses
-
-    from tfedge._backend import Backend, Stage, translate
-
-    clashed = Backend("tflite_runtime", "2.14.0", object, print, None, sys, after_tensorflow=True)
-    error = translate(ValueError(raised), Stage.LOAD, backend=clashed, source="m.tflite")
-    assert str(error) == (
-        "m.tflite cannot be read by tflite_runtime in a process that imported tensorflow first "
-        f"(a known clash between their bundled libraries; it raised: {raised}). Use "
-        "backend='ai_edge_litert', or import tfedge's backend before tensorflow."
-    )
-    fine = dataclasses.replace(clashed, after_tensorflow=False)
-    assert str(translate(ValueError(raised), Stage.LOAD, backend=fine, source="m.tflite")) == (
-        f"m.tflite could not be loaded by tflite_runtime: {raised}"
-    )
-
-
 def test_model_from_bytes(backend: str) -> None:
     data = model_path("add.tflite").read_bytes()
     interp = tfedge.Interpreter(data, backend=backend)
