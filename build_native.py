@@ -817,6 +817,13 @@ def ensure_root_venv(root: Path, backend: Backend, log_path: Path, arch: Arch = 
     marker.write_text(wanted)
 
 
+def _relay_measured(log_path: Path) -> None:
+    """Repeat what the build inside the root measured (the glibc floor) on this terminal."""
+    for line in log_path.read_text(errors="replace").splitlines():
+        if line.startswith("build_native: needs glibc >= "):
+            _log(line[len("build_native: "):])
+
+
 def build_in_root(config: BuildConfig) -> Path:
     """Build ``config`` for another architecture inside a cached Debian root through qemu-user.
 
@@ -857,6 +864,7 @@ def build_in_root(config: BuildConfig) -> Path:
             if rc != 0:
                 lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if "build_native:" in ln]
                 raise BuildError(f"The build inside {root} failed (exit {rc}): {(lines or [''])[-1]} Full log: {log_path}")
+            _relay_measured(log_path)
             built = stage / "dist" / config.name
             target = _install_into_dist(built, config.dist, config.name)
         finally:

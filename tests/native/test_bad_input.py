@@ -387,3 +387,11 @@ def test_sigterm_unwinds_the_build(tmp_path: Path) -> None:
     assert proc.stderr == ("build_native: error: stopped by SIGTERM; the root was unmounted and nothing "
                            "half-built was left in --dist.\n")
     assert marker.exists()
+
+
+def test_the_glibc_floor_measured_in_the_root_is_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "build.log"
+    log.write_text("$ python build_native.py ...\nNuitka: ...\n"
+                   "build_native: needs glibc >= 2.29 on the device (this machine has 2.31)\n")
+    bn._relay_measured(log)
+    assert capsys.readouterr().err == "build_native: needs glibc >= 2.29 on the device (this machine has 2.31)\n"
