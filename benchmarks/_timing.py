@@ -38,18 +38,30 @@ def per_call(fn: Callable[[], object], calls: int) -> float:
     return (time.perf_counter() - start) / calls
 
 
-def interleave(ways: Mapping[str, Callable[[], object]], rounds: int, calls: int) -> dict[str, float]:
-    """Median seconds per call of each way, rounds interleaved so noise hits all alike.
+def paired_rounds(ways: Mapping[str, Callable[[], object]], *, rounds: int, calls: int
+                  ) -> dict[str, dict[str, list[float]]]:
+    """Seconds per call of each way in each round, on both clocks; the ways run back to back in a round.
 
-    Each way is warmed up with ``max(1, calls // 10)`` calls first.
+    ``wall`` is perf_counter; ``cpu`` is this process's CPU time (what each way costs, not
+    waits, on a busy machine). Each way is warmed up with ``max(1, calls // 10)`` calls first.
     """
-    samples: dict[str, list[float]] = {name: [] for name in ways}
     for fn in ways.values():
         per_call(fn, max(1, calls // 10))
+    samples: dict[str, dict[str, list[float]]] = {"wall": {n: [] for n in ways}, "cpu": {n: [] for n in ways}}
     for _ in range(rounds):
         for name, fn in ways.items():
-            samples[name].append(per_call(fn, calls))
-    return {name: statistics.median(values) for name, values in samples.items()}
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(calls):
+                fn()
+            samples["cpu"][name].append((time.process_time() - cpu) / calls)
+            samples["wall"][name].append((time.perf_counter() - wall) / calls)
+    return samples
+
+
+def interleave(ways: Mapping[str, Callable[[], object]], rounds: int, calls: int) -> dict[str, float]:
+    """Median wall seconds per call of each way, rounds interleaved so noise hits all alike."""
+    wall = paired_rounds(ways, rounds=rounds, calls=calls)["wall"]
+    return {name: statistics.median(values) for name, values in wall.items()}
 
 
 def subprocess_env() -> dict[str, str]:

@@ -16,11 +16,9 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
-from _timing import ROOT, script_dir_last
+from _timing import ROOT, paired_rounds, script_dir_last
 
 script_dir_last(__file__)
 
@@ -48,26 +46,6 @@ def measure(rounds: int, calls: int, threads: int) -> dict[str, float]:
         "detect 512x512": lambda: detect(interp, photo),
     }
     return summarize(paired_rounds(ways, rounds=rounds, calls=calls))
-
-
-def paired_rounds(ways: dict[str, Any], *, rounds: int, calls: int) -> dict[str, dict[str, list[float]]]:
-    """Seconds per call of each way in each round, on both clocks; the ways run back to back in a round.
-
-    ``wall`` is perf_counter; ``cpu`` is this process's CPU time (what each way costs, not
-    waits, on a busy machine). Each way is warmed up first.
-    """
-    for fn in ways.values():
-        for _ in range(max(1, calls // 10)):
-            fn()
-    samples: dict[str, dict[str, list[float]]] = {"wall": {n: [] for n in ways}, "cpu": {n: [] for n in ways}}
-    for _ in range(rounds):
-        for name, fn in ways.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            for _ in range(calls):
-                fn()
-            samples["cpu"][name].append((time.process_time() - cpu) / calls)
-            samples["wall"][name].append((time.perf_counter() - wall) / calls)
-    return samples
 
 
 def summarize(samples: dict[str, dict[str, list[float]]]) -> dict[str, float]:

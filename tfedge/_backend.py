@@ -95,6 +95,22 @@ class Backend:
         return f"{self.name} {self.version}"
 
 
+def _loaded_after_tensorflow(name: str) -> str | None:
+    """Why ``name`` cannot load in this process after tensorflow, or None.
+
+    tflite_runtime's library, loaded after TensorFlow's, reads models through the wrong copy
+    of TFLite: measured, models TF 2.21 converted fail with vector::reserve or std::bad_alloc,
+    or the process dies (SIGSEGV on CI). A module already imported has its library loaded,
+    in whatever order that happened (the converters' tests import tflite_runtime first).
+    """
+    if name != "tflite_runtime" or "tensorflow" not in sys.modules or f"{name}.interpreter" in sys.modules:
+        return None
+    return ("Backend 'tflite_runtime' cannot work in this process: it would load after tensorflow, "
+            "and their bundled TFLite libraries clash (models TensorFlow 2.21 converted fail to load, "
+            "or crash the process). Use backend='ai_edge_litert' (or let tfedge choose), or import "
+            "tflite_runtime.interpreter before tensorflow.")
+
+
 _loaded: dict[str, Backend] = {}
 _failed: dict[str, str] = {}
 
@@ -105,25 +121,11 @@ def _import(name: str) -> Backend:
         return _loaded[name]
     if name in _failed:
         raise BackendNotFoundError(_failed[name])
-    problem = _numpy_mismatch(name)
+    problem = _numpy_mismatch(name) or _loaded_after_tensorflow(name)
     if problem is not None:
         _failed[name] = problem
         _unusable.add(name)
         raise BackendNotFoundError(problem)
-    # Loaded after tensorflow (a module already imported has its library loaded, in
-    # whatever order that happened: the converters' tests import tflite_runtime first).
-    if name == "tflite_runtime" and "tensorflow" in sys.modules and f"{name}.interpreter" not in sys.modules:
-        # tflite_runtime's library, loaded after TensorFlow's, reads models through the wrong
-        # copy of TFLite: measured, models TF 2.21 converted fail with vector::reserve or
-        # std::bad_alloc, or the process dies (SIGSEGV on CI). Not worth a host's life.
-        _failed[name] = (
-            "Backend 'tflite_runtime' cannot work in this process: it would load after tensorflow, "
-            "and their bundled TFLite libraries clash (models TensorFlow 2.21 converted fail to load, "
-            "or crash the process). Use backend='ai_edge_litert' (or let tfedge choose), or import "
-            "tflite_runtime.interpreter before tensorflow."
-        )
-        _unusable.add(name)
-        raise BackendNotFoundError(_failed[name])
     try:
         if name == "tensorflow":
             # By variable, not the literal: Nuitka special-cases a literal "tensorflow"
@@ -209,12 +211,12 @@ def _named(name: str | None) -> str | None:
 def _candidates() -> Iterator[str]:
     """The automatic choice's candidates, in order of preference.
 
-    ``tflite_runtime`` 2.14 fails on models that TF >= 2.15 converted once ``tensorflow``
-    is imported in the same process (``vector::reserve``); in such a process its place
-    goes to ``tf.lite``, which the process has already paid for.
+    Where ``tflite_runtime`` would load after ``tensorflow`` (see
+    :func:`_loaded_after_tensorflow`), its place goes to ``tf.lite``, which the process has
+    already paid for.
     """
     for candidate in _AUTOMATIC:
-        yield "tensorflow" if candidate == "tflite_runtime" and "tensorflow" in sys.modules else candidate
+        yield "tensorflow" if _loaded_after_tensorflow(candidate) else candidate
 
 
 def choose(name: str | None = None, summary: ModelSummary | None = None, source: str = "The model") -> Backend:

@@ -36,10 +36,10 @@ import tfedge
 """
 
 
-def _run(code: str, block: str = "") -> subprocess.CompletedProcess[str]:
-    """Run PRELUDE + ``code`` in a fresh interpreter, with the modules in ``block`` hidden."""
+def _run(code: str, block: str = "", first: str = "") -> subprocess.CompletedProcess[str]:
+    """Run ``first`` + PRELUDE + ``code`` in a fresh interpreter, with the modules in ``block`` hidden."""
     return subprocess.run(
-        [sys.executable, "-c", PRELUDE + textwrap.dedent(code), block],
+        [sys.executable, "-c", first + PRELUDE + textwrap.dedent(code), block],
         capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
@@ -88,15 +88,13 @@ def test_naming_tflite_runtime_after_tensorflow_is_refused() -> None:
 def test_tflite_runtime_loaded_before_tensorflow_runs() -> None:
     """The other order works (the converters' tests rely on it): the refusal is about load order only."""
     pytest.importorskip("tflite_runtime")
-    result = subprocess.run(
-        [sys.executable, "-c", "import tflite_runtime.interpreter\n" + PRELUDE + textwrap.dedent(
-            """
-            interp = tfedge.Interpreter(data, backend="tflite_runtime")
-            np.testing.assert_allclose(next(iter(interp.run(x).values())), want, rtol=1e-5, atol=1e-6)
-            print(interp.backend)
-            """), ""],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"},
+    result = _run(
+        """
+        interp = tfedge.Interpreter(data, backend="tflite_runtime")
+        np.testing.assert_allclose(next(iter(interp.run(x).values())), want, rtol=1e-5, atol=1e-6)
+        print(interp.backend)
+        """,
+        first="import tflite_runtime.interpreter\n",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "tflite_runtime"

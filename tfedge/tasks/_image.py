@@ -237,7 +237,7 @@ def prepare(image: np.ndarray, info: ImageInput, *, letterbox: bool) -> tuple[np
         fill = 0.0 if info.spec.dtype == np.uint8 else -128.0
     else:
         # One scale and offset per channel (scalars when uniform: broadcasting over 3 channels is slow).
-        if info.uniform or (len(info.mean) == 1 and len(info.std) == 1):
+        if len(info.mean) == 1 and len(info.std) == 1:
             values = pixels * info.scale + info.offset
         else:
             scale = 1.0 / info.std
