@@ -21,7 +21,7 @@ script_dir_last(__file__)
 import numpy as np  # noqa: E402
 from models import MODES, digits_split, model_name  # noqa: E402
 
-from converters.example import train_cnn  # noqa: E402
+from tfedge.converters.example import train_cnn  # noqa: E402
 from tfedge._files import write_atomically  # noqa: E402
 
 import tensorflow as tf  # noqa: E402  (this script exists to import it, away from the measuring process)

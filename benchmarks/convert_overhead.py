@@ -24,8 +24,8 @@ import numpy as np
 
 import tflite_runtime.interpreter  # noqa: F401 - before TensorFlow (see the README's facts)
 
-from converters import convert
-from converters._tf import captured_native_output, tf
+from tfedge.converters import convert
+from tfedge.converters._tf import captured_native_output, tf
 
 
 def bare(saved_model: Path, output: Path, mode: str, calibration: np.ndarray) -> None:
@@ -70,7 +70,7 @@ def measure(saved_model: Path, mode: str, calibration: np.ndarray, rounds: int, 
 
 def _digits_cnn(path: Path) -> Path:
     """The example's digits CNN (untrained weights suffice for timing) as a SavedModel."""
-    from converters.example import digits_cnn
+    from tfedge.converters.example import digits_cnn
 
     digits_cnn().export(str(path), verbose=False)
     return path

@@ -40,7 +40,7 @@ def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     The builder trains on this split and the formats table scores on it, so both use this one
     function: the example's data (``converters.example.digits``) with a 75/25 split.
     """
-    from converters.example import digits
+    from tfedge.converters.example import digits
 
     x_train, x_test, y_train, y_test = digits(test_size=0.25)
     return x_train, y_train, x_test, y_test

@@ -1,4 +1,4 @@
-"""``python -m converters`` runs ``tfedge-convert``."""
+"""``python -m tfedge.converters`` runs ``tfedge-convert``."""
 
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ class AutoResult:
 def convert_auto(source: Any, output: "str | os.PathLike[str]", **kwargs: Any) -> AutoResult:
     """Convert with each of ``AUTO_MODES`` and keep the first that meets the budget.
 
-    ``kwargs`` are :func:`converters.convert`'s; ``max_accuracy_drop`` (with ``eval_labels``)
+    ``kwargs`` are :func:`tfedge.converters.convert`'s; ``max_accuracy_drop`` (with ``eval_labels``)
     or ``min_cosine`` set the budget (defaults 0.5 points, else cosine 0.99).
 
     Raises:

@@ -1,8 +1,8 @@
 """The whole path on a built-in example: train, export, convert in four modes, compare, run.
 
-``python -m converters.example [--output-dir DIR]`` trains a small CNN on scikit-learn's
+``python -m tfedge.converters.example [--output-dir DIR]`` trains a small CNN on scikit-learn's
 8x8 digits (no download), exports it as a SavedModel, converts it to float32, float16,
-dynamic and int8 with :func:`converters.convert`, prints accuracy, size and latency per
+dynamic and int8 with :func:`tfedge.converters.convert`, prints accuracy, size and latency per
 mode, and runs the int8 model with ``tfedge.Interpreter``.
 """
 
@@ -70,7 +70,7 @@ def train_cnn(x: np.ndarray, y: np.ndarray, *, epochs: int = 20) -> Any:
 
 def run(output_dir: Path, *, progress: bool = True) -> list[Any]:
     """Train, export, convert in every mode and print the comparison; returns the results."""
-    import converters
+    from tfedge import converters
     import tfedge
 
     x_train, x_test, y_train, y_test = digits()
@@ -125,7 +125,7 @@ def format_comparison(results: Sequence[Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the example."""
-    parser = argparse.ArgumentParser(prog="python -m converters.example", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tfedge.converters.example", description=__doc__.splitlines()[0])
     parser.add_argument("--output-dir", type=Path, help="where the SavedModel and .tflite files go (default: a temporary directory, deleted)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)

@@ -143,7 +143,7 @@ class Source:
 
         Sources that can be traced again (Keras files and models, ``tf.function``) are; a
         SavedModel's graph gets its TensorList element shapes fixed too (see
-        :mod:`converters.recurrent`), then its signature is wrapped with static input specs.
+        :mod:`tfedge.converters.recurrent`), then its signature is wrapped with static input specs.
         """
         if not self.has_free_batch:
             return

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converters.calibration import load_labels, load_samples
-from converters.sources import InputSpec
+from tfedge.converters.calibration import load_labels, load_samples
+from tfedge.converters.sources import InputSpec
 from tfedge.errors import ConversionError
 
 IMAGE = InputSpec("image", (None, 4, 6, 3), np.dtype(np.float32))

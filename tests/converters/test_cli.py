@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from converters.cli import main
+from tfedge.converters.cli import main
 
 tf = pytest.importorskip("tensorflow")
 
@@ -194,23 +194,21 @@ def test_required_runtime_that_lacks_an_operator_version(saved_model: Path, out_
 def test_help_does_not_import_tensorflow() -> None:
     code = (
         "import sys, contextlib, io\n"
-        "from converters.cli import main\n"
+        "from tfedge.converters.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try: main(['--help'])\n"
         "    except SystemExit: pass\n"
         "print('tensorflow' in sys.modules)\n"
     )
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
 
 def test_probe_runs_without_tensorflow(tmp_path: Path) -> None:
     # This process imported TensorFlow, after which tflite_runtime cannot run TF 2.21's
     # models here; the probes run in children that never import it.
-    from converters import convert
-    from converters.validate import probe_runtimes
+    from tfedge.converters import convert
+    from tfedge.converters.validate import probe_runtimes
 
     assert "tensorflow" in sys.modules
     path = convert(build_tiny(), tmp_path / "t.tflite", validate=False).output
@@ -221,7 +219,6 @@ def test_probe_runs_without_tensorflow(tmp_path: Path) -> None:
         [sys.executable, "-c", "import sys; from tfedge.isolate import run_once; "
          "print(run_once(sys.stdin.buffer.read(), 'tflite_runtime')); print('tensorflow' in sys.modules)"],
         input=Path(path).read_bytes(), capture_output=True, check=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     ).stdout.decode().splitlines()
     assert child == ["('ok', '')", "False"]
 
@@ -242,10 +239,9 @@ def test_real_process_prints_one_error_line_for_flex_ops(flex_function: Any, tmp
     holder = tf.Module()
     holder.f = flex_function
     tf.saved_model.save(holder, str(source), signatures={"serving_default": flex_function.get_concrete_function()})
-    root = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
-        [sys.executable, "-m", "converters", str(source), "-o", str(out_dir / "m.tflite")],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(root)},
+        [sys.executable, "-m", "tfedge.converters", str(source), "-o", str(out_dir / "m.tflite")],
+        capture_output=True, text=True,
     )
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.splitlines() == [

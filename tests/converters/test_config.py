@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import converters
-from converters.config import ConvertOptions, IOType, Quantize, resolve_options
+from tfedge import converters
+from tfedge.converters.config import ConvertOptions, IOType, Quantize, resolve_options
 from tfedge.errors import ConversionError
 
 

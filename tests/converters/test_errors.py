@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from converters import convert
-from converters.cli import main
-from converters.diagnose import translate
-from converters.config import ConvertOptions, resolve_options
+from tfedge.converters import convert
+from tfedge.converters.cli import main
+from tfedge.converters.diagnose import translate
+from tfedge.converters.config import ConvertOptions, resolve_options
 from tfedge.errors import ConversionError
 
 tf = pytest.importorskip("tensorflow")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from converters import example
+from tfedge.converters import example
 
 
 def test_digits_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from converters import convert
-from converters.auto import convert_auto
-from converters.cli import main
+from tfedge.converters import convert
+from tfedge.converters.auto import convert_auto
+from tfedge.converters.cli import main
 from tfedge.errors import ConversionError
 
 keras = pytest.importorskip("keras")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tfedge
-from converters import convert
+from tfedge.converters import convert
 from tfedge.errors import ConversionError
 
 pytest.importorskip("litert_quantizer")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tfedge
-from converters import convert
+from tfedge.converters import convert
 
 keras = pytest.importorskip("keras")
 

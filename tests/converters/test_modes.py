@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tfedge
-from converters import convert
+from tfedge.converters import convert
 
 CASES = {
     # name: (options, expected input dtype)

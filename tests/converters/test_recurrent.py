@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tfedge
-from converters import convert
+from tfedge.converters import convert
 from tfedge.errors import ConversionError
 
 tf = pytest.importorskip("tensorflow")
@@ -104,7 +104,7 @@ def run_on_tflite_runtime(paths: dict[str, str], ev: np.ndarray, tmp: Path) -> A
     """Outputs of each model on tflite_runtime, run in a child process that never imports TensorFlow."""
     tmp.mkdir()
     np.save(tmp / "ev.npy", ev)
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    env = {"PATH": "/usr/bin:/bin"}
     subprocess.run(
         [sys.executable, "-c", _CHILD, json.dumps(paths), str(tmp / "ev.npy"), str(tmp / "out.npz")],
         check=True, env=env, capture_output=True, timeout=300,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import tfedge
-from converters import convert
-from converters.cli import main
+from tfedge.converters import convert
+from tfedge.converters.cli import main
 from tfedge.errors import ConversionError
 
 pytest.importorskip("litert_quantizer")

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converters import convert
-from converters.cli import main
+from tfedge.converters import convert
+from tfedge.converters.cli import main
 from tfedge import ConversionError, Interpreter
 from tfedge.metadata import Normalization, read_metadata
 from tfedge.tasks import classify
@@ -51,7 +51,7 @@ def test_cli_writes_metadata_and_the_model_runs_bit_identically(
 
 
 def test_python_api_and_replacing_metadata(plain: Path, tmp_path: Path) -> None:
-    from converters.metadata import ModelInfo, add_metadata
+    from tfedge.converters.metadata import ModelInfo, add_metadata
 
     first = add_metadata(plain.read_bytes(), ModelInfo(name="first", labels=tuple(LABELS)))
     second = add_metadata(first, ModelInfo(name="second", labels=tuple(reversed(LABELS)), mean=(0.0,), std=(255.0,)))

@@ -277,7 +277,7 @@ def test_quiet_drops_only_the_load_line(backend: str) -> None:
 
     code = (f"import sys, tfedge; tfedge.Interpreter({str(MODELS / 'add.tflite')!r}, backend={backend!r}, "
             "quiet=sys.argv[1] == 'quiet'); sys.stderr.write('after\\n')")
-    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
+    env = {"PATH": "/usr/bin:/bin"}
     loud, quiet = (subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, env=env,
                                   timeout=120, check=True).stderr.splitlines() for mode in ("loud", "quiet"))
     assert loud == ["INFO: Created TensorFlow Lite XNNPACK delegate for CPU.", "after"]

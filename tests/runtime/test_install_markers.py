@@ -81,7 +81,7 @@ def test_32bit_arm_without_a_backend_points_to_the_native_binary(tmp_path: Path)
         "except tfedge.errors.BackendNotFoundError as exc:\n"
         "    print(exc)\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(PYPROJECT.parent))
+    env = dict(os.environ)
     env.pop("TFEDGE_BACKEND", None)
     out = subprocess.run([sys.executable, str(script), str(MODELS / "add.tflite")], env=env,
                          capture_output=True, text=True, timeout=120, check=True).stdout

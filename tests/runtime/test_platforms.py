@@ -100,7 +100,7 @@ def test_tflite_runtime_under_numpy2_is_named_unusable_and_skipped() -> None:
 @needs_numpy2_tflite
 @pytest.mark.skipif(sys.version_info < (3, 9), reason="the converters need Python 3.9+")
 def test_converter_report_names_tflite_runtime_unusable_not_missing() -> None:
-    from converters.validate import probe_runtimes  # imports no TensorFlow
+    from tfedge.converters.validate import probe_runtimes  # imports no TensorFlow
 
     version = metadata.version("tflite-runtime")
     checks = {c.backend: c for c in probe_runtimes(ADD.read_bytes(), ["tflite_runtime"])}
