@@ -78,8 +78,8 @@ def model_inputs(interp: Model, x: Any) -> Any:
             samples = samples[0]
         if samples.ndim != 1 or (window and len(samples) != window):
             raise InputError(f"classify takes one window of {window or 'any number of'} samples, got shape "
-                             f"{samples.shape}; classify_audio() (tfedge classify) takes audio of any length "
-                             "and scores each window.")
+                             f"{samples.shape} {samples.dtype.name}; classify_audio() (tfedge classify) takes "
+                             "audio of any length and scores each window.")
         return samples[None].astype(interp.input_specs()[0].dtype, copy=False)
     return x
 
