@@ -289,7 +289,7 @@ class Landmarker:
         ``image`` is an (H, W, 3) array or a file path, read by ``load_image``'s rule.
         """
         pixels = load_image(image)
-        return self._detect(pixels, [], self.max_results)
+        return [self._public(f) for f in self._detect(pixels, [], self.max_results)]
 
     def _detect(self, pixels: np.ndarray, tracked: List[Landmarks], limit: Optional[int]) -> List[Landmarks]:
         """Run the detector, and the landmark model on each new object (not overlapping ``tracked``)."""
@@ -427,13 +427,13 @@ class _OneEuro:
         return 1.0 / (1.0 + tau / self.period)
 
     def __call__(self, points: np.ndarray, size: float) -> np.ndarray:
-        x = points.astype(np.float64) / max(size, 1e-6)  # in object sizes: the same feel near and far
-        if self.value is None or self.value.shape != x.shape:
+        x = points.astype(np.float64)
+        if self.value is None or self.speed is None or self.value.shape != x.shape:
             self.value, self.speed = x, np.zeros_like(x)
             return points
-        speed = (x - self.value) / self.period
         a_d = self._alpha(self.d_cutoff)
-        self.speed = a_d * speed + (1 - a_d) * self.speed
-        a = self._alpha(self.min_cutoff + self.beta * np.abs(self.speed))
+        self.speed = a_d * (x - self.value) / self.period + (1 - a_d) * self.speed
+        # The speed in object sizes per second sets the cutoff: the same feel near and far.
+        a = self._alpha(self.min_cutoff + self.beta * np.abs(self.speed) / max(size, 1e-6))
         self.value = a * x + (1 - a) * self.value
-        return (self.value * size).astype(np.float32)
+        return self.value.astype(np.float32)
