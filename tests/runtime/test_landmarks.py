@@ -127,7 +127,9 @@ def test_stream_tracked_without_the_detector(kind: str, faces: Landmarker, poses
     tracker.reset()
     tracker(frames[0])
     assert tracker.detector_runs == 2
-    assert tracker(skimage_data.coffee()) == [] and tracker.detector_runs == 3  # lost: the detector again
+    empty = np.full((448, 448, 3), 128, np.uint8)  # the camera covered
+    assert tracker(empty) == [] and tracker.detector_runs == 3  # lost: the detector again
+    assert tracker(frames[0]) and tracker.detector_runs == 4
 
 
 def test_smoothing_steadies_jittering_points(faces: Landmarker, photo: np.ndarray) -> None:
