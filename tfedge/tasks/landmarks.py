@@ -23,8 +23,8 @@ for frame in video:
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -145,33 +145,68 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-min(max(x, -80.0), 80.0)))
 
 
-@lru_cache(maxsize=8)
-def _grid(height: int, width: int) -> np.ndarray:
-    """Pixel centres of a (height, width) input in 0..1 of the region, (height, width, 2) as u, v."""
-    v, u = np.meshgrid((np.arange(height) + 0.5) / height, (np.arange(width) + 0.5) / width, indexing="ij")
-    return np.stack([u, v], axis=-1)
-
-
 def crop(image: np.ndarray, region: Region, height: int, width: int) -> np.ndarray:
-    """The ``region`` of ``image`` resampled upright to (height, width, C) float32 (bilinear, edges repeated)."""
+    """The ``region`` of ``image`` resampled upright to (height, width, C) float32 (bilinear, edges repeated).
+
+    The map from output to image pixels is affine: built from one row and one column
+    (float32), then one gather of the 4 neighbours of every output pixel, as ``resize_bilinear``.
+    """
     h, w = image.shape[:2]
-    xy = region.to_image(_grid(height, width)) - 0.5  # continuous pixel positions to sample indices
-    x = np.clip(xy[..., 0], 0, w - 1)
-    y = np.clip(xy[..., 1], 0, h - 1)
-    x0 = np.floor(x).astype(np.intp)
-    y0 = np.floor(y).astype(np.intp)
-    x1 = np.minimum(x0 + 1, w - 1)
-    y1 = np.minimum(y0 + 1, h - 1)
-    fx = (x - x0).astype(np.float32)[..., None]
-    fy = (y - y0).astype(np.float32)[..., None]
+    c, s = np.float32(math.cos(region.rotation)), np.float32(math.sin(region.rotation))
+    du = ((np.arange(width, dtype=np.float32) + 0.5) / width - 0.5) * np.float32(region.width)
+    dv = ((np.arange(height, dtype=np.float32) + 0.5) / height - 0.5) * np.float32(region.height)
+    # Image positions of the output pixels' centres, as sample indices (pixel centres at k + 0.5).
+    x = (du * c)[None, :] - (dv * s)[:, None] + np.float32(region.x - 0.5)
+    y = (du * s)[None, :] + (dv * c)[:, None] + np.float32(region.y - 0.5)
+    np.clip(x, 0, w - 1, out=x)
+    np.clip(y, 0, h - 1, out=y)
+    x0 = x.astype(np.intp)  # floor: x >= 0
+    y0 = y.astype(np.intp)
+    fx = x - np.floor(x)  # float32 (x - x0 would be float64: twice the memory traffic below)
+    fy = y - np.floor(y)
+    index, gathered, p = _crop_buffers(height, width, image.shape[2], image.dtype)
+    # The flat indices of the 4 neighbours, written into this thread's reused buffers: fresh
+    # arrays of this size cost more in page faults than the arithmetic.
+    np.multiply(y0, w, out=index[0])
+    index[0] += x0
+    np.minimum(x0 + 1, w - 1, out=index[1])
+    index[1] += index[0]
+    index[1] -= x0
+    np.minimum(y0 + 1, h - 1, out=index[2])
+    index[2] -= y0
+    index[2] *= w
+    np.add(index[2], index[1], out=index[3])
+    index[2] += index[0]
     flat = np.ascontiguousarray(image).reshape(h * w, -1)
-    p00 = flat.take(y0 * w + x0, axis=0).astype(np.float32)
-    p01 = flat.take(y0 * w + x1, axis=0).astype(np.float32)
-    p10 = flat.take(y1 * w + x0, axis=0).astype(np.float32)
-    p11 = flat.take(y1 * w + x1, axis=0).astype(np.float32)
-    top = p00 + (p01 - p00) * fx
-    bottom = p10 + (p11 - p10) * fx
-    return top + (bottom - top) * fy
+    np.take(flat, index, axis=0, out=gathered)
+    channels = flat.shape[1]
+    np.copyto(p, gathered.reshape(p.shape), casting="unsafe")
+    wx = np.repeat(fx, channels, axis=1)  # per channel: broadcasting over a last axis of 3 is slow
+    p[1] -= p[0]
+    p[1] *= wx
+    p[0] += p[1]  # top row
+    p[3] -= p[2]
+    p[3] *= wx
+    p[2] += p[3]  # bottom row
+    p[2] -= p[0]
+    p[2] *= np.repeat(fy, channels, axis=1)
+    return (p[0] + p[2]).reshape(height, width, channels)
+
+
+_crop_local = threading.local()
+
+
+def _crop_buffers(height: int, width: int, channels: int, dtype: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """This thread's buffers for :func:`crop`: indices (4, H, W), gathered pixels, float32 rows (4, H, W * C)."""
+    held = getattr(_crop_local, "buffers", None)
+    if held is None:
+        held = _crop_local.buffers = {}
+    key = (height, width, channels, np.dtype(dtype).str)
+    bufs = held.get(key)
+    if bufs is None:
+        bufs = held[key] = (np.empty((4, height, width), np.intp), np.empty((4, height, width, channels), dtype),
+                            np.empty((4, height, width * channels), np.float32))
+    return bufs
 
 
 def _box_region(box: Tuple[float, float, float, float], rotation: float) -> Region:
@@ -335,7 +370,12 @@ class Landmarker:
         patch = crop(pixels, region, info.height, info.width)
         if info.channels == 1:
             patch = patch[..., :1] * 0.299 + patch[..., 1:2] * 0.587 + patch[..., 2:3] * 0.114
-        tensor = ((patch - info.mean) / info.std).astype(np.float32)[None]
+        if info.uniform:  # in place on the crop's own array
+            patch *= info.scale
+            patch += info.offset
+            tensor = patch[None]
+        else:
+            tensor = ((patch - info.mean) / info.std).astype(np.float32)[None]
         outputs = self.landmarker.run(tensor)
         presence = float(np.asarray(outputs[self._presence]).reshape(-1)[0])
         if k.presence_logit:
