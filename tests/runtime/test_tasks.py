@@ -595,3 +595,23 @@ def test_cli_segment_and_draw_several_images(tmp_path: Path, capsys: pytest.Capt
     assert (tmp_path / "boxes-1.png").is_file() and (tmp_path / "boxes-2.png").is_file()
     assert main(["segment", str(FACE), images[0]]) == 1
     assert capsys.readouterr().err.startswith("tfedge: error: This model is not a segmentation model")
+
+
+FUZZ = Path(__file__).resolve().parents[1] / "fuzz"
+
+
+@pytest.mark.parametrize("target", ["tasks_detect", "tasks_landmarks"])
+def test_fuzz_seeds_and_regressions_replay(target: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decoders' fuzz targets on their seeds and on every input that once broke them."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(FUZZ))
+    module = importlib.import_module(f"fuzz_{target}")
+    regressions = sorted((FUZZ / "regressions" / target).glob("*"))
+    if target == "tasks_detect":
+        assert len(regressions) >= 5  # NaN boxes, infinite scores (fixed in this change)
+    for data in [*module.seeds(), *(p.read_bytes() for p in regressions)]:
+        try:
+            module.one_input(data)
+        except module.ALLOWED:
+            pass

@@ -425,6 +425,7 @@ def _given_labels(labels: Labels, classes: int) -> Tuple[str, ...]:
     return tuple(label_list(names, None, classes) if classes else names)
 
 
+_isfinite = math.isfinite
 _CORNERS = np.array([-0.5, -0.5, 0.5, 0.5], dtype=np.float32)
 
 
@@ -442,6 +443,8 @@ def _detections(box: Letterbox, rows: List[List[float]], scores: List[float], cl
     w, h = float(box.image_width), float(box.image_height)
     out = []
     for row, s, c in zip(rows, scores, classes):
+        if not (_isfinite(s) and all(map(_isfinite, row))):
+            continue  # a broken model's NaN or infinity: no box to give
         x0, y0, x1, y1 = (row[0] - px) * sx, (row[1] - py) * sy, (row[2] - px) * sx, (row[3] - py) * sy
         out.append(Detection(  # clipped to the image (conditionals: cheaper than min/max calls)
             box=(0.0 if x0 < 0.0 else w if x0 > w else x0, 0.0 if y0 < 0.0 else h if y0 > h else y0,
@@ -480,7 +483,7 @@ def detect(interp: Model, image: ImageLike, *, score_threshold: float = 0.5,
     w, h = plan.image.width, plan.image.height
     if plan.layout == "postprocess":
         boxes, classes, scores, count = (outputs[name] for name in plan.outputs)
-        n = int(min(max(count.reshape(-1)[0], 0), scores.shape[1]))
+        n = int(np.clip(np.nan_to_num(count.reshape(-1)[0]), 0, scores.shape[1]))  # a count beyond the arrays
         scores = scores[0, :n]
         keep = np.flatnonzero(scores >= score_threshold)[:max_results]
         yx = boxes[0, keep]

@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import InputError, ModelError
 from ._fit import describe_outputs, fit_hint
 from ._image import ImageInput, ImageLike, Model, image_input, load_image
-from .detect import Detection, _plan, detect
+from .detect import Detection, SsdAnchors, _plan, detect
 
 __all__ = ["KINDS", "Landmarker", "Landmarks", "Region"]
 
@@ -71,6 +71,8 @@ class Region:
 def _rotation(start: Any, end: Any, target_degrees: float) -> float:
     """MediaPipe's rotation: the turn that brings the start -> end vector to the target angle, in (-pi, pi]."""
     angle = math.radians(target_degrees) - math.atan2(-(end[1] - start[1]), end[0] - start[0])
+    if not math.isfinite(angle):
+        return angle  # NaN from a broken model's points: the region is dropped (see _finite)
     return angle - 2 * math.pi * math.floor((angle + math.pi) / (2 * math.pi))
 
 
@@ -266,6 +268,7 @@ class Landmarker:
         smoothing: On a stream, smooth each tracked object's points over frames (a
             One Euro filter at ``fps`` frames per second): steadier, with some lag.
         fps: The stream's frame rate, for ``smoothing``.
+        anchors: The detector's SSD anchors (default: derived for MediaPipe's detectors).
 
     Raises:
         ModelError: A model is not the one ``kind`` needs (the message says which fits).
@@ -273,7 +276,7 @@ class Landmarker:
 
     def __init__(self, kind: str, detector: Model, landmarker: Model, *, max_results: Optional[int] = None,
                  score_threshold: float = 0.5, presence_threshold: float = 0.5, smoothing: bool = False,
-                 fps: float = 30.0) -> None:
+                 fps: float = 30.0, anchors: Optional[SsdAnchors] = None) -> None:
         if kind not in KINDS:
             raise InputError(f"Unknown landmarker {kind!r}. Choose one of: {', '.join(KINDS)}.")
         if max_results is not None and (isinstance(max_results, bool) or max_results < 1):
@@ -288,6 +291,7 @@ class Landmarker:
         self.presence_threshold = presence_threshold
         self.smoothing = smoothing
         self.fps = fps
+        self.anchors = anchors
         self.detector_runs = 0  # how often the detector ran (tracking skips it)
         self._tracked: List[Landmarks] = []
         self._filters: List[_OneEuro] = []
@@ -295,7 +299,7 @@ class Landmarker:
         self._input, self._points, self._presence, self._handedness = self._outputs()
 
     def _check_detector(self) -> None:
-        plan = _plan(self.detector, None)
+        plan = _plan(self.detector, self.anchors)
         keypoints = 0 if plan.gain is None else (plan.gain.shape[1] - 4) // 2
         if plan.layout != "ssd" or keypoints != self.kind.keypoints:
             fits = [k.name for k in KINDS.values() if k.keypoints == keypoints and plan.layout == "ssd"]
@@ -330,7 +334,7 @@ class Landmarker:
         """Run the detector, and the landmark model on each new object (not overlapping ``tracked``)."""
         self.detector_runs += 1
         found: List[Landmarks] = []
-        for d in detect(self.detector, pixels, score_threshold=self.score_threshold):
+        for d in detect(self.detector, pixels, score_threshold=self.score_threshold, anchors=self.anchors):
             if limit is not None and len(tracked) + len(found) >= limit:
                 break
             region = self._from_detection(d)
@@ -378,9 +382,11 @@ class Landmarker:
             tensor = ((patch - info.mean) / info.std).astype(np.float32)[None]
         outputs = self.landmarker.run(tensor)
         presence = float(np.asarray(outputs[self._presence]).reshape(-1)[0])
+        if not math.isfinite(presence):
+            return None  # a broken model's answer
         if k.presence_logit:
-            presence = _sigmoid(presence) if math.isfinite(presence) else presence
-        if not presence >= self.presence_threshold:  # NaN too
+            presence = _sigmoid(presence)
+        if not presence >= self.presence_threshold:
             return None
         raw = np.asarray(outputs[self._points], dtype=np.float32).reshape(k.points, k.values)
         if not np.isfinite(raw[:, :3]).all():
@@ -389,6 +395,8 @@ class Landmarker:
         xy = region.to_image(uv.astype(np.float64))
         z = raw[:, 2:3].astype(np.float64) / info.width / k.normalize_z * region.width
         points = np.concatenate([xy, z], axis=1).astype(np.float32)
+        if not np.isfinite(points).all():
+            return None  # huge values from a broken model, beyond float32 in image pixels
         visibility = None
         if k.values >= 4:
             visibility = (1 / (1 + np.exp(-np.clip(raw[:k.keep, 3], -80, 80)))).astype(np.float32)
