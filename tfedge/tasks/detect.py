@@ -480,6 +480,13 @@ def detect(interp: Model, image: ImageLike, *, score_threshold: float = 0.5,
     names = plan.labels if labels is None else _given_labels(labels, plan.classes)
     tensor, box = prepare(load_image(image), plan.image, letterbox=True)
     outputs = interp.run(tensor)
+    with np.errstate(all="ignore"):  # a broken model's NaN or overflow: dropped below, not warned about
+        return _decode(plan, outputs, box, names, score_threshold, max_results)
+
+
+def _decode(plan: _Plan, outputs: Dict[str, np.ndarray], box: Letterbox, names: Tuple[str, ...],
+            score_threshold: float, max_results: Optional[int]) -> List[Detection]:
+    """Detections from one run's outputs, as ``plan`` says."""
     w, h = plan.image.width, plan.image.height
     if plan.layout == "postprocess":
         boxes, classes, scores, count = (outputs[name] for name in plan.outputs)

@@ -394,7 +394,8 @@ class Landmarker:
         uv = raw[:, :2] / np.array([info.width, info.height], dtype=np.float32)
         xy = region.to_image(uv.astype(np.float64))
         z = raw[:, 2:3].astype(np.float64) / info.width / k.normalize_z * region.width
-        points = np.concatenate([xy, z], axis=1).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: dropped just below
+            points = np.concatenate([xy, z], axis=1).astype(np.float32)
         if not np.isfinite(points).all():
             return None  # huge values from a broken model, beyond float32 in image pixels
         visibility = None
