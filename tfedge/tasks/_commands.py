@@ -101,6 +101,19 @@ def _image_input(path: str) -> np.ndarray:
     return load_image(_task_input(path))
 
 
+def _each_image(paths: Sequence[str], outs: Sequence[str],
+                work: Callable[[np.ndarray], Tuple[Dict[str, Any], Callable[[], Any]]]) -> List[Dict[str, Any]]:
+    """``work`` on each image: its JSON item (input, width, height and work's fields); --draw pictures written."""
+    results = []
+    for i, path in enumerate(paths):
+        image = _image_input(path)
+        fields, draw = work(image)
+        results.append({"input": path, "width": int(image.shape[1]), "height": int(image.shape[0]), **fields})
+        if outs:
+            _write(draw(), outs[i])
+    return results
+
+
 def _print_json(results: Any) -> None:
     print(json.dumps(results, indent=2))
 
@@ -153,15 +166,13 @@ def _detect(args: argparse.Namespace, open_model: Opener) -> int:
 
     outs = _outs(args.draw, len(args.inputs)) if args.draw else []
     interp, _ = open_model(args)
-    results = []
-    for i, path in enumerate(args.inputs):
-        image = _image_input(path)
+
+    def work(image: np.ndarray) -> Tuple[Dict[str, Any], Callable[[], Any]]:
         found = detect(interp, image, score_threshold=args.threshold, max_results=args.max_results,
                        labels=args.labels)
-        results.append({"input": path, "width": int(image.shape[1]), "height": int(image.shape[0]),
-                        "detections": [dataclasses.asdict(d) for d in found]})
-        if outs:
-            _write(_draw_detections(image, found), outs[i])
+        return {"detections": [dataclasses.asdict(d) for d in found]}, lambda: _draw_detections(image, found)
+
+    results = _each_image(args.inputs, outs, work)
     if args.json:
         _print_json(results)
     else:
@@ -191,20 +202,18 @@ def _segment(args: argparse.Namespace, open_model: Opener) -> int:
         names = label_list(None, meta.outputs[0] if meta is not None and meta.outputs else None, classes)
     except InputError:
         names = []
-    results = []
-    for i, path in enumerate(args.inputs):
-        image = _image_input(path)
+
+    def work(image: np.ndarray) -> Tuple[Dict[str, Any], Callable[[], Any]]:
         mask = segment(interp, image)
-        item: Dict[str, Any] = {"input": path, "width": int(image.shape[1]), "height": int(image.shape[0])}
         if mask.dtype == np.float32:
-            item["foreground"] = float((mask > 0.5).mean())
+            item: Dict[str, Any] = {"foreground": float((mask > 0.5).mean())}
         else:
             counts = np.bincount(mask.reshape(-1), minlength=classes)
-            item["classes"] = [{"index": int(c), "label": names[c] if c < len(names) else "",
-                                "fraction": float(counts[c] / mask.size)} for c in np.flatnonzero(counts)]
-        results.append(item)
-        if outs:
-            _write(_draw_mask(image, mask), outs[i])
+            item = {"classes": [{"index": int(c), "label": names[c] if c < len(names) else "",
+                                 "fraction": float(counts[c] / mask.size)} for c in np.flatnonzero(counts)]}
+        return item, lambda: _draw_mask(image, mask)
+
+    results = _each_image(args.inputs, outs, work)
     if args.json:
         _print_json(results)
         return 0
@@ -228,14 +237,12 @@ def _landmarks(args: argparse.Namespace) -> int:
     options = {"backend": args.backend, "num_threads": args.threads}
     finder = Landmarker(args.kind, Interpreter(args.detector, **options), Interpreter(args.landmarker, **options),
                         max_results=args.max_results)
-    results = []
-    for i, path in enumerate(args.inputs):
-        image = _image_input(path)
+
+    def work(image: np.ndarray) -> Tuple[Dict[str, Any], Callable[[], Any]]:
         found = finder.find(image)
-        results.append({"input": path, "width": int(image.shape[1]), "height": int(image.shape[0]),
-                        "found": [f.as_dict() for f in found]})
-        if outs:
-            _write(_draw_points(image, found), outs[i])
+        return {"found": [f.as_dict() for f in found]}, lambda: _draw_points(image, found)
+
+    results = _each_image(args.inputs, outs, work)
     if args.json:
         _print_json(results)
         return 0
