@@ -263,3 +263,59 @@ def test_cli_landmarks_json_and_draw(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert capsys.readouterr().out == f"{images[1]}: no pose found\n"
     assert main(["landmarks", "hand", str(FACE_DETECTOR), str(HAND_LANDMARKS), images[0]]) == 1
     assert capsys.readouterr().err.startswith("tfedge: error: The hand landmarker needs MediaPipe's hand detector")
+
+
+class _StubPalms:
+    """MediaPipe's palm detector's layout (192 x 192, 2016 anchors, 7 keypoints) answering one upright palm."""
+
+    def __init__(self) -> None:
+        from tfedge import TensorSpec
+        from tfedge.tasks.detect import KNOWN_ANCHORS
+
+        f32 = np.dtype(np.float32)
+        self._in = (TensorSpec("input_1", "input_1", 0, (1, 192, 192, 3), (1, 192, 192, 3), f32, None),)
+        self._out = (TensorSpec("Identity", "Identity", 1, (1, 2016, 18), (1, 2016, 18), f32, None),
+                     TensorSpec("Identity_1", "Identity_1", 2, (1, 2016, 1), (1, 2016, 1), f32, None))
+        self.metadata = None
+        anchors = next(a for a in KNOWN_ANCHORS if a.name == "palm_detection").generate()
+        self.anchor = int(np.argmin(np.hypot(anchors[:, 0] - 0.5, anchors[:, 1] - 0.5)))  # the one at the centre
+        self.center = (float(anchors[self.anchor, 0] * 192), float(anchors[self.anchor, 1] * 192))
+        self.runs = 0
+
+    def input_specs(self) -> tuple:
+        return self._in
+
+    def output_specs(self) -> tuple:
+        return self._out
+
+    def run(self, tensor: np.ndarray) -> Dict[str, np.ndarray]:
+        self.runs += 1
+        boxes = np.zeros((1, 2016, 18), np.float32)
+        scores = np.full((1, 2016, 1), -100.0, np.float32)
+        scores[0, self.anchor] = 100.0
+        # A 40 x 40 palm at the anchor; the wrist (keypoint 0) 20 px below, the middle finger's
+        # base (keypoint 2) 20 px above: the fingers point up, no rotation.
+        boxes[0, self.anchor, :4] = [0, 0, 40, 40]
+        boxes[0, self.anchor, 4:6] = [0, 20]
+        boxes[0, self.anchor, 8:10] = [0, -20]
+        return {"Identity": boxes, "Identity_1": scores}
+
+
+def test_hand_stream_tracked_from_the_landmarks() -> None:
+    palms = _StubPalms()
+    hand = _upright_hand()
+    one = Landmarker("hand", palms, _StubLandmarks(hand), max_results=1)  # type: ignore[arg-type]
+    frame = np.zeros((192, 192, 3), np.uint8)
+    (first,) = one(frame)
+    # The palm's region: the box squared, shifted half a box toward the fingers, 2.6x.
+    x, y = palms.center
+    r = first.region
+    np.testing.assert_allclose([r.x, r.y, r.width, r.height, r.rotation], [x, y - 20.0, 104.0, 104.0, 0.0], atol=1e-3)
+    np.testing.assert_allclose(first.points[0, :2], [x, y - 20 + (200 / 224 - 0.5) * 104], atol=1e-3)
+    (second,) = one(frame)
+    assert palms.runs == 1 and one.detector_runs == 1  # tracked: the detector skipped
+    assert second.region.rotation == pytest.approx(0.0) and second.handedness == "Left"
+    # Two hands asked for, one found: the detector runs again each frame, as MediaPipe's, and
+    # its palm (the tracked hand) is not counted twice.
+    two = Landmarker("hand", palms, _StubLandmarks(hand))  # type: ignore[arg-type]
+    assert len(two(frame)) == 1 and len(two(frame)) == 1 and two.detector_runs == 2
