@@ -137,3 +137,11 @@ def _parse_text(page: Path, text: str) -> List[Block]:
         path = Path(folder) / page.name
         path.write_text(text)
         return [Block(page, b.line, b.language, b.code, b.setup, b.not_run) for b in blocks_of(path)]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_local_links_resolve(page: Path) -> None:
+    targets = re.findall(r"\]\(([^)\s]+)\)", page.read_text())
+    local = [t.split("#")[0] for t in targets if "://" not in t and not t.startswith(("#", "mailto:"))]
+    missing = [t for t in local if t and not (page.parent / t).exists()]
+    assert not missing, f"{page.relative_to(ROOT)} links to files that do not exist: {missing}"
