@@ -533,6 +533,18 @@ class Runtime:
         """The backend's output details of the main subgraph."""
         return list(self._interp.get_output_details())
 
+    def ops_details(self) -> list[dict[str, Any]]:
+        """The backend's ``_get_ops_details()``: every operator of the main subgraph."""
+        return list(self._interp._get_ops_details())
+
+    def op_details(self, index: int) -> dict[str, Any]:
+        """The backend's ``_get_op_details(index)``."""
+        return dict(self._interp._get_op_details(index))
+
+    def native_handle(self) -> int:
+        """The address of the backend's C++ ``tflite::Interpreter`` (what PyCoral takes)."""
+        return int(self._wrapper.interpreter())
+
     def tensor_details(self, index: int, subgraph: int) -> dict[str, Any]:
         """The details dict of tensor ``index`` of ``subgraph``."""
         return dict(self._interp._get_tensor_details(index, subgraph))
