@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
@@ -219,7 +219,12 @@ def _candidates() -> Iterator[str]:
         yield "tensorflow" if _loaded_after_tensorflow(candidate) else candidate
 
 
-def choose(name: str | None = None, summary: ModelSummary | None = None, source: str = "The model") -> Backend:
+#: Tells whether a backend runs the model: None if it does, else why not (a probe's words).
+Vet = Callable[[Backend], Optional[str]]
+
+
+def choose(name: str | None = None, summary: ModelSummary | None = None, source: str = "The model",
+           vet: Vet | None = None) -> Backend:
     """Import the backend to run a model with: the one named, or the best that can run it.
 
     Args:
@@ -228,6 +233,8 @@ def choose(name: str | None = None, summary: ModelSummary | None = None, source:
             automatic choice skips a backend that lacks a schema feature the model
             uses; a named backend that lacks one raises ModelError.
         source: How messages name the model.
+        vet: Asked before an error advises another backend, so the advice never names
+            one that fails on the same model.
 
     Raises:
         BackendNotFoundError: the backend is unknown or cannot be imported, or none is.
@@ -242,7 +249,9 @@ def choose(name: str | None = None, summary: ModelSummary | None = None, source:
                 raise
             extra = "pip install tensorflow" if chosen == "tensorflow" else _INSTALL_HINT
             raise BackendNotFoundError(f"{exc} {extra}") from exc.__cause__
-        _check_features(backend, summary, source)
+        missing = unsupported_features(backend, summary)
+        if missing:
+            raise _feature_error(backend, missing, source, vet)
         return backend
     reasons: list[str] = []
     lacking: list[tuple[Backend, list[str]]] = []
@@ -259,7 +268,7 @@ def choose(name: str | None = None, summary: ModelSummary | None = None, source:
         return backend
     if lacking:
         backend, missing = lacking[0]
-        raise _feature_error(backend, missing, source)
+        raise _feature_error(backend, missing, source, vet)
     raise BackendNotFoundError(f"No TFLite backend found. {_INSTALL_HINT} " + " ".join(reasons))
 
 
@@ -328,20 +337,20 @@ def unsupported_features(backend: Backend, summary: ModelSummary | None) -> list
     return missing
 
 
-def _check_features(backend: Backend, summary: ModelSummary | None, source: str) -> None:
-    """ModelError if the model uses what ``backend`` does not implement."""
-    missing = unsupported_features(backend, summary)
-    if missing:
-        raise _feature_error(backend, missing, source)
-
-
-def _feature_error(backend: Backend, missing: Sequence[str], source: str) -> ModelError:
-    """The ModelError naming what ``backend`` lacks and which backend runs the model."""
-    return ModelError(
-        f"{source} uses {' and '.join(missing)}, which {backend.label} does not implement (it would "
-        "return wrong values or crash instead of refusing the model). Run it with ai_edge_litert: "
-        'pip install "tfedge[litert]" (Python 3.10-3.13), or backend="ai_edge_litert".'
-    )
+def _feature_error(backend: Backend, missing: Sequence[str], source: str, vet: Vet | None) -> ModelError:
+    """The ModelError naming what ``backend`` lacks, and ai_edge_litert unless it fails too."""
+    what = (f"{source} uses {' and '.join(missing)}, which {backend.label} does not implement (it would "
+            "return wrong values or crash instead of refusing the model).")
+    try:
+        other: Backend | None = _import("ai_edge_litert")
+    except BackendNotFoundError:
+        other = None
+    failure = vet(other) if other is not None and vet is not None else None
+    if other is not None and failure is not None:
+        return ModelError(f"{what} {other.label}, which implements it, fails on it too ({failure}): "
+                          "no installed backend runs this model.")
+    return ModelError(f"{what} Run it with ai_edge_litert: "
+                      'pip install "tfedge[litert]" (Python 3.10-3.13), or backend="ai_edge_litert".')
 
 
 # -- errors: one table -------------------------------------------------------------

@@ -291,8 +291,10 @@ class Interpreter:
             refused instead of answered wrongly. False skips both.
         probe: First load the model and run one inference on zero inputs in a child
             process (see :mod:`tfedge.isolate`), so a model that crashes or hangs the
-            backend raises ModelError instead. The verdict is cached by the file's
-            SHA-256, so only the first load of a file pays for it.
+            backend raises ModelError instead of killing this process. The verdict is
+            cached by the file's SHA-256 (on disk and in this process), so only the
+            first load of a file pays for it; later loads pay a hash. None (the
+            default) probes unless ``$TFEDGE_PROBE=0``; False skips it.
         probe_timeout: Seconds the probe may take (default 30).
         quiet: Drop the line the backends print on every load (``INFO: Created
             TensorFlow Lite XNNPACK delegate for CPU.``). Off by default: it redirects
@@ -329,7 +331,7 @@ class Interpreter:
         strict: bool = False,
         experimental_delegates: Sequence[Any] | None = None,
         verify: bool = True,
-        probe: bool = False,
+        probe: bool | None = None,
         probe_timeout: float | None = None,
         quiet: bool = False,
         **backend_options: Any,
