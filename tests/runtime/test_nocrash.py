@@ -15,7 +15,7 @@ import pytest
 
 import tfedge
 from support import BACKENDS, MODELS
-from tfedge import _backend, isolate
+from tfedge import _backend, _model, isolate
 
 ABORTS = Path(__file__).resolve().parent.parent / "data" / "runtime-cases" / "blockwise_quantized.tflite"
 
@@ -26,6 +26,7 @@ def fresh_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TFEDGE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("TFEDGE_PROBE", raising=False)
     monkeypatch.setattr(isolate, "_verdicts", {})
+    monkeypatch.setattr(_model, "_probed_files", {})
 
 
 def test_aborting_model_is_refused_in_process(backend: str) -> None:
