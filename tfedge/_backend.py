@@ -395,8 +395,8 @@ def _custom(match: re.Match[str], ctx: _Context) -> TfedgeError:
     ops = sorted(set(_CUSTOM.findall(match.string)))
     return ModelError(
         f"{ctx.source} uses custom op(s) {', '.join(ops)} that {ctx.backend.name} does not have. "
-        "Register them with an InterpreterWithCustomOps build of the runtime, or "
-        "convert the model with builtin ops only."
+        "Register them: Interpreter(model, custom_op_registerers=[SYMBOL_NAME or function]), "
+        "or convert the model with builtin ops only."
     )
 
 
@@ -501,7 +501,8 @@ class Runtime:
         num_threads: Threads of the CPU kernels.
         xnnpack: Apply the backend's default XNNPACK delegate (at the first allocation).
         options: Keyword options of the backend's Interpreter, passed unchanged; an
-            ``experimental_op_resolver_type`` there wins over ``xnnpack``.
+            ``experimental_op_resolver_type`` there wins over ``xnnpack``, and
+            ``custom_op_registerers`` builds the backend's ``InterpreterWithCustomOps``.
     """
 
     def __init__(self, backend: Backend, content: bytes, *, num_threads: int, xnnpack: bool,
@@ -513,7 +514,12 @@ class Runtime:
             resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
         )
         self.backend = backend
-        self._interp = backend.interpreter_class(model_content=content, num_threads=num_threads, **kwargs)
+        registerers = kwargs.pop("custom_op_registerers", None)
+        if registerers:  # the backends' own InterpreterWithCustomOps: symbol names or functions
+            self._interp = backend.module.InterpreterWithCustomOps(
+                custom_op_registerers=list(registerers), model_content=content, num_threads=num_threads, **kwargs)
+        else:
+            self._interp = backend.interpreter_class(model_content=content, num_threads=num_threads, **kwargs)
         wrapper = self._interp._interpreter
         self._wrapper = wrapper
         self.set_tensor: Callable[[int, Any, int], None] = wrapper.SetTensor

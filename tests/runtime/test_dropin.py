@@ -229,3 +229,15 @@ def test_compress_quantization_zero_points(backend: str) -> None:
 
 def test_allowed_differences_have_reasons() -> None:
     assert all(reason.strip().endswith(".") for reason in ALLOWED.values())
+
+
+def test_custom_op_registerers_reach_the_backend(backend: str) -> None:
+    # By function: called with the address of the backend's op resolver, as upstream.
+    seen: list[Any] = []
+    with pytest.raises(tfedge.ModelError, match=r"uses custom op\(s\) Sinh that .* Register them: Interpreter\(model, "
+                       r"custom_op_registerers=\[SYMBOL_NAME or function\]\)"):
+        tfedge.Interpreter(MODELS / "custom_sinh.tflite", backend=backend, custom_op_registerers=[seen.append])
+    assert len(seen) == 1 and isinstance(seen[0], int) and seen[0] != 0
+    # By symbol name: the backend looks it up.
+    with pytest.raises(tfedge.ModelError, match="Looking up symbol 'NoSuchRegisterer' failed"):
+        tfedge.Interpreter(MODELS / "custom_sinh.tflite", backend=backend, custom_op_registerers=["NoSuchRegisterer"])
