@@ -31,9 +31,27 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
     def setup(self) -> None:
-        self.connection.settimeout(self.server.idle_timeout)  # an idle keep-alive connection ends after this
+        self.request.settimeout(self.server.idle_timeout)  # an idle keep-alive connection ends after this
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def parse_request(self) -> bool:
+        """Request line and headers read: from here the request is in flight (a stop waits for it)."""
+        with self.server.in_flight_lock:
+            self.server.in_flight += 1
+            self._counted = True
+        return super().parse_request()
+
+    def handle_one_request(self) -> None:
+        """One request (an idle keep-alive connection waiting here is not in flight)."""
+        self._counted = False
+        try:
+            super().handle_one_request()
+        finally:
+            if self._counted:
+                with self.server.in_flight_lock:
+                    self.server.in_flight -= 1
+                    self.server.in_flight_lock.notify_all()
 
     def do_GET(self) -> None:
         self._serve(b"")
@@ -64,18 +82,9 @@ class _Handler(BaseHTTPRequestHandler):
     do_DELETE = do_HEAD = do_PATCH = do_PUT
 
     def _serve(self, body: bytes) -> None:
-        owner = self.server
         start = time.perf_counter()
-        with owner.in_flight_lock:
-            owner.in_flight += 1
-        try:
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            response = owner.service.handle(self.command, self.path, headers, body)
-            self._write(response, start)
-        finally:
-            with owner.in_flight_lock:
-                owner.in_flight -= 1
-                owner.in_flight_lock.notify_all()
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self._write(self.server.service.handle(self.command, self.path, headers, body), start)
 
     def _send_plain(self, status: int, message: str) -> None:
         """A refusal before the body is read; the connection closes (the body is left unread)."""
