@@ -51,7 +51,7 @@ def serve(models: Mapping[str, ModelSource], *, host: str = "127.0.0.1", port: i
         api_key: Require this key (``Authorization: Bearer KEY``, ``X-API-Key`` or DeepStack's
             ``api_key`` field) on every request but the health checks.
         max_body: The largest request body, bytes (413 beyond).
-        quiet: No access log.
+        quiet: No access log (the line saying where it listens stays).
         on_ready: Called with the Server once it listens (from the serving thread).
         **interpreter_options: For each :class:`~tfedge.Interpreter` (``backend``, ``delegates``, ...).
     """
@@ -60,11 +60,10 @@ def serve(models: Mapping[str, ModelSource], *, host: str = "127.0.0.1", port: i
     server = Server(service, host, port, max_body=max_body, quiet=quiet)
     if threading.current_thread() is threading.main_thread():
         server.install_signal_handlers()
-    if not quiet:
-        bound, at = server.address
-        sys.stderr.write(f"tfedge serve: {', '.join(service.models)} on http://{bound}:{at} "
-                         f"({next(iter(service.models.values())).pool.size} workers per model)\n")
-        sys.stderr.flush()
+    bound, at = server.address  # one line even with quiet (which silences the access log)
+    sys.stderr.write(f"tfedge serve: {', '.join(service.models)} on http://{bound}:{at} "
+                     f"({next(iter(service.models.values())).pool.size} workers per model)\n")
+    sys.stderr.flush()
     if on_ready is not None:
         on_ready(server)
     server.serve_forever()

@@ -7,20 +7,19 @@ GIL); this layer only reads bytes and hands them to :class:`~tfedge.serve.handle
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import sys
 import threading
 import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional, Tuple
 
 from .handlers import Response, Service
 
 __all__ = ["Server"]
-
-_REASONS = {411: "Length Required", 413: "Payload Too Large"}
-
 
 class _Handler(BaseHTTPRequestHandler):
     """One connection: reads requests, asks the Service, writes responses."""
@@ -88,26 +87,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_plain(self, status: int, message: str) -> None:
         """A refusal before the body is read; the connection closes (the body is left unread)."""
-        import json
-
         self.close_connection = True
         response = Response(status, json.dumps({"error": message}).encode(), headers={"Connection": "close"})
         self._write(response, time.perf_counter())
         self.server.service.metrics.observe("", "body", status, 0.0)
 
-    def _write(self, response: Response, start: float) -> None:
+    def _write(self, response: Response, start: float, log: bool = True) -> None:
         if self.server.draining:
             self.close_connection = True
             response.headers["Connection"] = "close"
-        self.send_response_only(response.status, _REASONS.get(response.status))
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        for key, value in response.headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
-        if not self.server.quiet:
+        try:
+            reason = HTTPStatus(response.status).phrase
+        except ValueError:
+            reason = ""
+        lines = [f"HTTP/1.1 {response.status} {reason}", f"Content-Type: {response.content_type}",
+                 f"Content-Length: {len(response.body)}", *(f"{k}: {v}" for k, v in response.headers.items())]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        # One write: header and body leave in one segment where they fit (no wait for an ACK).
+        self.wfile.write(head if getattr(self, "command", None) == "HEAD" else head + response.body)
+        if log and not self.server.quiet:
             ms = (time.perf_counter() - start) * 1000
             sys.stderr.write(f'{self.client_address[0]} "{self.command} {self.path[:200]}" {response.status} '
                              f"{len(response.body)} {ms:.1f}ms\n")
@@ -118,10 +116,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.server.quiet:
             sys.stderr.write(f'{self.client_address[0]} "{(self.requestline or "")[:200]}" {code} 0 (bad HTTP)\n')
         try:
-            self.send_response_only(code, message)
-            self.send_header("Connection", "close")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            body = json.dumps({"error": f"Bad HTTP request: {message or HTTPStatus(code).phrase}."}).encode()
+            self._write(Response(code, body, headers={"Connection": "close"}), time.perf_counter(), log=False)
         except OSError:
             pass
 
