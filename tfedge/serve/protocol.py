@@ -131,9 +131,9 @@ def _flag(params: Dict[str, Any], key: str, where: str) -> Optional[bool]:
 def _shape(value: Any, where: str) -> Tuple[int, ...]:
     """A list of dimensions >= 0."""
     if not isinstance(value, list) or len(value) > _MAX_RANK or not all(
-            type(d) is int and 0 <= d < 2 ** 40 for d in value):
-        raise RequestError(f"{where}: 'shape' must be a list of at most {_MAX_RANK} whole numbers >= 0, "
-                           f"got {json.dumps(value)[:60]}.")
+            type(d) is int and 0 <= d < 2 ** 40 for d in value) or _size(tuple(max(d, 1) for d in value)) > 2 ** 40:
+        raise RequestError(f"{where}: 'shape' must be a list of at most {_MAX_RANK} whole numbers >= 0 "
+                           f"(at most 2**40 elements), got {json.dumps(value)[:60]}.")
     return tuple(value)
 
 
