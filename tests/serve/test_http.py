@@ -148,6 +148,8 @@ def test_not_found_wrong_method_and_length(server: ServerProcess) -> None:
     assert 'tfedge_requests_total{model="add",endpoint="infer",code="200"}' in metrics
     assert 'tfedge_request_duration_seconds_bucket{model="add",endpoint="infer",le="+Inf"}' in metrics
     assert 'tfedge_queue_depth{model="faces"} 0' in metrics
+    assert 'tfedge_requests_total{model="faces",endpoint="detection",code="200"}' in metrics
+    assert 'tfedge_requests_total{model="",endpoint="live",code="200"}' in metrics
     assert "Traceback" not in server.text()
     assert '"GET /v2/health/ready" 200 ' in server.text()
 

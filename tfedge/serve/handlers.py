@@ -160,7 +160,10 @@ class Service:
         """Answer one request; never raises for anything a client can send."""
         start = time.perf_counter()
         endpoint, args = _route(path.split("?", 1)[0])
-        model = args[0] if args and args[0] in self.models else self.detector or "" if endpoint == "detection" else ""
+        if endpoint == "detection":
+            model = self.detector or ""
+        else:
+            model = args[0] if args and args[0] in self.models else ""
         try:
             handler = self._routes.get((method, endpoint))
             if endpoint == "unknown":
