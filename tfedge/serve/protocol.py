@@ -199,7 +199,7 @@ def parse_infer_request(body: bytes, header_length: Optional[int] = None) -> Inf
             raise RequestError(f"{where} is given twice.")
         shape = _shape(item.get("shape"), where)
         datatype = item.get("datatype")
-        if datatype not in DATATYPES:
+        if not isinstance(datatype, str) or datatype not in DATATYPES:
             raise RequestError(f"{where}: datatype {json.dumps(datatype)[:40]} is not served. "
                                f"Use one of: {', '.join(DATATYPES)}.")
         size = _parameters(item, where).get("binary_data_size")
