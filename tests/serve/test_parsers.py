@@ -130,3 +130,25 @@ def test_fuzz_seeds_and_regressions(target: str) -> None:
             module.one_input(data)
         except module.ALLOWED:
             pass
+
+
+def test_a_bug_in_a_handler_is_a_500_and_the_service_goes_on(capsys: pytest.CaptureFixture) -> None:
+    from conftest import ADD
+    from tfedge.serve import build_service
+
+    service = build_service({"add": str(ADD)}, workers=1)
+    model = service.models["add"]
+
+    def broken(inputs, **kw):  # type: ignore[no-untyped-def]
+        raise ZeroDivisionError("boom")
+
+    real = model.pool.run
+    model.pool.run = broken  # type: ignore[method-assign]
+    body = b'{"inputs":[{"name":"a","shape":[1,8,8,3],"datatype":"FP32","data":[' + b",".join([b"1"] * 192) + b"]}]}"
+    response = service.handle("POST", "/v2/models/add/infer", {}, body)
+    assert response.status == 500
+    assert json.loads(response.body) == {
+        "error": "Internal error (ZeroDivisionError); the server log has the details."}
+    assert "ZeroDivisionError: boom" in capsys.readouterr().err
+    model.pool.run = real  # type: ignore[method-assign]
+    assert service.handle("POST", "/v2/models/add/infer", {}, body).status == 200

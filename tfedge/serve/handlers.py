@@ -12,7 +12,9 @@ import io
 import json
 import queue
 import threading
+import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import unquote
@@ -185,6 +187,9 @@ class Service:
                 response.headers["Retry-After"] = "1"
             if endpoint == "detection":
                 response = _json(exc.status, {"success": False, "error": str(exc)}, **response.headers)
+        except Exception as exc:  # a bug, not the client's fault: logged in full, and the server keeps serving
+            traceback.print_exc(file=sys.stderr)
+            response = _json(500, {"error": f"Internal error ({type(exc).__name__}); the server log has the details."})
         response.model, response.endpoint = model, endpoint
         self.metrics.observe(model, endpoint, response.status, time.perf_counter() - start)
         return response
