@@ -44,10 +44,3 @@ def one_input(data: bytes) -> None:
     form = parse_detection_form(body, ctype)
     assert form.image and 0.0 <= form.min_confidence <= 1.0
 
-
-if __name__ == "__main__":
-    for seed in seeds():
-        try:
-            one_input(seed)
-        except ALLOWED:
-            pass
