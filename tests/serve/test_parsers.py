@@ -152,3 +152,19 @@ def test_a_bug_in_a_handler_is_a_500_and_the_service_goes_on(capsys: pytest.Capt
     assert "ZeroDivisionError: boom" in capsys.readouterr().err
     model.pool.run = real  # type: ignore[method-assign]
     assert service.handle("POST", "/v2/models/add/infer", {}, body).status == 200
+
+
+def test_native_build_list_is_what_serve_imports() -> None:
+    """tfedge.serve.native names every stdlib package the server brings beyond tfedge and its tasks."""
+    import subprocess
+    import sys
+
+    from tfedge.serve.native import OPTIONAL_STDLIB, STDLIB_PACKAGES
+
+    code = ("import sys; import tfedge, tfedge.cli, tfedge.tasks.detect; before = set(sys.modules); "
+            "import tfedge.serve.app, tfedge.serve.cli; "
+            "print(sorted({m.split('.')[0] for m in set(sys.modules) - before} - {'tfedge'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    brought = {name for name in json.loads(out.replace("'", '"')) if not name.startswith("_")}
+    assert brought <= set(STDLIB_PACKAGES) | set(OPTIONAL_STDLIB), brought - set(STDLIB_PACKAGES)
+    assert "http" in brought and "socketserver" in brought
