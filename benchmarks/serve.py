@@ -50,6 +50,15 @@ from tfedge._inputs import random_input  # noqa: E402
 FACES = Path(__file__).resolve().parents[1] / "tests" / "data" / "mediapipe" / "face_detection_short_range.tflite"
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU seconds (user + system) of this process, or of process ``pid`` (Linux /proc)."""
+    if pid is None:
+        return time.process_time()
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class ServerChild:
     """``tfedge serve`` in a child process on a free loopback port."""
 
@@ -150,7 +159,7 @@ def bench_infer(name: str, path: Path, workers: int, clients: int, rounds: int, 
             np.frombuffer(data[offset:offset + n], np.float32)
             offset += n
 
-    def server_round() -> tuple[float, list[float]]:
+    def server_round() -> tuple[float, list[float], float]:
         def call(conn: http.client.HTTPConnection) -> None:
             conn.request("POST", "/v2/models/m/infer", body=body, headers=headers)
             resp = conn.getresponse()
@@ -159,10 +168,15 @@ def bench_infer(name: str, path: Path, workers: int, clients: int, rounds: int, 
                 raise RuntimeError(f"HTTP {resp.status}: {data[:200]!r}")
             decode_outputs(data, int(resp.getheader("Inference-Header-Content-Length")))
 
-        return load(call, lambda: http.client.HTTPConnection("127.0.0.1", server.port, timeout=60), clients, seconds)
+        cpu0 = cpu_seconds() + cpu_seconds(server.proc.pid)
+        rps, lats = load(call, lambda: http.client.HTTPConnection("127.0.0.1", server.port, timeout=60), clients,
+                         seconds)
+        return rps, lats, (cpu_seconds() + cpu_seconds(server.proc.pid) - cpu0) / len(lats)
 
-    def pool_round() -> tuple[float, list[float]]:
-        return load(lambda _: pool.run(feed), lambda: None, clients, seconds)
+    def pool_round() -> tuple[float, list[float], float]:
+        cpu0 = cpu_seconds()
+        rps, lats = load(lambda _: pool.run(feed), lambda: None, clients, seconds)
+        return rps, lats, (cpu_seconds() - cpu0) / len(lats)
 
     try:
         server_round()  # warm-up: connections, first calls
@@ -175,13 +189,16 @@ def bench_infer(name: str, path: Path, workers: int, clients: int, rounds: int, 
         server.stop()
     row: dict[str, Any] = {}
     for way, runs in result.items():
-        lat = sorted(x for _, lats in runs for x in lats)
-        row[way] = {"rps": statistics.median(r for r, _ in runs), "p50_ms": 1000 * lat[len(lat) // 2],
-                    "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))]}
+        lat = sorted(x for _, lats, _ in runs for x in lats)
+        row[way] = {"rps": statistics.median(r for r, _, _ in runs), "p50_ms": 1000 * lat[len(lat) // 2],
+                    "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+                    "cpu_ms": 1000 * statistics.median(c for _, _, c in runs)}
     row["ratio"] = row["server"]["rps"] / row["pool"]["rps"]
+    row["cpu_ratio"] = row["server"]["cpu_ms"] / row["pool"]["cpu_ms"]
     print(f"{name:24} server {row['server']['rps']:8.1f} req/s p50 {row['server']['p50_ms']:7.2f} ms "
           f"p99 {row['server']['p99_ms']:7.2f} ms | pool {row['pool']['rps']:8.1f} req/s "
-          f"p50 {row['pool']['p50_ms']:7.2f} ms p99 {row['pool']['p99_ms']:7.2f} ms | ratio {row['ratio']:.2f}",
+          f"p50 {row['pool']['p50_ms']:7.2f} ms p99 {row['pool']['p99_ms']:7.2f} ms | ratio {row['ratio']:.2f} "
+          f"| cpu/request {row['server']['cpu_ms']:.2f} vs {row['pool']['cpu_ms']:.2f} ms",
           file=sys.stderr)
     return row
 
@@ -217,23 +234,30 @@ def bench_deepstack(rounds: int, calls: int) -> dict[str, Any]:
     decoded = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
     ways = {"server": remote, "decode+detect": local, "detect": detect_only}
     times: dict[str, list[float]] = {k: [] for k in ways}
+    cpu: dict[str, list[float]] = {k: [] for k in ways}
     try:
         for fn in ways.values():
             for _ in range(5):
                 fn()
         for _ in range(rounds):
             for way, fn in ways.items():
+                c0 = cpu_seconds() + (cpu_seconds(server.proc.pid) if way == "server" else 0.0)
                 t0 = time.perf_counter()
                 for _ in range(calls):
                     fn()
                 times[way].append((time.perf_counter() - t0) / calls)
+                c1 = cpu_seconds() + (cpu_seconds(server.proc.pid) if way == "server" else 0.0)
+                cpu[way].append((c1 - c0) / calls)
     finally:
         conn.close()
         server.stop()
     row: dict[str, Any] = {k: 1000 * statistics.median(v) for k, v in times.items()}
     row["ratio"] = row["server"] / row["decode+detect"]
+    row.update({f"{k} cpu": 1000 * statistics.median(v) for k, v in cpu.items()})
+    row["cpu_ratio"] = row["server cpu"] / row["decode+detect cpu"]
     print(f"deepstack (astronaut 512x512 JPEG): server {row['server']:.2f} ms, decode+detect "
-          f"{row['decode+detect']:.2f} ms, detect alone {row['detect']:.2f} ms: ratio {row['ratio']:.2f}",
+          f"{row['decode+detect']:.2f} ms, detect alone {row['detect']:.2f} ms: ratio {row['ratio']:.2f}; cpu "
+          f"{row['server cpu']:.2f} vs {row['decode+detect cpu']:.2f} ms: {row['cpu_ratio']:.2f}",
           file=sys.stderr)
     return row
 
@@ -244,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--calls", type=int, default=20, help="DeepStack calls per round")
     parser.add_argument("--no-mobilenet", action="store_true", help="only the face detector (no TensorFlow)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -257,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"workers": args.workers, "clients": args.clients, "cpus": os.cpu_count()}
     for name, path in models.items():
         results[name] = bench_infer(name, path, args.workers, args.clients, args.rounds, args.seconds)
-    results["deepstack"] = bench_deepstack(args.rounds, 20)
+    results["deepstack"] = bench_deepstack(args.rounds, args.calls)
     if args.json:
         print(json.dumps(results, indent=2))
     return 0
