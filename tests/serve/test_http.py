@@ -17,7 +17,7 @@ import pytest
 
 import tfedge
 from tfedge.tasks.detect import detect
-from conftest import ADD, FACES, ServerProcess
+from serve_support import ADD, FACES, ServerProcess
 
 PIL = pytest.importorskip("PIL.Image")
 requests = pytest.importorskip("requests")

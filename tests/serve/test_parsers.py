@@ -133,7 +133,7 @@ def test_fuzz_seeds_and_regressions(target: str) -> None:
 
 
 def test_a_bug_in_a_handler_is_a_500_and_the_service_goes_on(capsys: pytest.CaptureFixture) -> None:
-    from conftest import ADD
+    from serve_support import ADD
     from tfedge.serve import build_service
 
     service = build_service({"add": str(ADD)}, workers=1)

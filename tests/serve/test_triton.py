@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tfedge
-from conftest import ADD, ADD_Q, MULTI, ServerProcess
+from serve_support import ADD, ADD_Q, MULTI, ServerProcess
 
 httpclient = pytest.importorskip("tritonclient.http")
 from tritonclient.utils import InferenceServerException  # noqa: E402
