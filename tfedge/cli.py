@@ -30,6 +30,7 @@ from .embedded import EMBEDDED_PREFIX, resolve_model
 from .errors import InputError, ModelError, TfedgeError
 from .interpreter import Interpreter, TensorSpec
 from .isolate import DEFAULT_TIMEOUT
+from .serve.cli import add_parser as add_serve_parser
 from .tasks._commands import add_task_commands
 
 __all__ = ["main"]
@@ -386,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_bench.set_defaults(func=_cmd_bench)
 
     add_task_commands(sub, common, _open)  # classify, detect, segment, landmarks: tfedge/tasks/_commands.py
+    add_serve_parser(sub, common)
     return parser
 
 
