@@ -1,4 +1,4 @@
-"""What ``tfedge.tasks.detect`` costs on top of ``run()``: MediaPipe's face detector on astronaut().
+"""What ``tfedge.tasks.detect`` and the landmarkers cost on top of ``run()``, on astronaut().
 
 Three ways, run back to back in each round; each ratio is the median of its per-round ratios:
 
@@ -7,7 +7,18 @@ Three ways, run back to back in each round; each ratio is the median of its per-
   normalization, SSD decode against the anchors, weighted NMS, boxes to image pixels;
 - ``detect 512x512``: ``detect`` on the full photo, letterbox resize included.
 
-    python benchmarks/tasks.py [--rounds 15] [--calls 200] [--threads 1] [--json]
+And each landmarker (``--landmarks``), per frame of astronaut() against its models' own
+``run()`` on prepared tensors, each way back to back in a round:
+
+- ``<kind> tracked``: ``landmarker(frame)`` while tracking holds (the landmark model only:
+  crop, rotate, normalize, run, points to image pixels, next region); against the landmark
+  model's ``run()``;
+- ``<kind> find``: ``landmarker.find(frame)`` (detector, region, landmarks); against the
+  sum of both models' ``run()``.
+- ``hand region``: no photo of a hand ships with scikit-image, so the hand landmarker's
+  per-frame work on a fixed region (what a tracked frame does) against its model's ``run()``.
+
+    python benchmarks/tasks.py [--rounds 15] [--calls 200] [--threads 1] [--landmarks] [--json]
 """
 
 from __future__ import annotations
@@ -22,7 +33,11 @@ from _timing import ROOT, paired_rounds, script_dir_last
 
 script_dir_last(__file__)
 
-MODEL = ROOT / "tests" / "data" / "mediapipe" / "face_detection_short_range.tflite"
+MP = ROOT / "tests" / "data" / "mediapipe"
+MODEL = MP / "face_detection_short_range.tflite"
+LANDMARKERS = {"face": ("face_detection_short_range", "face_landmark"),
+               "pose": ("pose_detection", "pose_landmark_full"),
+               "hand": ("palm_detection_lite", "hand_landmark_lite")}
 
 
 def measure(rounds: int, calls: int, threads: int) -> dict[str, float]:
@@ -48,6 +63,62 @@ def measure(rounds: int, calls: int, threads: int) -> dict[str, float]:
     return summarize(paired_rounds(ways, rounds=rounds, calls=calls))
 
 
+def measure_landmarks(rounds: int, calls: int, threads: int) -> dict[str, float]:
+    """Seconds per frame of each landmarker way and of its models' run(), and the ratios."""
+    import numpy as np
+    import skimage.data
+
+    from tfedge import Interpreter
+    from tfedge.tasks import Landmarker, Region
+    from tfedge.tasks._image import image_input, prepare
+    from tfedge.tasks.landmarks import crop
+
+    photo = skimage.data.astronaut()
+    result: dict[str, float] = {}
+    for kind, (det_name, lm_name) in LANDMARKERS.items():
+        detector = Interpreter(MP / f"{det_name}.tflite", num_threads=threads)
+        landmarker = Interpreter(MP / f"{lm_name}.tflite", num_threads=threads)
+        tracker = Landmarker(kind, detector, landmarker)
+        info = image_input(landmarker)
+        det_tensor = prepare(photo, image_input(detector), letterbox=True)[0].copy()
+        ways: dict[str, object] = {"detector run": lambda: detector.run(det_tensor)}
+        if kind == "hand":
+            region = Region(256.0, 256.0, 200.0, 200.0, 0.3)
+            lm_tensor = (crop(photo, region, info.height, info.width)[None] / 255.0).astype(np.float32)
+            ways["landmark run"] = lambda: landmarker.run(lm_tensor)
+            ways["region"] = lambda: tracker._landmarks(photo, region)
+        else:
+            if len(tracker(photo)) != 1:
+                raise SystemExit(f"the {kind} landmarker did not find one {kind} in astronaut(): nothing to measure")
+            region = tracker._tracked[0].region
+            lm_tensor = (crop(photo, region, info.height, info.width)[None] / 255.0).astype(np.float32)
+            ways["landmark run"] = lambda: landmarker.run(lm_tensor)
+            ways["tracked"] = lambda: tracker(photo)
+            ways["find"] = lambda: tracker.find(photo)
+        runs_before = tracker.detector_runs
+        samples = paired_rounds(ways, rounds=rounds, calls=calls)  # type: ignore[arg-type]
+        if kind != "hand":
+            # find() runs the detector on each of its calls (warm-up and rounds); a tracked frame never should.
+            find_calls = max(1, calls // 10) + rounds * calls
+            result[f"{kind} detector runs in tracked frames"] = tracker.detector_runs - runs_before - find_calls
+        for clock, times in samples.items():
+            for name, values in times.items():
+                result[f"{kind} {name} us ({clock})"] = round(statistics.median(values) * 1e6, 1)
+            alone = times["landmark run"]
+            both = [a + b for a, b in zip(times["detector run"], alone)]
+            if kind == "hand":
+                result[f"hand region / landmark run ({clock})"] = _ratio(times["region"], alone)
+            else:
+                result[f"{kind} tracked / landmark run ({clock})"] = _ratio(times["tracked"], alone)
+                result[f"{kind} find / both runs ({clock})"] = _ratio(times["find"], both)
+    return result
+
+
+def _ratio(way: list[float], base: list[float]) -> float:
+    """The median of the per-round ratios."""
+    return round(statistics.median([a / b for a, b in zip(way, base)]), 3)
+
+
 def summarize(samples: dict[str, dict[str, list[float]]]) -> dict[str, float]:
     """Median per call of each way, and each ratio to ``run`` as the median of its per-round ratios.
 
@@ -70,14 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1: steadier)")
+    parser.add_argument("--landmarks", action="store_true", help="the landmarkers instead of detect()")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = measure(args.rounds, args.calls, args.threads)
+    measure_fn = measure_landmarks if args.landmarks else measure
+    result = measure_fn(args.rounds, args.calls, args.threads)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for key, value in result.items():
-            print(f"{key:<32} {value}")
+            print(f"{key:<44} {value}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The ``tfedge`` command: ``info``, ``run``, ``bench``, ``classify``, ``detect`` (and more as they land).
+"""The ``tfedge`` command: ``info``, ``run``, ``bench``, ``check``; the tasks (``classify``, ``detect``, ``segment``, ``landmarks``).
 
 Results go to stdout (``--json`` for scripts), messages to stderr. Exit status: 0 on
 success, 1 on a tfedge error (one line on stderr; the traceback with ``--verbose``),
@@ -31,6 +31,7 @@ from .errors import InputError, ModelError, TfedgeError
 from .interpreter import Interpreter, TensorSpec
 from .isolate import DEFAULT_TIMEOUT
 from .serve.cli import add_parser as add_serve_parser
+from .tasks._commands import add_task_commands
 
 __all__ = ["main"]
 
@@ -292,104 +293,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _task_input(path: str) -> Any:
-    """An input file of ``classify``/``detect``: a .npy array, else an image (Pillow)."""
-    from .tasks import load_image
-
-    if path.endswith(".npy"):
-        try:
-            return np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise InputError(f"Input {path!r} does not exist.") from None
-        except (OSError, ValueError) as exc:
-            raise InputError(f"Input {path!r} is not a .npy array ({exc}).") from None
-    return load_image(path)
-
-
-def _cmd_classify(args: argparse.Namespace) -> int:
-    from .tasks import classify
-
-    interp, _ = _open(args)
-    results = []
-    for path in args.inputs:
-        categories = classify(interp, _task_input(path), top_k=args.top_k, labels=args.labels)
-        results.append({"input": path, "categories": [dataclasses.asdict(c) for c in categories]})
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        for item in results:
-            for c in item["categories"]:
-                label = f"{c['label']} ({c['index']})" if c["label"] else f"class {c['index']}"
-                print(f"{item['input']}: {c['score']:.4f} {label}")
-    return 0
-
-
-def _cmd_detect(args: argparse.Namespace) -> int:
-    from .tasks import detect
-
-    if args.draw and len(args.inputs) != 1:
-        raise InputError(f"--draw writes one picture: give one IMAGE, not {len(args.inputs)}.")
-    if args.draw:
-        _check_draw(args.draw)
-    interp, _ = _open(args)
-    results = []
-    for path in args.inputs:
-        image = _task_input(path)
-        found = detect(interp, image, score_threshold=args.threshold, max_results=args.max_results,
-                       labels=args.labels)
-        results.append({"input": path, "width": int(image.shape[1]), "height": int(image.shape[0]),
-                        "detections": [dataclasses.asdict(d) for d in found]})
-        if args.draw:
-            _draw(image, found, args.draw)
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        for item in results:
-            if not item["detections"]:
-                print(f"{item['input']}: nothing found")
-            for d in item["detections"]:
-                x0, y0, x1, y1 = d["box"]
-                label = d["label"] or f"class {d['index']}"
-                print(f"{item['input']}: {label} {d['score']:.3f} at ({x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f})")
-    if args.draw:
-        print(f"wrote {args.draw}", file=sys.stderr)
-    return 0
-
-
-def _check_draw(out: str) -> None:
-    """Refuse --draw before any work when Pillow is missing or the folder does not exist."""
-    try:
-        import PIL  # noqa: F401
-    except ImportError:
-        raise InputError('--draw needs Pillow: pip install "tfedge[draw]".') from None
-    parent = Path(out).parent
-    if not parent.is_dir():
-        raise InputError(f"Cannot write {out!r}: the directory {str(parent)!r} does not exist.")
-
-
-def _draw(image: np.ndarray, found: Sequence[Any], out: str) -> None:
-    """The image with boxes, labels, scores and keypoints drawn, written atomically as PNG."""
-    from PIL import Image, ImageDraw
-
-    pixels = image if image.dtype == np.uint8 else np.clip(image, 0, 255).astype(np.uint8)
-    picture = Image.fromarray(pixels[:, :, :3])
-    pen = ImageDraw.Draw(picture)
-    width = max(2, round(max(picture.size) / 250))
-    for d in found:
-        x0, y0, x1, y1 = d.box
-        pen.rectangle([x0, y0, x1, y1], outline=(0, 255, 64), width=width)
-        text = f"{d.label or f'class {d.index}'} {d.score:.2f}"
-        left, top, right, bottom = pen.textbbox((x0, y0), text)
-        lift = bottom - top + 4
-        pen.rectangle([x0, y0 - lift, x0 + right - left + 6, y0], fill=(0, 255, 64))
-        pen.text((x0 + 3, y0 - lift + 1), text, fill=(0, 0, 0))
-        for x, y in d.keypoints:
-            pen.ellipse([x - width, y - width, x + width, y + width], fill=(255, 48, 48))
-    suffix = Path(out).suffix.lower().lstrip(".") or "png"
-    fmt = {"jpg": "JPEG", "jpeg": "JPEG"}.get(suffix, "PNG")
-    write_atomically(out, lambda f: picture.save(f, format=fmt))
-
-
 def _at_least(minimum: int) -> Callable[[str], int]:
     """An argparse type for counts: a whole number >= ``minimum``."""
 
@@ -483,20 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_bench.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
     p_bench.set_defaults(func=_cmd_bench)
 
-    p_classify = sub.add_parser("classify", parents=[common], help="top-k classes of images or .npy inputs")
-    p_classify.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (Pillow) or .npy arrays")
-    p_classify.add_argument("--labels", metavar="FILE", help="labels, one per line (default: the model's metadata)")
-    p_classify.add_argument("--top-k", type=_whole_number, default=5, help="categories per input (default 5)")
-    p_classify.set_defaults(func=_cmd_classify)
-
-    p_detect = sub.add_parser("detect", parents=[common], help="objects in images: boxes in image pixels")
-    p_detect.add_argument("inputs", nargs="+", metavar="IMAGE", help="image files (Pillow) or .npy arrays (H, W, 3)")
-    p_detect.add_argument("--labels", metavar="FILE", help="labels, one per line (default: the model's metadata)")
-    p_detect.add_argument("--threshold", type=float, default=0.5, help="minimum score (default 0.5)")
-    p_detect.add_argument("--max-results", type=_whole_number, help="at most N detections per image")
-    p_detect.add_argument("--draw", metavar="OUT.png", help='write the image with the detections drawn (needs Pillow: "tfedge[draw]")')
-    p_detect.set_defaults(func=_cmd_detect)
-
+    add_task_commands(sub, common, _open)  # classify, detect, segment, landmarks: tfedge/tasks/_commands.py
     add_serve_parser(sub, common)
     return parser
 

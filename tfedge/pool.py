@@ -11,7 +11,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._model import ModelSource
-from .interpreter import Inputs, Interpreter, _default_threads
+from .errors import InvokeError
+from .interpreter import Inputs, Interpreter, TensorSpec, _default_threads
+
+if TYPE_CHECKING:
+    from .metadata import ModelMetadata
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -69,17 +73,40 @@ class InterpreterPool:
             self._free.put(interp)
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+        self._closed = False
 
     @property
     def interpreters(self) -> tuple[Interpreter, ...]:
         """The pooled interpreters (for ``input_specs()``, ``placement``, ...)."""
         return self._interpreters
 
+    # What tfedge.tasks reads from a model: the same for every pooled interpreter.
+    def input_specs(self, signature: str | None = None) -> tuple[TensorSpec, ...]:
+        """The inputs, as :meth:`Interpreter.input_specs`."""
+        return tuple(self._interpreters[0].input_specs(signature))
+
+    def output_specs(self, signature: str | None = None) -> tuple[TensorSpec, ...]:
+        """The outputs, as :meth:`Interpreter.output_specs`."""
+        return tuple(self._interpreters[0].output_specs(signature))
+
+    @property
+    def metadata(self) -> ModelMetadata | None:
+        """The model's TFLite Metadata, as :attr:`Interpreter.metadata`."""
+        return self._interpreters[0].metadata
+
+    def _refuse_if_closed(self) -> None:
+        if self._closed:
+            raise InvokeError("This InterpreterPool is closed; create a new InterpreterPool to run the model.")
+
     def run(self, inputs: Inputs, *, signature: str | None = None, raw: bool = False) -> dict[str, np.ndarray]:
         """Run one call on a free interpreter, waiting for one if all are busy.
 
         Takes and returns what :meth:`Interpreter.run` does. Safe from any thread.
+
+        Raises:
+            InvokeError: The pool is closed.
         """
+        self._refuse_if_closed()
         interp = self._free.get()
         try:
             return interp.run(inputs, signature=signature, raw=raw)
@@ -96,6 +123,7 @@ class InterpreterPool:
         Reads ahead at most ``2 * size`` items, so an endless stream works. An error
         is raised when its item's turn comes.
         """
+        self._refuse_if_closed()
         executor = self._get_executor()
         pending: deque[Future[dict[str, np.ndarray]]] = deque()
         for item in inputs:
@@ -117,8 +145,9 @@ class InterpreterPool:
             return self._executor
 
     def close(self) -> None:
-        """Stop the worker threads of :meth:`map` (``run()`` keeps working)."""
+        """Stop the worker threads of :meth:`map`; later calls raise ``InvokeError``."""
         with self._executor_lock:
+            self._closed = True
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
                 self._executor = None

@@ -1,4 +1,4 @@
-"""Table 7: what ``tfedge.tasks.detect`` costs over ``run()``, measured by ``benchmarks/tasks.py``."""
+"""Table 7: what ``tfedge.tasks.detect`` and the landmarkers cost over ``run()``, measured by ``benchmarks/tasks.py``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from _timing import run_json
 from tables import Context, Section, markdown_table, ms
 
-TITLE = "Tasks: `detect()` vs `run()` on MediaPipe's face detector"
+TITLE = "Tasks: `detect()` and the landmarkers vs `run()` on MediaPipe's models"
 _SCRIPT = Path(__file__).resolve().parents[1] / "tasks.py"
 
 
@@ -34,4 +34,38 @@ def table(ctx: Context) -> Section:
         "the SSD decode against the anchors, weighted NMS and the boxes in image pixels; at 512x512 also the "
         "letterbox resize (numpy bilinear). `cpu` is this process's CPU time (steadier on a busy machine). "
         "Target: detect 128x128 / run <= 1.15x."
-    ))
+    ) + "\n\n" + landmarks_table(ctx))
+
+
+def landmarks_table(ctx: Context) -> str:
+    """Per-frame cost of each landmarker against its models' own run()."""
+    rounds, calls = (3, 5) if ctx.quick else (15, 10)
+    try:
+        r = run_json([str(_SCRIPT), "--landmarks", "--json", "--rounds", str(rounds), "--calls", str(calls)],
+                     timeout=3600)
+    except (RuntimeError, ValueError) as exc:
+        return f"Landmarkers not included: `benchmarks/{_SCRIPT.name} --landmarks --json` failed ({str(exc).splitlines()[0]})."
+    rows = []
+    for kind in ("face", "pose"):
+        for clock in ("wall", "cpu"):
+            rows.append([f"{kind} ({clock})", ms(r[f"{kind} landmark run us ({clock})"] / 1e6),
+                         ms(r[f"{kind} tracked us ({clock})"] / 1e6), f"{r[f'{kind} tracked / landmark run ({clock})']:.2f}×",
+                         ms(r[f"{kind} detector run us ({clock})"] / 1e6), ms(r[f"{kind} find us ({clock})"] / 1e6),
+                         f"{r[f'{kind} find / both runs ({clock})']:.2f}×"])
+    for clock in ("wall", "cpu"):
+        rows.append([f"hand ({clock})", ms(r[f"hand landmark run us ({clock})"] / 1e6),
+                     ms(r[f"hand region us ({clock})"] / 1e6), f"{r[f'hand region / landmark run ({clock})']:.2f}×",
+                     ms(r[f"hand detector run us ({clock})"] / 1e6), "", ""])
+    body = markdown_table(["landmarker", "landmark run()", "tracked frame", "/ run", "detector run()", "find()",
+                           "/ both runs"], rows)
+    return body + (
+        f"\n\nMediaPipe's face (face_detection_short_range + face_landmark), pose (pose_detection + "
+        f"pose_landmark_full) and hand (palm_detection_lite + hand_landmark_lite) models on `astronaut()`, 1 thread; "
+        f"{rounds} rounds of {calls} frames, all ways back to back in each round, medians of per-round ratios. "
+        "A tracked frame runs the landmark model only (crop and rotate in numpy, normalize, run, points to the "
+        "image's pixels, the next region): the detector ran "
+        f"{int(r['face detector runs in tracked frames'])} and {int(r['pose detector runs in tracked frames'])} "
+        "times in the face's and the pose's tracked frames. `find()` runs both models. The hand row is the work "
+        "of a tracked frame on a fixed region (no photo of a hand ships with scikit-image). "
+        "Goal: tracked frame / run <= 1.25x."
+    )

@@ -1,4 +1,4 @@
-"""One-call tasks on the thin runtime (numpy only): classify, detect, segment, stream.
+"""One-call tasks on the thin runtime (numpy only): classify, detect, segment, landmarks, stream.
 
 ```python
 from tfedge import Interpreter
@@ -10,8 +10,9 @@ faces = detect(Interpreter("face_detection_short_range.tflite"), image)   # [Det
 
 from __future__ import annotations
 
-from .classify import Category, classify, read_labels
+from .classify import Category, classify, classify_audio, read_labels
 from .detect import Detection, SsdAnchors, detect, nms
+from .landmarks import Landmarker, Landmarks, Region
 from .segment import segment
 from .stream import Stage, Stream
 from ._image import load_image, resize_bilinear
@@ -19,10 +20,14 @@ from ._image import load_image, resize_bilinear
 __all__ = [
     "Category",
     "Detection",
+    "Landmarker",
+    "Landmarks",
+    "Region",
     "SsdAnchors",
     "Stage",
     "Stream",
     "classify",
+    "classify_audio",
     "detect",
     "load_image",
     "nms",

@@ -6,7 +6,7 @@ import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 
@@ -14,13 +14,25 @@ from ..errors import InputError
 from ..interpreter import Interpreter, TensorSpec
 from ..metadata import ModelMetadata
 
+if TYPE_CHECKING:
+    from ..pool import InterpreterPool
+
 ImageLike = Union[np.ndarray, str, "os.PathLike[str]"]
+# What a task runs: one Interpreter, or an InterpreterPool (the same reads: specs, metadata, run).
+Model = Union[Interpreter, "InterpreterPool"]
 _UINT8 = np.dtype(np.uint8)  # an identity test: comparing dtypes costs a conversion per call
 
 
 def load_image(image: ImageLike) -> np.ndarray:
-    """An (H, W, 3) array: arrays pass through (grayscale gets 3 channels), paths open with Pillow."""
-    if type(image) is np.ndarray and image.ndim == 3 and image.shape[2] == 3 and image.dtype is _UINT8:
+    """An (H, W, 3) array of 0-255 pixels: paths open with Pillow, arrays are read by rule.
+
+    The rule, by dtype and range: integer pixels are 0-255; float pixels are [0, 1] when
+    none is above 1.0 (``img / 255.``: scaled by 255 here), else 0-255. A batch axis of
+    one, ``(1, H, W, 3)``, is dropped; grayscale ``(H, W)`` or ``(H, W, 1)`` gets 3 channels,
+    RGBA loses its alpha.
+    """
+    if type(image) is np.ndarray and image.ndim == 3 and image.shape[2] == 3 and image.dtype is _UINT8 \
+            and image.shape[0] and image.shape[1]:
         return image  # the common case, checked in a few attribute reads
     if isinstance(image, (str, os.PathLike)):
         try:
@@ -36,16 +48,26 @@ def load_image(image: ImageLike) -> np.ndarray:
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise InputError(f"{str(image)!r} is not an image Pillow can read ({type(exc).__name__}).") from None
     array = np.asarray(image)
+    if array.ndim == 4 and array.shape[0] == 1:
+        array = array[0]  # (1, H, W, C): the same image as without the batch axis
     if array.ndim == 2:
         array = np.repeat(array[:, :, None], 3, axis=2)
     elif array.ndim == 3 and array.shape[2] == 4:
         array = array[:, :, :3]
-    if array.ndim != 3 or array.shape[2] not in (1, 3) or 0 in array.shape:
+    if array.ndim == 3 and 0 in array.shape:
+        raise InputError(f"The image is empty (shape {array.shape}); give an image of at least 1x1 pixels.")
+    if array.ndim != 3 or array.shape[2] not in (1, 3):
         raise InputError(f"An image must be an (H, W, 3) array, got shape {array.shape}.")
     if array.shape[2] == 1:
         array = np.repeat(array, 3, axis=2)
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise InputError(f"An image must be uint8 or float pixels, got dtype {array.dtype}.")
+    if array.dtype.kind == "f":
+        top = float(np.max(array))
+        if not np.isfinite(top) or not np.isfinite(float(np.min(array))):
+            raise InputError("The image holds NaN or infinite pixels; give finite values (0-255, or [0, 1] floats).")
+        if top <= 1.0:
+            array = array * np.float32(255.0)  # [0, 1] floats, as img / 255. gives
     return array
 
 
@@ -137,7 +159,7 @@ class ImageInput:
     offset: Any = None
 
 
-def image_input(interp: Interpreter, mean: Any = None, std: Any = None) -> ImageInput:
+def image_input(interp: Model, mean: Any = None, std: Any = None) -> ImageInput:
     """The image input of ``interp``: size, and the normalization from ``mean/std``, else the metadata."""
     specs = interp.input_specs()
     if len(specs) != 1 or len(specs[0].shape) != 4 or specs[0].shape[3] not in (1, 3):
@@ -164,7 +186,7 @@ def image_input(interp: Interpreter, mean: Any = None, std: Any = None) -> Image
                       scale=np.float32(1.0 / std_a[0]), offset=np.float32(-mean_a[0] / std_a[0]))
 
 
-def _metadata(interp: Interpreter) -> Optional[ModelMetadata]:
+def _metadata(interp: Model) -> Optional[ModelMetadata]:
     """The interpreter's metadata, or None when it has none or it is unreadable (the model still runs)."""
     try:
         return interp.metadata

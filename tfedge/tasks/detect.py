@@ -21,8 +21,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError, ModelError
-from ..interpreter import Interpreter, TensorSpec
-from ._image import ImageInput, ImageLike, Letterbox, _metadata, image_input, load_image, prepare
+from ..interpreter import TensorSpec
+from ._fit import fit_hint
+from ._image import ImageInput, ImageLike, Letterbox, Model, _metadata, image_input, load_image, prepare
 from .classify import Labels, label_list, read_labels
 
 __all__ = ["Detection", "SsdAnchors", "detect", "nms"]
@@ -68,6 +69,7 @@ class SsdAnchors:
     h_scale: float = 0.0
     iou_threshold: float = 0.3
     name: str = field(default="", compare=False)
+    label: str = field(default="", compare=False)  # what the detections are called when the model has no labels
 
     def generate(self) -> np.ndarray:
         """The anchors, ``(N, 4)`` float32 rows of (x_center, y_center, width, height), MediaPipe's order."""
@@ -121,10 +123,11 @@ class SsdAnchors:
 
 # MediaPipe's published detectors (their graphs' SsdAnchorsCalculator options).
 KNOWN_ANCHORS: Tuple[SsdAnchors, ...] = (
-    SsdAnchors(128, 128, 4, (8, 16, 16, 16), name="face_detection_short_range"),
-    SsdAnchors(192, 192, 1, (4,), interpolated_scale_aspect_ratio=0.0, name="face_detection_full_range"),
-    SsdAnchors(192, 192, 4, (8, 16, 16, 16), name="palm_detection"),
-    SsdAnchors(224, 224, 5, (8, 16, 32, 32, 32), name="pose_detection"),
+    SsdAnchors(128, 128, 4, (8, 16, 16, 16), name="face_detection_short_range", label="face"),
+    SsdAnchors(192, 192, 1, (4,), interpolated_scale_aspect_ratio=0.0, name="face_detection_full_range",
+               label="face"),
+    SsdAnchors(192, 192, 4, (8, 16, 16, 16), name="palm_detection", label="palm"),
+    SsdAnchors(224, 224, 5, (8, 16, 32, 32, 32), name="pose_detection", label="person"),
 )
 
 
@@ -285,7 +288,7 @@ class _Plan:
     labels: Tuple[str, ...] = ()  # the metadata's
 
 
-_plans: "weakref.WeakKeyDictionary[Interpreter, Dict[Any, _Plan]]" = weakref.WeakKeyDictionary()
+_plans: "weakref.WeakKeyDictionary[Any, Dict[Any, _Plan]]" = weakref.WeakKeyDictionary()
 _plans_lock = threading.Lock()
 
 
@@ -323,7 +326,7 @@ def _postprocess(specs: Sequence[TensorSpec]) -> Optional[Tuple[str, ...]]:
     return boxes[0].name, classes.name, scores.name, count[0].name
 
 
-def _plan(interp: Interpreter, anchors: Optional[SsdAnchors]) -> _Plan:
+def _plan(interp: Model, anchors: Optional[SsdAnchors]) -> _Plan:
     """Work out the layout of ``interp``'s outputs and the metadata's labels (cached per interpreter and anchors)."""
     key = anchors
     cached = _plans.get(interp, {}).get(key)  # dict reads are atomic; writes take the lock
@@ -374,6 +377,9 @@ def _plan(interp: Interpreter, anchors: Optional[SsdAnchors]) -> _Plan:
         bias[:, 1::2] = (grid[:, 1] * info.height)[:, None]
         bias[:, 2:4] = 0.0
         names_ = label_list(None, out_meta.get(cls.name), cls.shape[2])
+        default = options.label or next((a.label for a in KNOWN_ANCHORS if a == options), "")
+        if not names_ and default and cls.shape[2] == 1:
+            names_ = [default]  # MediaPipe's detectors have no labels: "face", "palm", "person"
         plan = _Plan("ssd", info, (reg.name, cls.name), gain=gain, bias=bias,
                      iou_threshold=options.iou_threshold, classes=cls.shape[2], labels=tuple(names_))
     elif len(specs) == 1 and len(three) == 1 and max(three[0].shape[1:]) > 4:
@@ -388,7 +394,8 @@ def _plan(interp: Interpreter, anchors: Optional[SsdAnchors]) -> _Plan:
     if plan is None:
         raise ModelError(f"The model's outputs fit no detection layout tfedge knows: {_layouts(specs)}. Known: "
                          "TFLite_Detection_PostProcess (boxes [1, N, 4], classes [1, N], scores [1, N], count [1]); "
-                         "SSD regressors [1, N, 4 + 2K] with scores [1, N, C]; YOLO [1, N, 4 + C].")
+                         "SSD regressors [1, N, 4 + 2K] with scores [1, N, C]; YOLO [1, N, 4 + C]."
+                         + fit_hint(specs, "detect"))
     with _plans_lock:
         _plans.setdefault(interp, {})[key] = plan
     return plan
@@ -418,6 +425,7 @@ def _given_labels(labels: Labels, classes: int) -> Tuple[str, ...]:
     return tuple(label_list(names, None, classes) if classes else names)
 
 
+_isfinite = math.isfinite
 _CORNERS = np.array([-0.5, -0.5, 0.5, 0.5], dtype=np.float32)
 
 
@@ -435,6 +443,8 @@ def _detections(box: Letterbox, rows: List[List[float]], scores: List[float], cl
     w, h = float(box.image_width), float(box.image_height)
     out = []
     for row, s, c in zip(rows, scores, classes):
+        if not (_isfinite(s) and all(map(_isfinite, row))):
+            continue  # a broken model's NaN or infinity: no box to give
         x0, y0, x1, y1 = (row[0] - px) * sx, (row[1] - py) * sy, (row[2] - px) * sx, (row[3] - py) * sy
         out.append(Detection(  # clipped to the image (conditionals: cheaper than min/max calls)
             box=(0.0 if x0 < 0.0 else w if x0 > w else x0, 0.0 if y0 < 0.0 else h if y0 > h else y0,
@@ -444,18 +454,19 @@ def _detections(box: Letterbox, rows: List[List[float]], scores: List[float], cl
     return out
 
 
-def detect(interp: Interpreter, image: ImageLike, *, score_threshold: float = 0.5,
+def detect(interp: Model, image: ImageLike, *, score_threshold: float = 0.5,
            max_results: Optional[int] = None, labels: Labels = None,
            anchors: Optional[SsdAnchors] = None) -> List[Detection]:
     """Objects in ``image``, best first, boxes in the pixels of the image given.
 
     Args:
         interp: A detector with one image input (see the module docstring for the
-            output layouts it understands).
+            output layouts it understands): an Interpreter or an InterpreterPool.
         image: An (H, W, 3) uint8 or float array, or a file path (needs Pillow).
         score_threshold: Drop detections scoring below it.
         max_results: Keep at most this many.
-        labels: Class labels (a sequence or a file); default: the metadata's.
+        labels: Class labels (a sequence or a file); default: the metadata's, else for
+            MediaPipe's detectors the task's name ("face", "palm", "person").
         anchors: SSD anchors; default: derived for MediaPipe's detectors from the input
             size and anchor count.
 
@@ -469,10 +480,17 @@ def detect(interp: Interpreter, image: ImageLike, *, score_threshold: float = 0.
     names = plan.labels if labels is None else _given_labels(labels, plan.classes)
     tensor, box = prepare(load_image(image), plan.image, letterbox=True)
     outputs = interp.run(tensor)
+    with np.errstate(all="ignore"):  # a broken model's NaN or overflow: dropped below, not warned about
+        return _decode(plan, outputs, box, names, score_threshold, max_results)
+
+
+def _decode(plan: _Plan, outputs: Dict[str, np.ndarray], box: Letterbox, names: Tuple[str, ...],
+            score_threshold: float, max_results: Optional[int]) -> List[Detection]:
+    """Detections from one run's outputs, as ``plan`` says."""
     w, h = plan.image.width, plan.image.height
     if plan.layout == "postprocess":
         boxes, classes, scores, count = (outputs[name] for name in plan.outputs)
-        n = int(min(max(count.reshape(-1)[0], 0), scores.shape[1]))
+        n = int(np.clip(np.nan_to_num(count.reshape(-1)[0]), 0, scores.shape[1]))  # a count beyond the arrays
         scores = scores[0, :n]
         keep = np.flatnonzero(scores >= score_threshold)[:max_results]
         yx = boxes[0, keep]

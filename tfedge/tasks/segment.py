@@ -5,14 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelError
-from ..interpreter import Interpreter
-from ._image import ImageLike, _axis, image_input, load_image, prepare, resize_bilinear
+from ._fit import check_task
+from ._image import ImageLike, Model, _axis, image_input, load_image, prepare, resize_bilinear
 
 __all__ = ["segment"]
 
 
-def segment(interp: Interpreter, image: ImageLike) -> np.ndarray:
+def segment(interp: Model, image: ImageLike) -> np.ndarray:
     """Segment ``image`` (an (H, W, 3) array or a file path) with a segmentation model.
+
+    ``interp`` is an Interpreter or an InterpreterPool; the image is read by the rule of
+    ``load_image`` (uint8 0-255, float [0, 1] or 0-255).
 
     Returns:
         An (H, W) array for the image given: float32 foreground probabilities in [0, 1]
@@ -20,8 +23,10 @@ def segment(interp: Interpreter, image: ImageLike) -> np.ndarray:
         uint8 (int32 beyond 256 classes) index of the best class per pixel.
 
     Raises:
-        ModelError: The model's output is not a (1, h, w, C) mask.
+        ModelError: The model's output is not a (1, h, w, C) mask (the message names
+            the task its outputs fit).
     """
+    check_task(interp, "segment")
     pixels = load_image(image)
     info = image_input(interp)
     tensor, _ = prepare(pixels, info, letterbox=False)
