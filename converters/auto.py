@@ -106,7 +106,7 @@ def convert_auto(source: Any, output: "str | os.PathLike[str]", **kwargs: Any) -
                     settings["debug_quantization"] = None  # the per-layer table is int8's
                 result = convert(source, path, **settings)
             except ConversionError as exc:
-                partial = getattr(exc, "result", None)
+                partial = exc.result
                 if partial is None:
                     tries.append(AutoTry(label, None, None, None, None, False, str(exc).splitlines()[0]))
                     continue

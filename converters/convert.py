@@ -15,11 +15,12 @@ from typing import Any, Optional
 
 
 from tfedge._files import write_atomically
-from tfedge.errors import ConversionError, TfedgeError
+from tfedge.errors import ConversionError, TfedgeError, first_line
 
 from . import quantize as _quantize
 from ._tf import captured_native_output, tf
 from .calibration import Samples, load_labels, load_samples
+from .datacheck import check_finite, precheck, too_few_warning
 from .config import DEFAULT_EVAL_SAMPLES, ConvertOptions, Engine, Quantize, Target, resolve_options
 from .metadata import ModelInfo, add_metadata, model_info
 from .report import ConversionResult, RuntimeCheck
@@ -84,17 +85,34 @@ def convert(
     opts = resolve_options(dataclasses.replace(options or ConvertOptions(), **settings))
     out_path = check_output_path(output, overwrite=opts.overwrite)
     info = model_info(labels, metadata, opts.mean, opts.std)
-    with load_source(source) as src:
-        if opts.static_batch is not None:
-            src.with_static_batch(opts.static_batch)
-        result = _convert_loaded(src, out_path, opts, calibration, eval_data, eval_labels, info)
+    # The data is checked before the source is loaded: that imports TensorFlow (seconds).
+    precheck(calibration, "Calibration data")
+    precheck(eval_data, "Evaluation data")
+    if isinstance(eval_labels, (str, os.PathLike)) and not Path(eval_labels).is_file():
+        raise ConversionError(f"Evaluation labels {str(eval_labels)!r} do not exist.")
+    try:
+        with load_source(source) as src:
+            if opts.static_batch is not None:
+                src.with_static_batch(opts.static_batch)
+            result = _convert_loaded(src, out_path, opts, calibration, eval_data, eval_labels, info)
+    except ConversionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - TensorFlow raises anything; the user gets one line
+        raise _unexpected(exc) from exc
     if result.failures:
-        error = ConversionError(
-            "Validation failed, nothing written: " + "; ".join(result.failures)
-        )
-        error.result = result  # type: ignore[attr-defined]
-        raise error
+        raise ConversionError("Validation failed, nothing written: " + "; ".join(result.failures), result=result)
     return result
+
+
+def _unexpected(exc: BaseException) -> ConversionError:
+    """A ConversionError for a failure nothing translated; the traceback goes to ``--verbose``."""
+    import traceback
+
+    return ConversionError(
+        f"The conversion failed unexpectedly ({first_line(exc, with_type=True)}); nothing was written. "
+        "Rerun with --verbose for the details and report it to tfedge.",
+        converter_text="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    )
 
 
 def check_output_path(output: str | os.PathLike[str], *, overwrite: bool) -> Path:
@@ -129,14 +147,20 @@ def _convert_loaded(
     if calibration is not None:
         spare = _held_out_limit(opts) if opts.validate and eval_data is None else 0  # room for a held-out part
         calib = load_samples(calibration, src.inputs, limit=opts.calibration_samples + spare, **data_options)
+        check_finite(calib.arrays, "Calibration data")
     evalset: Optional[Samples] = None
     if eval_data is not None:
         evalset = load_samples(eval_data, src.inputs, limit=opts.eval_samples or sys.maxsize, what="Evaluation data", **data_options)
+        check_finite(evalset.arrays, "Evaluation data")
         evalset = Samples(evalset.arrays, f"--eval-data {evalset.origin}")
+    assert opts.quantize is not None
+    early_warnings: list[str] = []
     if calib is not None:
         calib, held_out = _split(calib, opts, evalset is None and opts.validate)
         evalset = evalset or held_out
-    assert opts.quantize is not None
+        few = too_few_warning(len(calib), opts.quantize.value) if opts.quantize.needs_calibration else None
+        if few:
+            early_warnings.append(few)
     if opts.quantize.needs_calibration and calib is None:
         raise ConversionError(
             f"--quantize {opts.quantize.value} needs calibration data: pass --calibration with a .npy, "
@@ -159,7 +183,7 @@ def _convert_loaded(
 
     operators = model_operators(content)
     non_builtin = tuple(o.name for o in operators if not o.builtin)
-    warnings: list[str] = []
+    warnings: list[str] = list(early_warnings)
     failures: list[str] = []
     if non_builtin:
         warnings.append(
@@ -194,7 +218,7 @@ def _convert_loaded(
         (warnings if non_builtin and opts.allow_select_tf_ops else failures).extend(broken)
     result = ConversionResult(
         output=None,
-        source=src.label,
+        source=src.name,
         source_kind=src.kind,
         options=_options_dict(opts),
         size_before=src.size_bytes,
@@ -232,7 +256,7 @@ def _convert_fixing_batch(
     try:
         content = _run_converter(src, opts, calib)
     except ConversionError as exc:
-        text = getattr(exc, "converter_text", "")
+        text = exc.converter_text
         if not (is_dynamic_tensor_list_error(text) and src.has_free_batch):
             raise
         src.with_static_batch(opts.static_batch or 1)
@@ -337,8 +361,8 @@ def _split(calib: Samples, opts: ConvertOptions, hold_out: bool) -> tuple[Sample
     if not opts.quantize.needs_calibration:  # type: ignore[union-attr]
         # Nothing is calibrated, so every sample is held out.
         return calib, calib.part(0, _held_out_limit(opts), f"calibration data ({calib.origin}), none used to calibrate")
-    if n < 2:
-        return calib, None
+    if n < 2:  # nothing to spare: validated on the sample it was calibrated on, and the report says so
+        return calib, calib.part(0, None, f"the only calibration sample ({calib.origin}), also used to calibrate")
     held = min(_held_out_limit(opts), max(1, n // 5))
     return (
         calib.part(0, min(n - held, opts.calibration_samples)),
@@ -394,7 +418,7 @@ def _conversion_error(exc: BaseException, native: str, opts: ConvertOptions) -> 
     """
     text = f"{exc}\n{native}"
     error = _translated(text, opts)
-    error.converter_text = text  # type: ignore[attr-defined]
+    error.converter_text = text
     return error
 
 
