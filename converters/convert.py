@@ -211,6 +211,12 @@ def _convert_loaded(
                 latency_ms=ev.latency_ms,
                 latency_backend=ev.backend,
             )
+            if opts.quantize is Quantize.INT16X8:
+                warnings.append(
+                    f"int16x8 ran at {ev.latency_ms:.3f} ms per sample: TFLite's int16 kernels are reference code "
+                    "that XNNPACK does not accelerate, often tens of times slower than int8 (measured 70x on a "
+                    "small CNN); use it for accuracy int8 cannot reach, not for speed."
+                )
         runtimes = probe_runtimes(content, opts.runtimes)
         fields["runtimes"] = runtimes
         broken = [_runtime_failure(r, opts, runtimes) for r in runtimes if r.required and not r.ok]
@@ -312,17 +318,27 @@ def _keep_float(
 
 
 def _unroll_for_calibration(src: Source, opts: ConvertOptions) -> None:
-    """Unroll recurrent layers before int8/int16x8 (TensorFlow's calibrator crashes on their loops)."""
+    """Unroll recurrent layers before int8/int16x8: no calibrator handles their loops.
+
+    Measured (TF 2.21, litert-quantizer 0.11, a Keras 3 LSTM exported with model.export()):
+    TensorFlow's calibrator dies with SIGSEGV on the WHILE loop (even calibrate-only, even the
+    old quantizer), and litert-quantizer, which calibrates by running the float model in
+    LiteRT, cannot read the loop body's tensors ("Tensor data is null") nor, past that, find
+    statistics for the loop's arguments. A Keras source is unrolled over its time steps; a
+    SavedModel's graph cannot be, so it is refused with the ways that work.
+    """
     from .recurrent import has_while_loop
 
-    if not opts.quantize.needs_calibration or opts.engine is not Engine.TFLITE or src.kind == "tflite":  # type: ignore[union-attr]
+    assert opts.quantize is not None
+    if not opts.quantize.needs_calibration or src.kind == "tflite":
         return
     if not has_while_loop(src.saved_model_dir) or src.unroll_recurrent():
         return
     raise ConversionError(
-        f"--quantize {opts.quantize.value} cannot calibrate the recurrent layers of {src.label}: their "  # type: ignore[union-attr]
-        "while loop crashes TensorFlow's calibrator. Convert the .keras/.h5 file or the Keras model "
-        "instead (tfedge unrolls the layers), build them with unroll=True, or use --quantize dynamic or float16."
+        f"--quantize {opts.quantize.value} cannot calibrate the recurrent layers of {src.label}: TensorFlow's "
+        "calibrator crashes on their while loop and litert-quantizer cannot calibrate it either. Convert the "
+        ".keras/.h5 file or the Keras model instead (tfedge unrolls the layers), export the SavedModel from a "
+        "model whose recurrent layers have unroll=True, or use --quantize dynamic or float16."
     )
 
 
@@ -398,6 +414,12 @@ def _quantize_tflite(src: Source, opts: ConvertOptions, calib: Optional[Samples]
     content: bytes = src.content  # type: ignore[attr-defined]
     if opts.quantize is Quantize.NONE:
         return content
+    if opts.quantize.needs_calibration and any(o.name == "WHILE" for o in model_operators(content)):  # type: ignore[union-attr]
+        raise ConversionError(
+            f"--quantize {opts.quantize.value} cannot calibrate {src.label}: litert-quantizer cannot calibrate the "  # type: ignore[union-attr]
+            "WHILE loop its recurrent layers became. Convert the Keras model instead (tfedge unrolls the layers), "
+            "or use --quantize dynamic."
+        )
     if opts.engine is not Engine.LITERT:
         raise ConversionError(
             f"A .tflite source is quantized by litert-quantizer: add --engine litert (pip install "
