@@ -191,3 +191,21 @@ def test_an_untranslated_failure_is_one_line(mlp_sm: Path, tmp_path: Path, capsy
     code = main([str(mlp_sm), "-o", str(tmp_path / "m.tflite"), "--no-progress", "--verbose"])
     out, err = capsys.readouterr()
     assert code == 1 and "Traceback" in err and err.strip().splitlines()[-1].startswith("tfedge-convert: error:")
+
+
+def test_quantize_auto_picks_the_smallest_that_meets_the_budget(saved_model: Path, calib: np.ndarray, tmp_path: Path) -> None:
+    """Finding 4: auto took the first mode that met the budget (int8 keeping every layer in float,
+    bigger than float32) and never reached float16. Now every candidate is measured."""
+    from tfedge.converters.auto import convert_auto
+
+    auto = convert_auto(saved_model, tmp_path / "auto.tflite", calibration=calib, min_cosine=0.99999, progress=False)
+    table = auto.format_table()
+    assert [t.mode for t in auto.tries] == ["int8", "dynamic", "int8 --keep-float auto", "float16", "none (float32)"]
+    met = [t for t in auto.tries if t.passed]
+    assert {"float16", "none (float32)"} <= {t.mode for t in met}
+    chosen = next(t for t in auto.tries if t.mode == auto.chosen)
+    assert all(chosen.size_bytes <= t.size_bytes for t in met if t.size_bytes is not None)  # never bigger than one it passed over
+    assert auto.result.size_after == chosen.size_bytes == (tmp_path / "auto.tflite").stat().st_size
+    for t in auto.tries:
+        assert t.mode in table
+    assert f"{chosen.mode:<24}" in table and "met (chosen)" in table
