@@ -392,6 +392,14 @@ def _run_converter(src: Source, opts: ConvertOptions, calib: Optional[Samples]) 
         return _quantize_tflite(src, opts, calib)
     t = tf()
     litert = opts.engine is Engine.LITERT
+    if not litert and opts.quantize.needs_calibration:  # type: ignore[union-attr]
+        # TensorFlow's calibrator can die of SIGSEGV: in a child, that is an error message.
+        from ._child import ChildFailed, convert_in_child
+
+        try:
+            return convert_in_child(src.saved_model_dir, opts, calib, src.label)
+        except ChildFailed as exc:
+            raise _error_from_text(exc.text, opts) from None
     with captured_native_output() as native:
         converter = t.lite.TFLiteConverter.from_saved_model(src.saved_model_dir)
         float_opts = dataclasses.replace(opts, quantize=Quantize.NONE) if litert else opts
@@ -438,7 +446,11 @@ def _conversion_error(exc: BaseException, native: str, opts: ConvertOptions) -> 
 
     TensorFlow's own text is kept on the error's ``converter_text`` (``--verbose`` prints it).
     """
-    text = f"{exc}\n{native}"
+    return _error_from_text(f"{exc}\n{native}", opts)
+
+
+def _error_from_text(text: str, opts: ConvertOptions) -> ConversionError:
+    """The translated ConversionError for TensorFlow's ``text``, which it keeps as ``converter_text``."""
     error = _translated(text, opts)
     error.converter_text = text
     return error

@@ -209,3 +209,24 @@ def test_quantize_auto_picks_the_smallest_that_meets_the_budget(saved_model: Pat
     for t in auto.tries:
         assert t.mode in table
     assert f"{chosen.mode:<24}" in table and "met (chosen)" in table
+
+
+def test_a_calibrator_crash_is_an_error_message(tmp_path: Path) -> None:
+    """TensorFlow's calibrator dies of SIGSEGV on a recurrent loop: in the child it runs in, that is one line."""
+    from tfedge.converters._child import convert_in_child
+    from tfedge.converters.calibration import Samples
+    from tfedge.converters.config import ConvertOptions, resolve_options
+    from tfedge.converters.sources import load_source
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((5, 3), name="seq"), keras.layers.LSTM(4), keras.layers.Dense(2)])
+    model.export(str(tmp_path / "sm"), verbose=False)
+    samples = Samples({"seq": np.random.default_rng(0).random((8, 5, 3)).astype(np.float32)}, "test")
+    with load_source(tmp_path / "sm") as src:
+        src.with_static_batch(1)  # what the converter does before it would calibrate the loop
+        with pytest.raises(ConversionError) as info:
+            convert_in_child(src.saved_model_dir, resolve_options(ConvertOptions(quantize="int8", progress=False)), samples, src.label)
+    assert str(info.value) == (
+        f"TensorFlow's calibrator crashed (SIGSEGV) converting Source {str(tmp_path / 'sm')!r} to int8; nothing was "
+        "written. Check the calibration data looks like real inputs, or try --quantize dynamic or float16, or --engine litert."
+    )
