@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tfedge.errors import TfedgeError
+from tfedge.errors import ConversionError, TfedgeError, first_line
 
 from .config import (
     DEFAULT_CALIBRATION_SAMPLES,
@@ -155,7 +155,7 @@ def _main_auto(args: argparse.Namespace) -> int:
 
 def _print_converter_text(exc: BaseException) -> None:
     """TensorFlow's own converter text behind a translated error (--verbose)."""
-    text = getattr(exc, "converter_text", None)
+    text = exc.converter_text if isinstance(exc, ConversionError) else ""
     if text:
         print("TensorFlow's converter said:\n" + text.strip(), file=sys.stderr)
 
@@ -184,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       if getattr(args, f"meta_{key}")},
         )
     except TfedgeError as exc:
-        partial = getattr(exc, "result", None)
+        partial = exc.result if isinstance(exc, ConversionError) else None
         if partial is not None:
             _emit(partial, args)
         if args.verbose:
@@ -197,6 +197,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tfedge-convert: interrupted; nothing written.", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug or an untranslated TensorFlow failure: one line, no traceback
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        print(
+            f"tfedge-convert: error: unexpected failure ({first_line(exc, with_type=True)}); nothing was written. "
+            "Rerun with --verbose for the traceback and report it to tfedge.",
+            file=sys.stderr,
+        )
+        return 1
     _emit(result, args)
     return 0
 

@@ -15,11 +15,12 @@ from typing import Any, Optional
 
 
 from tfedge._files import write_atomically
-from tfedge.errors import ConversionError, TfedgeError
+from tfedge.errors import ConversionError, TfedgeError, first_line
 
 from . import quantize as _quantize
 from ._tf import captured_native_output, tf
 from .calibration import Samples, load_labels, load_samples
+from .datacheck import check_finite, precheck, too_few_warning
 from .config import DEFAULT_EVAL_SAMPLES, ConvertOptions, Engine, Quantize, Target, resolve_options
 from .metadata import ModelInfo, add_metadata, model_info
 from .report import ConversionResult, RuntimeCheck
@@ -84,17 +85,34 @@ def convert(
     opts = resolve_options(dataclasses.replace(options or ConvertOptions(), **settings))
     out_path = check_output_path(output, overwrite=opts.overwrite)
     info = model_info(labels, metadata, opts.mean, opts.std)
-    with load_source(source) as src:
-        if opts.static_batch is not None:
-            src.with_static_batch(opts.static_batch)
-        result = _convert_loaded(src, out_path, opts, calibration, eval_data, eval_labels, info)
+    # The data is checked before the source is loaded: that imports TensorFlow (seconds).
+    precheck(calibration, "Calibration data")
+    precheck(eval_data, "Evaluation data")
+    if isinstance(eval_labels, (str, os.PathLike)) and not Path(eval_labels).is_file():
+        raise ConversionError(f"Evaluation labels {str(eval_labels)!r} do not exist.")
+    try:
+        with load_source(source) as src:
+            if opts.static_batch is not None:
+                src.with_static_batch(opts.static_batch)
+            result = _convert_loaded(src, out_path, opts, calibration, eval_data, eval_labels, info)
+    except ConversionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - TensorFlow raises anything; the user gets one line
+        raise _unexpected(exc) from exc
     if result.failures:
-        error = ConversionError(
-            "Validation failed, nothing written: " + "; ".join(result.failures)
-        )
-        error.result = result  # type: ignore[attr-defined]
-        raise error
+        raise ConversionError("Validation failed, nothing written: " + "; ".join(result.failures), result=result)
     return result
+
+
+def _unexpected(exc: BaseException) -> ConversionError:
+    """A ConversionError for a failure nothing translated; the traceback goes to ``--verbose``."""
+    import traceback
+
+    return ConversionError(
+        f"The conversion failed unexpectedly ({first_line(exc, with_type=True)}); nothing was written. "
+        "Rerun with --verbose for the details and report it to tfedge.",
+        converter_text="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    )
 
 
 def check_output_path(output: str | os.PathLike[str], *, overwrite: bool) -> Path:
@@ -129,14 +147,20 @@ def _convert_loaded(
     if calibration is not None:
         spare = _held_out_limit(opts) if opts.validate and eval_data is None else 0  # room for a held-out part
         calib = load_samples(calibration, src.inputs, limit=opts.calibration_samples + spare, **data_options)
+        check_finite(calib.arrays, "Calibration data")
     evalset: Optional[Samples] = None
     if eval_data is not None:
         evalset = load_samples(eval_data, src.inputs, limit=opts.eval_samples or sys.maxsize, what="Evaluation data", **data_options)
+        check_finite(evalset.arrays, "Evaluation data")
         evalset = Samples(evalset.arrays, f"--eval-data {evalset.origin}")
+    assert opts.quantize is not None
+    early_warnings: list[str] = []
     if calib is not None:
         calib, held_out = _split(calib, opts, evalset is None and opts.validate)
         evalset = evalset or held_out
-    assert opts.quantize is not None
+        few = too_few_warning(len(calib), opts.quantize.value) if opts.quantize.needs_calibration else None
+        if few:
+            early_warnings.append(few)
     if opts.quantize.needs_calibration and calib is None:
         raise ConversionError(
             f"--quantize {opts.quantize.value} needs calibration data: pass --calibration with a .npy, "
@@ -159,7 +183,7 @@ def _convert_loaded(
 
     operators = model_operators(content)
     non_builtin = tuple(o.name for o in operators if not o.builtin)
-    warnings: list[str] = []
+    warnings: list[str] = list(early_warnings)
     failures: list[str] = []
     if non_builtin:
         warnings.append(
@@ -187,6 +211,12 @@ def _convert_loaded(
                 latency_ms=ev.latency_ms,
                 latency_backend=ev.backend,
             )
+            if opts.quantize is Quantize.INT16X8:
+                warnings.append(
+                    f"int16x8 ran at {ev.latency_ms:.3f} ms per sample: TFLite's int16 kernels are reference code "
+                    "that XNNPACK does not accelerate, often tens of times slower than int8 (measured 70x on a "
+                    "small CNN); use it for accuracy int8 cannot reach, not for speed."
+                )
         runtimes = probe_runtimes(content, opts.runtimes)
         fields["runtimes"] = runtimes
         broken = [_runtime_failure(r, opts, runtimes) for r in runtimes if r.required and not r.ok]
@@ -194,7 +224,7 @@ def _convert_loaded(
         (warnings if non_builtin and opts.allow_select_tf_ops else failures).extend(broken)
     result = ConversionResult(
         output=None,
-        source=src.label,
+        source=src.name,
         source_kind=src.kind,
         options=_options_dict(opts),
         size_before=src.size_bytes,
@@ -232,7 +262,7 @@ def _convert_fixing_batch(
     try:
         content = _run_converter(src, opts, calib)
     except ConversionError as exc:
-        text = getattr(exc, "converter_text", "")
+        text = exc.converter_text
         if not (is_dynamic_tensor_list_error(text) and src.has_free_batch):
             raise
         src.with_static_batch(opts.static_batch or 1)
@@ -288,17 +318,27 @@ def _keep_float(
 
 
 def _unroll_for_calibration(src: Source, opts: ConvertOptions) -> None:
-    """Unroll recurrent layers before int8/int16x8 (TensorFlow's calibrator crashes on their loops)."""
+    """Unroll recurrent layers before int8/int16x8: no calibrator handles their loops.
+
+    Measured (TF 2.21, litert-quantizer 0.11, a Keras 3 LSTM exported with model.export()):
+    TensorFlow's calibrator dies with SIGSEGV on the WHILE loop (even calibrate-only, even the
+    old quantizer), and litert-quantizer, which calibrates by running the float model in
+    LiteRT, cannot read the loop body's tensors ("Tensor data is null") nor, past that, find
+    statistics for the loop's arguments. A Keras source is unrolled over its time steps; a
+    SavedModel's graph cannot be, so it is refused with the ways that work.
+    """
     from .recurrent import has_while_loop
 
-    if not opts.quantize.needs_calibration or opts.engine is not Engine.TFLITE or src.kind == "tflite":  # type: ignore[union-attr]
+    assert opts.quantize is not None
+    if not opts.quantize.needs_calibration or src.kind == "tflite":
         return
     if not has_while_loop(src.saved_model_dir) or src.unroll_recurrent():
         return
     raise ConversionError(
-        f"--quantize {opts.quantize.value} cannot calibrate the recurrent layers of {src.label}: their "  # type: ignore[union-attr]
-        "while loop crashes TensorFlow's calibrator. Convert the .keras/.h5 file or the Keras model "
-        "instead (tfedge unrolls the layers), build them with unroll=True, or use --quantize dynamic or float16."
+        f"--quantize {opts.quantize.value} cannot calibrate the recurrent layers of {src.label}: TensorFlow's "
+        "calibrator crashes on their while loop and litert-quantizer cannot calibrate it either. Convert the "
+        ".keras/.h5 file or the Keras model instead (tfedge unrolls the layers), export the SavedModel from a "
+        "model whose recurrent layers have unroll=True, or use --quantize dynamic or float16."
     )
 
 
@@ -337,8 +377,8 @@ def _split(calib: Samples, opts: ConvertOptions, hold_out: bool) -> tuple[Sample
     if not opts.quantize.needs_calibration:  # type: ignore[union-attr]
         # Nothing is calibrated, so every sample is held out.
         return calib, calib.part(0, _held_out_limit(opts), f"calibration data ({calib.origin}), none used to calibrate")
-    if n < 2:
-        return calib, None
+    if n < 2:  # nothing to spare: validated on the sample it was calibrated on, and the report says so
+        return calib, calib.part(0, None, f"the only calibration sample ({calib.origin}), also used to calibrate")
     held = min(_held_out_limit(opts), max(1, n // 5))
     return (
         calib.part(0, min(n - held, opts.calibration_samples)),
@@ -352,6 +392,14 @@ def _run_converter(src: Source, opts: ConvertOptions, calib: Optional[Samples]) 
         return _quantize_tflite(src, opts, calib)
     t = tf()
     litert = opts.engine is Engine.LITERT
+    if not litert and opts.quantize.needs_calibration:  # type: ignore[union-attr]
+        # TensorFlow's calibrator can die of SIGSEGV: in a child, that is an error message.
+        from ._child import ChildFailed, convert_in_child
+
+        try:
+            return convert_in_child(src.saved_model_dir, opts, calib, src.label)
+        except ChildFailed as exc:
+            raise _error_from_text(exc.text, opts) from None
     with captured_native_output() as native:
         converter = t.lite.TFLiteConverter.from_saved_model(src.saved_model_dir)
         float_opts = dataclasses.replace(opts, quantize=Quantize.NONE) if litert else opts
@@ -374,6 +422,12 @@ def _quantize_tflite(src: Source, opts: ConvertOptions, calib: Optional[Samples]
     content: bytes = src.content  # type: ignore[attr-defined]
     if opts.quantize is Quantize.NONE:
         return content
+    if opts.quantize.needs_calibration and any(o.name == "WHILE" for o in model_operators(content)):  # type: ignore[union-attr]
+        raise ConversionError(
+            f"--quantize {opts.quantize.value} cannot calibrate {src.label}: litert-quantizer cannot calibrate the "  # type: ignore[union-attr]
+            "WHILE loop its recurrent layers became. Convert the Keras model instead (tfedge unrolls the layers), "
+            "or use --quantize dynamic."
+        )
     if opts.engine is not Engine.LITERT:
         raise ConversionError(
             f"A .tflite source is quantized by litert-quantizer: add --engine litert (pip install "
@@ -392,9 +446,13 @@ def _conversion_error(exc: BaseException, native: str, opts: ConvertOptions) -> 
 
     TensorFlow's own text is kept on the error's ``converter_text`` (``--verbose`` prints it).
     """
-    text = f"{exc}\n{native}"
+    return _error_from_text(f"{exc}\n{native}", opts)
+
+
+def _error_from_text(text: str, opts: ConvertOptions) -> ConversionError:
+    """The translated ConversionError for TensorFlow's ``text``, which it keeps as ``converter_text``."""
     error = _translated(text, opts)
-    error.converter_text = text  # type: ignore[attr-defined]
+    error.converter_text = text
     return error
 
 

@@ -70,8 +70,9 @@ def train_cnn(x: np.ndarray, y: np.ndarray, *, epochs: int = 20) -> Any:
 
 def run(output_dir: Path, *, progress: bool = True) -> list[Any]:
     """Train, export, convert in every mode and print the comparison; returns the results."""
-    from tfedge import converters
     import tfedge
+
+    from .convert import convert
 
     x_train, x_test, y_train, y_test = digits()
     start = time.perf_counter()
@@ -82,7 +83,7 @@ def run(output_dir: Path, *, progress: bool = True) -> list[Any]:
 
     results = []
     for mode in MODES:
-        result = converters.convert(
+        result = convert(
             saved_model,
             output_dir / f"digits_{mode}.tflite",
             quantize=mode,

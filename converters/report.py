@@ -162,7 +162,7 @@ class ConversionResult:
         if self.latency_ms is not None:
             lines.append(f"latency     {self.latency_ms:.3f} ms per sample ({self.latency_backend}, tfedge)")
         if self.eval_origin is not None:
-            lines.append(f"validated   on {self.eval_samples} samples: {self.eval_origin}")
+            lines.append(f"validated   on {self.eval_samples} sample{'' if self.eval_samples == 1 else 's'}: {self.eval_origin}")
             if self.outputs:
                 lines.append(f"  {'output':<20} {'max abs err':>12} {'mean abs err':>12} {'cosine':>9} {'top-1 agree':>11}")
                 for o in self.outputs:

@@ -98,7 +98,13 @@ class _Debugger:
         """The quantized model with ``denylisted`` layers (output tensor names) left in float."""
         t = tf()
         with captured_native_output():
-            self.debugger.options = t.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(denylisted))
+            # Not the ``options`` setter: it also rebuilds the debug model, which raises "Please check
+            # if the quantized model is in debug mode" once every quantized layer is denylisted
+            # (no NumericVerify op left), as on a three-Dense MLP. The non-debug model reads only
+            # these options.
+            self.debugger._debug_options = t.lite.experimental.QuantizationDebugOptions(  # noqa: SLF001
+                denylisted_nodes=list(denylisted)
+            )
             return bytes(self.debugger.get_nondebug_quantized_model())
 
 

@@ -55,7 +55,8 @@ class Source:
 
     Attributes:
         kind: ``saved_model``, ``keras``, ``h5``, ``keras_model`` or ``function``.
-        label: How messages and reports name the source.
+        label: How messages name the source (``Source 'model.keras'``).
+        name: How the report names it: the path as given, else the label.
         saved_model_dir: The SavedModel the converter reads.
         inputs: The signature's inputs, in the signature's order.
         outputs: The signature's output names.
@@ -70,8 +71,12 @@ class Source:
         size_bytes: int,
         temp: tempfile.TemporaryDirectory[str] | None,
         retrace: Optional[Callable[[int], tuple[str, tempfile.TemporaryDirectory[str]]]] = None,
+        *,
+        name: Optional[str] = None,
     ) -> None:
         self.kind = kind
+        #: What the user gave, as the report's ``source`` field says it (a path, or the label).
+        self.name = name if name is not None else label
         #: Exports the source again with a static batch: (SavedModel dir, its temp dir).
         self._retrace = retrace
         #: How the batch dimension was fixed, for the report (None: it was not).
@@ -278,7 +283,7 @@ def _from_path(path: Path) -> Source:
                 f"{label} is a directory without saved_model.pb, so not a SavedModel. Export one "
                 "with model.export(DIR) (Keras 3) or tf.saved_model.save(obj, DIR)."
             )
-        return Source("saved_model", label, str(path), _tree_size(path), None)
+        return Source("saved_model", label, str(path), _tree_size(path), None, name=str(path))
     suffix = path.suffix.lower()
     if suffix == ".tflite":
         return TfliteSource(path, label)
@@ -297,7 +302,9 @@ def _from_path(path: Path) -> Source:
     except Exception as exc:  # noqa: BLE001 - keras raises anything on a bad file
         raise ConversionError(f"{label} cannot be loaded by Keras: {first_line(exc)}") from exc
     kind = "keras" if suffix == ".keras" else "h5"
-    return _from_keras_model(model, kind, label, path.stat().st_size)
+    source = _from_keras_model(model, kind, label, path.stat().st_size)
+    source.name = str(path)
+    return source
 
 
 def _from_keras_model(model: Any, kind: str, label: str, size: int | None) -> Source:
@@ -425,6 +432,7 @@ class TfliteSource(Source):
 
         self.kind = "tflite"
         self.label = label
+        self.name = str(path)
         self.saved_model_dir = ""  # no SavedModel: TensorFlow's converter has nothing to read
         self.size_bytes = path.stat().st_size
         self._temps = []
@@ -434,7 +442,7 @@ class TfliteSource(Source):
         self.unroll_note = None
         self.content = path.read_bytes()
         try:
-            interp = tfedge.Interpreter(self.content)
+            interp = tfedge.Interpreter(self.content, quiet=True)
             specs = interp.input_specs(SIGNATURE)
             outputs = interp.output_specs(SIGNATURE)
         except Exception as exc:  # noqa: BLE001 - tfedge errors, or no such signature

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -102,9 +102,9 @@ class Evaluation:
 def _load(content: bytes) -> tfedge.Interpreter:
     """An in-process Interpreter; full tf.lite when the thin runtimes cannot load the model."""
     try:
-        return tfedge.Interpreter(content)
+        return tfedge.Interpreter(content, quiet=True)
     except TfedgeError:
-        return tfedge.Interpreter(content, backend="tensorflow")
+        return tfedge.Interpreter(content, backend="tensorflow", quiet=True)
 
 
 def evaluate(
@@ -174,32 +174,34 @@ def probe_runtimes(content: bytes, required: Optional[Sequence[str]]) -> tuple[R
     for name in required or ():
         if name not in names:
             names.append(name)
-    backends: dict[str, Any] = {}
-    missing: dict[str, str] = {}
-    for name in names:
-        try:
-            backends[name] = _backend.get_backend(name)
-        except TfedgeError as exc:
-            missing[name] = str(exc)
-    with ThreadPoolExecutor(max_workers=max(1, len(backends))) as pool:  # the children run at once
-        verdicts = dict(zip(backends, pool.map(
-            lambda b: probe_model(content, backend=b.name, backend_version=b.version, use_cache=False),
-            backends.values(),
+    # Installed or not is read from the distributions, never by importing the backend here:
+    # this process imported TensorFlow, so tfedge refuses tflite_runtime in it, while the
+    # children (no TensorFlow) are where an app on the device loads the model.
+    versions = {name: _distribution_version(name) for name in names}
+    installed = [n for n in names if versions[n]]
+    with ThreadPoolExecutor(max_workers=max(1, len(installed))) as pool:  # the children run at once
+        verdicts = dict(zip(installed, pool.map(
+            lambda n: probe_model(content, backend=n, backend_version=versions[n], use_cache=False), installed,
         )))
-    installed = [n for n in names if n in backends]
     wanted = list(required) if required else installed[:1]
     checks = []
     for name in names:
-        if name in missing:
-            # tfedge refuses a backend that is installed but cannot work (tflite-runtime under
-            # numpy 2): the report names it with its version and tfedge's reason, not as missing.
-            version = _distribution_version(name)
-            if version or name in wanted:
-                checks.append(RuntimeCheck(name, version or "not installed", False, name in wanted, missing[name]))
+        if name not in verdicts:
+            if name in wanted:
+                checks.append(RuntimeCheck(name, "not installed", False, True, _not_installed(name)))
             continue
         verdict = verdicts[name]
-        checks.append(RuntimeCheck(name, backends[name].version, verdict.ok, name in wanted, _probe_error(verdict)))
+        checks.append(RuntimeCheck(name, versions[name], verdict.ok, name in wanted, _probe_error(verdict)))
     return tuple(checks)
+
+
+def _not_installed(name: str) -> str:
+    """The reason tfedge gives for a missing backend (its install hint)."""
+    try:
+        _backend.get_backend(name)
+    except TfedgeError as exc:
+        return str(exc)
+    return f"{name} is not installed"
 
 
 def _probe_error(verdict: ProbeResult) -> Optional[str]:

@@ -23,6 +23,8 @@ original is always available as ``__cause__``.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "BackendNotFoundError",
     "ConversionError",
@@ -72,7 +74,19 @@ class InvokeError(TfedgeError, RuntimeError):
 
 
 class ConversionError(TfedgeError):
-    """Converting a TensorFlow model to TFLite failed (raised by ``converters``)."""
+    """Converting a TensorFlow model to TFLite failed (raised by ``converters``).
+
+    Attributes:
+        result: The conversion's report when one was made (a broken budget), else None
+            (a ``tfedge.converters.ConversionResult``; typed loosely: tfedge never imports
+            the converters).
+        converter_text: TensorFlow's own text behind a translated error (``--verbose``).
+    """
+
+    def __init__(self, message: str = "", *, result: Any = None, converter_text: str = "") -> None:
+        super().__init__(message)
+        self.result = result
+        self.converter_text = converter_text
 
 
 def first_line(exc: BaseException, *, with_type: bool = False) -> str:

@@ -50,7 +50,7 @@ def test_no_int16x8_kernel(sin_function: Any, tmp_path: Path, capsys: pytest.Cap
         "--quantize int16x8: TFLite has no int16x8 kernel for SIN. Use --quantize int8 (which keeps SIN in "
         "float32 with float inputs/outputs), dynamic or float16."
     )
-    assert "Quantization to 16x8-bit not yet supported for op: 'SIN'" in info.value.converter_text  # type: ignore[attr-defined]
+    assert "Quantization to 16x8-bit not yet supported for op: 'SIN'" in info.value.converter_text
 
 
 def test_integer_only_model_with_a_float_op(sin_function: Any, tmp_path: Path) -> None:
