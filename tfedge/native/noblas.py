@@ -10,6 +10,7 @@ the versions of the Python running the build, so the binary differs only in nump
 from __future__ import annotations
 
 import hashlib
+import os
 import shlex
 import shutil
 import subprocess
@@ -65,24 +66,40 @@ def ensure_noblas_env(backend: Backend, progress: Optional[Progress] = None) -> 
     env = build_env()
     if shutil.which("ccache", path=env["PATH"]) and "CC" not in env:
         env["CC"], env["CXX"] = "ccache cc", "ccache c++"  # another Python, a wiped cache: faster
-    pip = [str(partial / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
-    steps = [
-        ("creating the venv", [sys.executable, "-m", "venv", str(partial)]),
-        ("compiling numpy without BLAS",
-         [*pip, "--no-binary", "numpy", numpy_req, *(f"-Csetup-args={arg}" for arg in NOBLAS_SETUP_ARGS)]),
-        ("installing Nuitka and the backend", [*pip, numpy_req, *requirements]),
-    ]
+    python_partial = str(partial / "bin" / "python")
+    pip = [python_partial, "-m", "pip", "--disable-pip-version-check"]
+    # The no-BLAS numpy wheel is kept apart from the venv: another venv (another backend, a
+    # wiped venv) with the same Python installs it instead of compiling numpy again.
+    wheels = cache_dir() / "build-envs" / "noblas-wheels"
+    tag = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    found = sorted(wheels.glob(f"numpy-{numpy.__version__}-{tag}-*.whl"))
+    steps = [("creating the venv", [sys.executable, "-m", "venv", str(partial)])]
+    if not found:
+        steps.append(("compiling numpy without BLAS",
+                      [*pip, "wheel", "--no-deps", "--no-binary", "numpy", "-w", str(wheels / ".partial"), numpy_req,
+                       *(f"-Csetup-args={arg}" for arg in NOBLAS_SETUP_ARGS)]))
+    numpy_wheel = found[-1] if found else wheels / "numpy.whl"  # named once compiled
     with open(log_path, "w") as log_file:
-        for what, step in steps:
+        for what, step in [*steps, ("installing Nuitka and the backend", [])]:
             progress.stage(f"no-BLAS venv: {what}")
+            if not step:  # numpy's wheel exists now: install it with the rest
+                step = [*pip, "install", str(numpy_wheel), *requirements]
             log_file.write("$ " + shlex.join(step) + "\n")
             log_file.flush()
             rc = subprocess.run(step, stdout=log_file, stderr=subprocess.STDOUT, env=env, check=False).returncode
             if rc != 0:
                 progress.done()
                 shutil.rmtree(partial, ignore_errors=True)
+                shutil.rmtree(wheels / ".partial", ignore_errors=True)
+                if wheels.is_dir() and not any(wheels.iterdir()):
+                    wheels.rmdir()
                 raise BuildError(f"Making the no-BLAS build venv failed while {what} (exit {rc}). "
                                  f"Full log: {log_path}")
+            if what.startswith("compiling"):
+                built = next((wheels / ".partial").glob("numpy-*.whl"))
+                numpy_wheel = wheels / built.name
+                os.replace(built, numpy_wheel)
+                shutil.rmtree(wheels / ".partial", ignore_errors=True)
     progress.done()
     (partial / ".complete").write_text(numpy_req + "\n" + "\n".join(requirements) + "\n")
     shutil.rmtree(home, ignore_errors=True)
