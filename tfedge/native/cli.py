@@ -114,11 +114,17 @@ def _in_noblas_env(config: BuildConfig, progress: Progress) -> Path:
         sources = stage_sources(Path(tmp) / "src")
         (Path(tmp) / "config.json").write_text(config.to_json())
         env = dict(build_env(str(python)), PYTHONPATH=str(sources))
-        proc = subprocess.run([str(python), "-m", "tfedge.native.compile", str(Path(tmp) / "config.json")],
-                              env=env, stdout=subprocess.PIPE, text=True, check=False)
+        proc = subprocess.Popen([str(python), "-m", "tfedge.native.compile", str(Path(tmp) / "config.json")],
+                                env=env, stdout=subprocess.PIPE, text=True)
+        try:
+            out, _ = proc.communicate()
+        except BaseException:  # SIGTERM, Ctrl-C: the child cleans up its staging first
+            proc.terminate()
+            proc.wait(60)
+            raise
     if proc.returncode != 0:
         raise ReportedError(f"the build in the no-BLAS venv failed (exit {proc.returncode})")
-    return Path(proc.stdout.strip().splitlines()[-1])
+    return Path(out.strip().splitlines()[-1])
 
 
 def build(config: BuildConfig, progress: Optional[Progress] = None) -> Path:
