@@ -142,6 +142,7 @@ def build(config: BuildConfig, progress: Optional[Progress] = None) -> Path:
     if config.models:
         progress.stage(f"running the models once on {target.backend.value}")
         check_models(target, config.models, sys.executable)
+        progress.done()
     if not config.no_blas:
         return build_here(config, progress)
     return _in_noblas_env(config, progress)
