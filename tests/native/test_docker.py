@@ -1,4 +1,4 @@
-"""The Docker route: build_native.py --docker writes a context whose Dockerfile hadolint accepts."""
+"""The Docker route: tfedge-build --docker writes a context whose Dockerfile hadolint accepts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import build_native as bn
+from tfedge.native import docker
+from tfedge.native.config import BuildConfig, Mode
+from tfedge.native.targets import Arch, select_target
 
 
 def _hadolint() -> str:
@@ -23,23 +25,22 @@ def _hadolint() -> str:
 def test_docker_context(tmp_path: Path) -> None:
     binary = tmp_path / "tfedge-bin"
     binary.write_bytes(b"\x7fELF fake")
-    for arch in bn.Arch:
-        config = bn.BuildConfig(arch=arch, mode=bn.Mode.ONEFILE, backend=bn.Backend.TFLITE_RUNTIME,
-                                dist=tmp_path / "dist", docker=True)
-        context = bn.write_docker_context(binary, config)
+    for arch in Arch:
+        config = BuildConfig(target=select_target(arch), mode=Mode.ONEFILE, dist=tmp_path / "dist", docker=True)
+        context = docker.write_docker_context(binary, config)
     assert sorted(p.name for p in context.iterdir()) == [
         ".dockerignore", "Dockerfile", "tfedge-amd64", "tfedge-arm", "tfedge-arm64"]
     assert (context / ".dockerignore").read_text().splitlines()[1:] == [
         "!Dockerfile", "!tfedge-amd64", "!tfedge-arm64", "!tfedge-arm"]
     text = (context / "Dockerfile").read_text()
-    assert f"FROM {bn.DOCKER_BASE}\n" in text and ":latest" not in text
+    assert f"FROM {docker.DOCKER_BASE}\n" in text and ":latest" not in text
     assert "COPY --chmod=0755 tfedge-${TARGETARCH} /usr/local/bin/tfedge" in text
-    assert f"USER {bn.DOCKER_UID}:{bn.DOCKER_UID}" in text
+    assert f"USER {docker.DOCKER_UID}:{docker.DOCKER_UID}" in text
 
 
 def test_dockerfile_passes_hadolint(tmp_path: Path) -> None:
     dockerfile = tmp_path / "Dockerfile"
-    dockerfile.write_text(bn.dockerfile_text())
+    dockerfile.write_text(docker.dockerfile_text())
     proc = subprocess.run([_hadolint(), "--failure-threshold", "info", str(dockerfile)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

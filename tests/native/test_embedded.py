@@ -9,21 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import build_native as bn
 from support import MODELS
 import tfedge
 from tfedge import cli, embedded
+from tfedge.native.compile import write_manifest
+from tfedge.native.config import ModelFile
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def embed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Models embedded the way build_native.py lays them out, in ``tmp_path/_embedded``."""
+    """Models embedded the way the native build lays them out, in ``tmp_path/_embedded``."""
     folder = tmp_path / "_embedded"
     folder.mkdir()
-    models = [bn.ModelFile(name="adder", path=MODELS / "add.tflite")]
-    bn.write_manifest(models, folder)
+    models = [ModelFile(name="adder", path=MODELS / "add.tflite")]
+    write_manifest(models, folder)
     for model in models:
         shutil.copyfile(model.path, folder / f"{model.name}.tflite")
     monkeypatch.setattr(embedded, "_embedded_dir", lambda: folder)
@@ -86,7 +86,7 @@ def test_cli_without_model_and_nothing_embedded(capsys: pytest.CaptureFixture[st
 
 
 def test_cli_without_model_and_two_embedded(embed: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bn.write_manifest([bn.ModelFile("adder", MODELS / "add.tflite"), bn.ModelFile("sub", MODELS / "sub.tflite")],
+    write_manifest([ModelFile("adder", MODELS / "add.tflite"), ModelFile("sub", MODELS / "sub.tflite")],
                       embed)
     shutil.copyfile(MODELS / "sub.tflite", embed / "sub.tflite")
     embedded._manifest.cache_clear()

@@ -1,0 +1,353 @@
+"""Compiling on this machine: the Nuitka command, its run with progress, and the check of the result.
+
+``python -m tfedge.native.compile CONFIG.json`` compiles a config the command line
+checked, in the Python that runs it (the no-BLAS venv, or a root's venv under qemu),
+and prints the path of the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from .._version import __version__
+from ..embedded import MANIFEST_FORMAT, MANIFEST_NAME
+from .config import BuildConfig, BuildError, Mode, ModelFile
+from .progress import Progress, log, nuitka_stage
+from .targets import Backend
+from .toolchain import build_env
+
+__all__ = ["build_here", "build_key", "glibc_floor", "install_into_dist", "nuitka_command", "self_check",
+           "stage_sources", "write_manifest"]
+
+_GLIBC_VERSION = re.compile(r"GLIBC_(\d+)\.(\d+)")
+#: The model the finished binary runs when none is embedded (LiteRT's add.tflite, Apache 2.0).
+SELF_CHECK_MODEL = Path(__file__).resolve().parent / "data" / "add.tflite"
+
+
+def stage_sources(folder: Path) -> Path:
+    """Copy the installed tfedge runtime (wherever it lives) into ``folder``; return ``folder``.
+
+    The build compiles this copy: it is the installed package, not a checkout, and a build
+    venv (no BLAS, a root's) imports it from here without seeing the installing venv's numpy.
+    """
+    package = Path(__file__).resolve().parents[1]
+    shutil.copytree(package, folder / "tfedge",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "converters", "_embedded"))
+    return folder
+
+
+def build_key(config: BuildConfig, entry: Path, sources: Path) -> str:
+    """A short hash of everything that goes into the payload: names the unpack folder."""
+    digest = hashlib.sha256()
+    files = sorted(sources.joinpath("tfedge").rglob("*.py")) + [entry] + [m.path for m in config.models]
+    for file in files:
+        digest.update(str(file.name).encode() + b"\0" + file.read_bytes())
+    for model in config.models:
+        digest.update(model.name.encode() + b"\0")
+    digest.update(f"{config.target.backend.value}|{config.target.arch.value}|{sys.version}|{__version__}".encode())
+    # The compiled libraries too: two builds that differ only in them (numpy with and
+    # without BLAS) must not share a folder, or each start of one re-extracts over the other.
+    from importlib.util import find_spec
+
+    for package in ("numpy", config.target.backend.value):
+        spec = find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        folder = Path(next(iter(spec.submodule_search_locations)))
+        libraries = [*folder.rglob("*.so*"), *folder.with_name(f"{package}.libs").glob("*.so*")]
+        for library in sorted(libraries):
+            digest.update(f"{library.relative_to(folder.parent)}\0".encode() + library.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def nuitka_command(config: BuildConfig, *, entry: Path, workdir: Path, manifest: Optional[Path],
+                   key: str = "") -> List[str]:
+    """The ``python -m nuitka ...`` command line for ``config``.
+
+    Args:
+        config: The build.
+        entry: The main script (the user's app, or a two-line one calling tfedge.cli.main).
+        workdir: Nuitka's output folder (temporary).
+        manifest: The embedded models' manifest, if any models.
+        key: :func:`build_key`, naming the folder a one-file binary unpacks into.
+    """
+    backend = config.target.backend
+    other = [b for b in Backend if b is not backend]
+    cmd = [
+        sys.executable, "-m", "nuitka",
+        f"--mode={config.mode.value}",
+        f"--output-dir={workdir}",
+        f"--output-filename={config.name}",
+        f"--jobs={config.jobs or os.cpu_count() or 1}",
+        f"--lto={'yes' if config.lto else 'no'}",
+        "--python-flag=no_site",
+        "--python-flag=no_docstrings",
+        # The backend module imports the backend by name at run time: Nuitka cannot see it.
+        f"--include-module={backend.value}.interpreter",
+        "--include-module=tfedge.embedded",
+        # numpy as bytecode: the build takes minutes less and the binary is smaller;
+        # numpy's hot loops are in its C extensions either way.
+        "--noinclude-custom-mode=numpy:bytecode",
+        "--noinclude-setuptools-mode=nofollow",
+        "--noinclude-pytest-mode=nofollow",
+        "--noinclude-unittest-mode=nofollow",
+        "--noinclude-pydoc-mode=nofollow",
+        "--noinclude-IPython-mode=nofollow",
+        "--noinclude-dask-mode=nofollow",
+        "--noinclude-numba-mode=nofollow",
+        *(f"--nofollow-import-to={name}" for name in (*config.excluded, *(b.value for b in other))),
+        "--no-deployment-flag=self-execution",
+        f"--report={workdir / 'nuitka-report.xml'}",
+    ]
+    if config.mode is Mode.ONEFILE:
+        cmd += [
+            f"--onefile-tempdir-spec={{CACHE_DIR}}/tfedge/native-{key or 'build'}",
+            "--onefile-cache-mode=cached",
+            # Each file compressed on its own: a warm start skips the payload instead of
+            # decompressing all of it to find that every file is already unpacked.
+            "--onefile-as-archive",
+        ]
+    if manifest is not None:
+        cmd.append(f"--include-data-files={manifest}=tfedge/_embedded/{MANIFEST_NAME}")
+        cmd += [f"--include-data-files={m.path}=tfedge/_embedded/{m.name}.tflite" for m in config.models]
+    cmd.append(str(entry))
+    return cmd
+
+
+def write_manifest(models: Sequence[ModelFile], folder: Path) -> Path:
+    """Write the embedded models' manifest (name, file, size, SHA-256) into ``folder``."""
+    entries = {}
+    for model in models:
+        content = model.path.read_bytes()
+        entries[model.name] = {
+            "file": f"{model.name}.tflite",
+            "size": len(content),
+            "sha256": hashlib.sha256(content).hexdigest(),
+        }
+    path = folder / MANIFEST_NAME
+    path.write_text(json.dumps({"format": MANIFEST_FORMAT, "models": entries}, indent=2, sort_keys=True))
+    return path
+
+
+def glibc_floor(paths: Sequence[Path]) -> Optional[str]:
+    """The newest GLIBC_x.y symbol version any ELF file in ``paths`` (files or folders) imports."""
+    objdump = shutil.which("objdump")
+    if objdump is None:
+        return None
+    newest = (0, 0)
+    files = [f for p in paths if p.exists() for f in ([p] if p.is_file() else p.rglob("*"))]
+    for file in files:
+        if not file.is_file() or file.is_symlink():
+            continue
+        with file.open("rb") as f:
+            if f.read(4) != b"\x7fELF":
+                continue
+        out = subprocess.run([objdump, "-T", str(file)], capture_output=True, text=True).stdout
+        for major, minor in _GLIBC_VERSION.findall(out):
+            newest = max(newest, (int(major), int(minor)))
+    return f"{newest[0]}.{newest[1]}" if newest != (0, 0) else None
+
+
+def install_into_dist(source: Path, dist: Path, name: str) -> Path:
+    """Move ``source`` to ``dist/name`` atomically (rename within dist/), replacing an old one."""
+    dist.mkdir(parents=True, exist_ok=True)
+    target = dist / name
+    staged = dist / f".{name}.{os.getpid()}.tmp"
+    shutil.move(str(source), str(staged))
+    if staged.is_dir() and target.exists():
+        old = dist / f".{name}.{os.getpid()}.old"
+        os.replace(target, old)
+        os.replace(staged, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staged, target)
+    return target
+
+
+def _stripped_copies(backend: Backend, folder: Path) -> Optional[Path]:
+    """Copies of numpy and the backend with their shared libraries' symbols stripped.
+
+    The wheels' shared libraries keep symbol tables that the device never reads. Nuitka
+    picks the copies up because their folder comes first on PYTHONPATH. Returns that
+    folder, or None when ``strip`` is missing (the build then goes on unstripped).
+    """
+    strip = shutil.which("strip")
+    if strip is None:
+        log("strip not found (apt-get install binutils): the binary keeps its symbol tables")
+        return None
+    import importlib.util
+
+    for package in ("numpy", backend.value):
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            continue
+        source = Path(spec.origin).parent
+        shutil.copytree(source, folder / package, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+        libs = source.parent / f"{package}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, folder / libs.name)
+    libraries = [str(f) for f in folder.rglob("*.so*") if f.is_file()]
+    subprocess.run([strip, "--strip-unneeded", *libraries], check=True, capture_output=True)
+    return folder
+
+
+def _run_nuitka(cmd: List[str], env: Dict[str, str], cwd: Path, log_path: Path, progress: Progress,
+                build_dir: Path) -> int:
+    """Run Nuitka with its output in ``log_path``, turning it into stages as it goes.
+
+    On a terminal, the C stage counts the object files in ``build_dir`` (Nuitka's
+    ``<entry>.build``) against its C files.
+    """
+    progress.stage("Nuitka: following and optimising Python modules")
+    with open(log_path, "a") as log_file, open(log_path, errors="replace") as reader:
+        log_file.write(shlex.join(cmd) + "\n")
+        log_file.flush()
+        reader.seek(0, os.SEEK_END)
+        proc = subprocess.Popen(cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=cwd)
+        pending = ""
+        while True:
+            try:
+                code = proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                code = None
+            pending += reader.read()
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                stage = nuitka_stage(line)
+                if stage is not None:
+                    progress.stage(stage)
+            if progress.tty and build_dir.is_dir():
+                sources = sum(1 for _ in build_dir.glob("*.c"))
+                if sources:
+                    progress.count(sum(1 for _ in build_dir.glob("*.o")), sources)
+            if code is not None:
+                return code
+
+
+def self_check(binary: Path, config: BuildConfig, work: Path) -> None:
+    """Run the finished binary: ``--version`` and one model (embedded, or a test one) on random inputs.
+
+    Raises:
+        BuildError: it does not start or fails (one line, with the binary's last line of stderr).
+    """
+    executable = binary if binary.is_file() else binary / config.name
+    env = dict(os.environ, XDG_CACHE_HOME=str(work / "cache"))
+    env.pop("TFEDGE_BACKEND", None)
+    model = f"embedded:{config.models[0].name}" if config.models else str(SELF_CHECK_MODEL)
+    checks = [["--version"], ["run", model, "--random", "--threads", "1", "--output", str(work / "check.npz")]]
+    for args in checks:
+        try:
+            proc = subprocess.run([str(executable), *args], capture_output=True, text=True, timeout=300, env=env)
+        except subprocess.TimeoutExpired:
+            raise BuildError(f"The binary built did not finish `{shlex.join(args)}` within 300 s; "
+                             "it was not installed.") from None
+        if proc.returncode != 0:
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
+            raise BuildError(f"The binary built fails `{shlex.join(['tfedge', *args[:2]])}` (exit {proc.returncode}: "
+                             f"{tail}); it was not installed. Full log: {config.dist / (config.name + '.build.log')}")
+
+
+def build_here(config: BuildConfig, progress: Optional[Progress] = None) -> Path:
+    """Compile ``config`` on this machine (its arch must be the host's); return the result's path.
+
+    The result is run (:func:`self_check`) before it goes into ``dist/``.
+
+    Raises:
+        BuildError: Nuitka failed (its log is kept and named), or the binary does not run.
+    """
+    progress = progress or Progress()
+    env = build_env()
+    config.dist.mkdir(parents=True, exist_ok=True)
+    log_path = config.dist / f"{config.name}.build.log"
+    log_path.write_text("")
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=config.dist) as tmp:
+        work = Path(tmp)
+        sources = stage_sources(work / "src")
+        path = [str(sources)]
+        if config.app is not None:
+            entry = work / config.app.name
+            shutil.copy2(config.app, entry)
+            path.insert(0, str(config.app.resolve().parent))
+        else:
+            entry = work / "tfedge_native_main.py"
+            # Guarded: a multiprocessing child (tfedge check) re-runs this module under
+            # another name, and must not parse the child's command line as tfedge's.
+            entry.write_text(
+                "from tfedge.cli import main\n\nif __name__ == '__main__':\n    raise SystemExit(main())\n"
+            )
+        progress.stage("stripping numpy and the backend")
+        stripped = _stripped_copies(config.target.backend, work / "stripped")
+        progress.done()
+        if stripped is not None:
+            path.insert(0, str(stripped))
+        env["PYTHONPATH"] = os.pathsep.join(path)
+        manifest = None
+        if config.models:
+            (work / "embedded").mkdir()
+            manifest = write_manifest(config.models, work / "embedded")
+        cmd = nuitka_command(config, entry=entry, workdir=work / "out", manifest=manifest,
+                             key=build_key(config, entry, sources))
+        log(f"compiling {config.name} with Nuitka ({config.mode.value}, {config.target.backend.value}); "
+            f"log: {log_path}")
+        started = time.monotonic()
+        code = _run_nuitka(cmd, env, work, log_path, progress, work / "out" / f"{entry.stem}.build")
+        progress.done()
+        if code != 0:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
+            raise BuildError(f"Nuitka failed (exit {code}): {' '.join(tail)[:300]} Full log: {log_path}")
+        elapsed = time.monotonic() - started
+        out = work / "out"
+        dist_folder = out / f"{entry.stem}.dist"
+        built = out / config.name if config.mode is Mode.ONEFILE else dist_folder
+        if not built.exists():
+            raise BuildError(f"Nuitka finished but {built} is missing. Full log: {log_path}")
+        floor = glibc_floor([built, dist_folder])
+        blas = sorted(dist_folder.glob("lib*openblas*")) if dist_folder.is_dir() else []
+        if config.app is None:
+            progress.stage("running the binary (--version and a model)")
+            self_check(built, config, work)
+            progress.done()
+        else:
+            log("not run: an --app's command line is its own (run it once on this machine before shipping)")
+        target = install_into_dist(built, config.dist, config.name)
+        report = out / "nuitka-report.xml"
+        if report.exists():  # what went in and why: for whoever wants it smaller still
+            shutil.copyfile(report, config.dist / f"{config.name}.report.xml")
+    size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file()) if target.is_dir() else target.stat().st_size
+    log(f"built {target} ({size / 1e6:.1f} MB) in {elapsed:.0f} s")
+    if floor:
+        log(f"needs glibc >= {floor} on the device (this machine has {platform.libc_ver()[1] or 'unknown'})")
+    if blas:
+        log("numpy brings OpenBLAS, which tfedge never calls; leave out --blas for a smaller binary that starts faster")
+    return target
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m tfedge.native.compile CONFIG.json``: compile it here; print the result's path."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        print("usage: python -m tfedge.native.compile CONFIG.json", file=sys.stderr)
+        return 2
+    try:
+        target = build_here(BuildConfig.from_json(Path(args[0]).read_text()))
+    except BuildError as exc:
+        print(f"build_native: error: {exc}", file=sys.stderr)
+        return 1
+    print(target)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

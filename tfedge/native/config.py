@@ -1,0 +1,241 @@
+"""What one build is (BuildConfig), and the checks of what the user passed (no compiling)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional, Sequence, Tuple
+
+from .._version import __version__
+from ..errors import ModelError, TfedgeError
+from ..verify import verify_model
+from .targets import Target, target_named
+
+__all__ = [
+    "EXCLUDED_MODULES",
+    "FORBIDDEN_IMPORTS",
+    "BuildConfig",
+    "BuildError",
+    "Mode",
+    "ModelFile",
+    "ReportedError",
+    "check_app",
+    "parse_model_arg",
+    "unique_models",
+]
+
+
+class BuildError(TfedgeError):
+    """A native build cannot start or failed; the message says what to install or fix."""
+
+
+class ReportedError(BuildError):
+    """A build process this one started failed and printed its error line already."""
+
+
+class Mode(str, Enum):
+    """One self-unpacking file, or a folder with the executable and its libraries."""
+
+    ONEFILE = "onefile"
+    STANDALONE = "standalone"
+
+
+#: Imports that must never reach a native binary (checked in the app before building).
+FORBIDDEN_IMPORTS = ("tensorflow", "keras", "tf_keras", "converters")
+
+#: Packages and stdlib parts the runtime never uses; Nuitka must not follow them even when
+#: something imports them lazily (the other backend is added per build). A feature that
+#: needs some of them takes them out of its BuildConfig's ``excluded`` (``tfedge serve``
+#: will need ``http`` and ``socketserver``).
+EXCLUDED_MODULES: Tuple[str, ...] = (
+    *FORBIDDEN_IMPORTS,
+    # tfedge's own parts that never run in a binary: the converters (TensorFlow) and this build.
+    "tfedge.converters",
+    "tfedge.native",
+    "pip",
+    "setuptools",
+    "pkg_resources",
+    "distutils",
+    "numpy.distutils",
+    "numpy.f2py",
+    "numpy.testing",
+    "numpy.array_api",
+    "pytest",
+    "unittest",
+    "doctest",
+    "pydoc",
+    "tkinter",
+    "sqlite3",
+    "lib2to3",
+    "ensurepip",
+    "idlelib",
+    "curses",
+    "xmlrpc",
+    "http.server",
+    # Not multiprocessing (tfedge check and probe=True run the model in a spawned child)
+    # nor concurrent (InterpreterPool's threads): the runtime uses both.
+    "asyncio",
+    "ssl",
+    "_ssl",
+    # hashlib falls back to its builtin SHA-256 without OpenSSL's libcrypto (4 MB).
+    "_hashlib",
+    # Backend versions come from __version__, so no importlib.metadata (and its email,
+    # csv, socket); zipfile and shutil run without bz2/lzma; nothing needs decimal or
+    # unicodedata.
+    "importlib.metadata",
+    "email",
+    "_bz2",
+    "_lzma",
+    "_decimal",
+    "unicodedata",
+    # Stdlib that Nuitka includes by default and the runtime never imports: network
+    # clients and servers, profilers, debuggers, archive and mail formats. pickle's C
+    # accelerator goes too (pickle falls back to pure Python; numpy imports it but
+    # pickles nothing here; numpy does need _datetime), and socket (platform.node()
+    # works without it).
+    "ftplib", "imaplib", "poplib", "smtplib", "nntplib", "telnetlib", "socketserver",
+    "webbrowser", "cgi", "cgitb", "http", "urllib.request", "mailbox", "mailcap", "tarfile",
+    "trace", "pstats", "cProfile", "profile", "tracemalloc", "timeit", "pdb", "bdb", "code",
+    "codeop", "rlcompleter", "pickletools", "modulefinder", "pyclbr", "symtable", "sndhdr",
+    "imghdr", "uu", "xdrlib", "crypt", "pipes", "chunk", "sched", "netrc", "getpass", "tomllib",
+    "difflib", "_pydecimal", "_pickle",
+    # numpy.show_runtime() only.
+    "threadpoolctl",
+    # Measured file by file in the x86_64 binary: numpy parts that `import numpy` does not
+    # import and tfedge never calls (FFT 0.5 MB, the C API's test module; masked arrays,
+    # polynomials and the string/record helpers as bytecode), and the CJK codecs (1.3 MB)
+    # of `encodings`, which only a decode from Shift-JIS, Big5 or GB2312 would load.
+    "numpy.fft", "numpy._core._multiarray_tests", "numpy.ma", "numpy.polynomial", "numpy.ctypeslib",
+    "numpy.char", "numpy.rec", "numpy.strings",
+    "_codecs_jp", "_codecs_hk", "_codecs_cn", "_codecs_kr", "_codecs_tw", "_codecs_iso2022", "_multibytecodec",
+)
+
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A model to embed: the name the app asks for, and the file on this machine."""
+
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything one build needs, checked.
+
+    ``excluded`` is what Nuitka must not follow (EXCLUDED_MODULES unless a feature
+    needs some of it); ``no_blas`` builds with a numpy compiled without BLAS.
+    """
+
+    target: Target
+    mode: Mode
+    dist: Path
+    app: Optional[Path] = None
+    models: Tuple[ModelFile, ...] = ()
+    docker: bool = False
+    lto: bool = False
+    jobs: int = 0
+    no_blas: bool = False
+    excluded: Tuple[str, ...] = field(default=EXCLUDED_MODULES)
+
+    @property
+    def name(self) -> str:
+        """File (or folder) name of the result in ``dist/``."""
+        stem = self.app.stem if self.app else "tfedge"
+        return f"{stem}-{__version__}-linux-{self.target.arch.value}"
+
+    def to_json(self) -> str:
+        """The config as JSON, for the build process that compiles it (another venv, a root)."""
+        return json.dumps({
+            "target": self.target.name, "mode": self.mode.value, "dist": str(self.dist),
+            "app": str(self.app) if self.app else None,
+            "models": [[m.name, str(m.path)] for m in self.models],
+            "docker": self.docker, "lto": self.lto, "jobs": self.jobs, "no_blas": self.no_blas,
+            "excluded": list(self.excluded),
+        })
+
+    @classmethod
+    def from_json(cls, text: str) -> BuildConfig:
+        """The config :meth:`to_json` wrote."""
+        data: dict[str, Any] = json.loads(text)
+        return cls(target=target_named(data["target"]), mode=Mode(data["mode"]), dist=Path(data["dist"]),
+                   app=Path(data["app"]) if data["app"] else None,
+                   models=tuple(ModelFile(name, Path(path)) for name, path in data["models"]),
+                   docker=data["docker"], lto=data["lto"], jobs=data["jobs"], no_blas=data["no_blas"],
+                   excluded=tuple(data["excluded"]))
+
+    def with_(self, **changes: Any) -> BuildConfig:
+        """A copy with ``changes``."""
+        return replace(self, **changes)
+
+
+def check_app(path: Path) -> None:
+    """Fail unless ``path`` is a Python file that parses and imports no TensorFlow.
+
+    Raises:
+        BuildError: missing, not Python, a syntax error, or a forbidden import.
+    """
+    if not path.is_file():
+        raise BuildError(f"App file {str(path)!r} does not exist. Pass --app PATH/TO/APP.py.")
+    if path.suffix != ".py":
+        raise BuildError(f"App file {str(path)!r} is not a .py file. Pass the Python script that imports tfedge.")
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except SyntaxError as exc:
+        raise BuildError(f"App file {str(path)!r} has a syntax error on line {exc.lineno}: {exc.msg}.") from exc
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        for name in names:
+            top = name.split(".")[0]
+            if top in FORBIDDEN_IMPORTS or name.startswith("tfedge.converters"):
+                raise BuildError(
+                    f"App file {str(path)!r} imports {name} (line {getattr(node, 'lineno', 0)}); a native binary carries only "
+                    "tfedge's runtime. Convert the model ahead of time (tfedge-convert) and use tfedge.Interpreter."
+                )
+
+
+def parse_model_arg(text: str) -> ModelFile:
+    """``--model [NAME=]FILE.tflite`` as a checked ModelFile (NAME defaults to the file's stem).
+
+    Raises:
+        BuildError: the file is missing, or not a whole TFLite model (tfedge's structural
+            check, the one every load runs: a binary must never carry a model it will
+            refuse), or the name is invalid.
+    """
+    name, sep, file = text.partition("=")
+    if not sep or "/" in name:
+        name, file = "", text
+    path = Path(file)
+    name = name or path.stem
+    if not _MODEL_NAME.match(name):
+        raise BuildError(f"Model name {name!r} is not usable: use letters, digits, '_', '-' and '.' (--model NAME=FILE).")
+    if not path.is_file():
+        raise BuildError(f"Model file {file!r} does not exist. Pass --model PATH/TO/MODEL.tflite.")
+    try:
+        verify_model(path.read_bytes())
+    except ModelError as exc:
+        raise BuildError(f"Model file {file!r}: {exc}") from exc
+    return ModelFile(name=name, path=path.resolve())
+
+
+def unique_models(models: Sequence[ModelFile]) -> Tuple[ModelFile, ...]:
+    """The models, refusing two with one name."""
+    seen: dict[str, Path] = {}
+    for model in models:
+        if model.name in seen:
+            raise BuildError(
+                f"Two models are named {model.name!r} ({seen[model.name]} and {model.path}). "
+                "Name them apart with --model NAME=FILE."
+            )
+        seen[model.name] = model.path
+    return tuple(models)
