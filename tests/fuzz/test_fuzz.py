@@ -1,0 +1,78 @@
+"""Deterministic replay of every fuzz target's seeds, committed corpus and regressions (no atheris).
+
+Each input must keep the target's promise (see ``_harness.check_input``): only the exceptions
+the target allows, within the time limit, and memory (measured by tracemalloc) within
+``_harness.memory_bound``. A finding's bytes in ``tests/fuzz/regressions/<target>/`` stay
+here as its regression test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+FUZZ_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(FUZZ_DIR))  # the harness and the targets, never the repository root
+
+import _harness  # noqa: E402
+
+#: CI machines are slower and busier than a fuzzing run's: the replay allows more time.
+REPLAY_TIME_LIMIT = 10.0
+
+
+@pytest.mark.parametrize("name", _harness.target_names())
+def test_target_keeps_its_promise_on_every_stored_input(name: str) -> None:
+    module = _harness.load_target(name)
+    assert module.seeds(), f"fuzz_{name}.seeds() gave no seeds"
+    failures, count = [], 0
+    for label, data in _harness.stored_inputs(name, module):
+        count += 1
+        finding = _harness.check_input(module, data, time_limit=REPLAY_TIME_LIMIT, trace_memory=True)
+        if finding is not None:
+            failures.append(f"{label} ({len(data)} bytes): {finding.signature}: {finding.message}")
+    assert not failures, f"{len(failures)} of {count} inputs of {name!r}:\n" + "\n".join(failures)
+
+
+def _fake(body: object, allowed: tuple[type[BaseException], ...] = (ValueError,)) -> types.ModuleType:
+    module = types.ModuleType("fuzz_fake")
+    module.ALLOWED = allowed  # type: ignore[attr-defined]
+    module.one_input = body  # type: ignore[attr-defined]
+    return module
+
+
+def test_the_check_tells_findings_from_allowed_errors() -> None:
+    def allowed(data: bytes) -> None:
+        raise ValueError("fine")
+
+    def not_allowed(data: bytes) -> None:
+        table: dict[bytes, int] = {}
+        table[data] += 1
+
+    def greedy(data: bytes) -> None:
+        bytearray(_harness.memory_bound(len(data)) + 1)
+
+    assert _harness.check_input(_fake(allowed), b"x") is None
+    finding = _harness.check_input(_fake(not_allowed), b"x")
+    assert finding is not None and finding.kind == "exception"
+    assert finding.signature.startswith("KeyError@test_fuzz.py:")
+    assert finding.message == "KeyError: b'x'"
+    finding = _harness.check_input(_fake(greedy), b"x", trace_memory=True)
+    assert finding is not None and finding.kind == "memory"
+    finding = _harness.check_input(_fake(lambda data: None), b"x", time_limit=-1.0)
+    assert finding is not None and finding.kind == "time"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="needs atheris (the fuzz extra)")
+def test_fuzz_script_runs_a_target_and_reports(tmp_path: Path) -> None:
+    script = FUZZ_DIR.parents[1] / "scripts" / "fuzz.py"
+    run = subprocess.run([sys.executable, str(script), "verify", "--runs", "300",
+                          "--regressions", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    row = next(line.split() for line in run.stdout.splitlines() if line.startswith("verify "))
+    assert row[1] == "300" and int(row[2]) > 0 and row[-1] == "0", run.stdout
