@@ -38,6 +38,35 @@ def test_target_keeps_its_promise_on_every_stored_input(name: str) -> None:
     assert not failures, f"{len(failures)} of {count} inputs of {name!r}:\n" + "\n".join(failures)
 
 
+def _regressions(name: str) -> list[bytes]:
+    return [p.read_bytes() for p in sorted((_harness.REGRESSIONS_DIR / name).iterdir())]
+
+
+def test_a_damaged_associated_files_zip_is_a_model_error_naming_it() -> None:
+    from tfedge.errors import ModelError
+    from tfedge.metadata import read_metadata
+
+    for data in _regressions("metadata"):  # a bad seek, a member name that is not UTF-8
+        with pytest.raises(ModelError, match=r"^TFLite metadata field \(associated files ZIP\): cannot be read \("):
+            read_metadata(data)
+
+
+def test_a_damaged_embedded_manifest_is_a_model_error_saying_rebuild() -> None:
+    from tfedge.errors import ModelError
+
+    module = _harness.load_target("embedded")
+    messages = []
+    for data in _regressions("embedded"):
+        with pytest.raises(ModelError) as caught:
+            module.one_input(data)
+        messages.append(str(caught.value))
+    assert "The embedded model manifest is damaged: 'models' is missing, expected an object of models by name. " \
+        "Rebuild the binary." in messages
+    assert "The embedded model manifest has format None, expected 1. Rebuild the binary with this tfedge." in messages
+    assert any(m.startswith("The embedded model manifest is damaged: model 'add' has ['file', 'shAa256', 'size'], "
+                            "expected the keys ['file', 'sha256', 'size']") for m in messages)
+
+
 def _fake(body: object, allowed: tuple[type[BaseException], ...] = (ValueError,)) -> types.ModuleType:
     module = types.ModuleType("fuzz_fake")
     module.ALLOWED = allowed  # type: ignore[attr-defined]
