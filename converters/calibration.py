@@ -9,6 +9,9 @@ it is checked against the signature before any conversion starts.
 from __future__ import annotations
 
 import os
+import tokenize
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -97,10 +100,15 @@ def load_samples(
             arrays = _read_images(path, inputs, limit, what, normalization, mean, std, progress, stream)
             origin = f"images in {path}"
         elif path.suffix == ".npy":
-            arrays = {_single(inputs, what, path.name).name: _np_load(path, what)}
+            arrays = {_single(inputs, what, path.name).name: _np_array(path, what)}
         elif path.suffix == ".npz":
-            with _np_load(path, what) as npz:
-                arrays = {k: npz[k][:limit] for k in npz.files}
+            loaded = _np_load(path, what)
+            if not isinstance(loaded, dict):
+                raise ConversionError(
+                    f"{what} {str(path)!r} holds one array (a .npy file), not a .npz archive of arrays by input "
+                    "name; name it .npy, or save it with np.savez(path, input_name=array)."
+                )
+            arrays = loaded
         else:
             raise ConversionError(
                 f"{what} {str(path)!r} is not a .npy file, a .npz file or a directory of images."
@@ -119,7 +127,8 @@ def load_samples(
         raise ConversionError(
             f"{what} must be a path, an array, a mapping or an iterable, got {type(data).__name__}."
         )
-    arrays = {k: v[:limit] for k, v in arrays.items()}
+    # A 0-d array cannot be sliced; _check names its shape.
+    arrays = {k: v[:limit] if np.ndim(v) else v for k, v in arrays.items()}
     return Samples(_check(arrays, inputs, what), origin)
 
 
@@ -146,12 +155,31 @@ def _from_ray(data: Any, inputs: Sequence[InputSpec], limit: int, what: str) -> 
     )
 
 
-def _np_load(path: Path, what: str) -> Any:
-    """np.load without pickles, with a ConversionError on a bad file."""
+def _np_load(path: Path, what: str) -> np.ndarray | dict[str, np.ndarray]:
+    """np.load without pickles: a .npy's array, or a .npz's arrays by name; ConversionError on a bad file."""
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            return np.asarray(loaded)
+        with loaded:  # a .npz reads its members only when asked: read them here, where errors are caught
+            return {k: loaded[k] for k in loaded.files}
+    # numpy and zipfile report a damaged file in many ways: OSError, ValueError (a bad header), EOFError,
+    # zipfile.BadZipFile, zlib.error (bad compressed data), NotImplementedError (a compression it lacks),
+    # tokenize.TokenError and SyntaxError (a header that is not a Python literal).
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
+            SyntaxError, tokenize.TokenError) as exc:
         raise ConversionError(f"{what} {str(path)!r} cannot be read by numpy: {exc}") from exc
+
+
+def _np_array(path: Path, what: str) -> np.ndarray:
+    """The array of a .npy file; ConversionError on a bad file or a .npz archive."""
+    loaded = _np_load(path, what)
+    if isinstance(loaded, dict):
+        raise ConversionError(
+            f"{what} {str(path)!r} is a .npz archive of arrays ({', '.join(loaded) or 'none'}), not a .npy array; "
+            "name it .npz, or save one array with np.save."
+        )
+    return loaded
 
 
 def _single(inputs: Sequence[InputSpec], what: str, given: str) -> InputSpec:
@@ -278,15 +306,35 @@ def _read_images(
     for file in _progress(files, progress, stream, "reading images"):
         try:
             with Image.open(file) as img:
+                _check_pixels(file, img.size, what)
                 img = img.convert("L" if channels == 1 else "RGB").resize((width, height), bilinear)
                 pixels = np.asarray(img, np.float32)
-        except OSError as exc:
+        # Pillow's decoders report a damaged file with many types (OSError, ValueError, SyntaxError,
+        # struct.error, EOFError, DecompressionBombError, ...): all mean the file cannot be read.
+        except Exception as exc:  # noqa: BLE001
             raise ConversionError(f"{what}: image {str(file)!r} cannot be read: {exc}") from exc
         images.append(pixels.reshape(height, width, channels))
     batch = (np.stack(images) - m) / s
     if spec.dtype.kind != "f":
         raise ConversionError(f"{what}: input {spec.name!r} is {spec.dtype.name}; image directories feed float inputs.")
     return {spec.name: batch.astype(spec.dtype)}
+
+
+#: Pixels an image may declare per byte of its file, beyond a floor of 4 MP: a camera JPEG decodes
+#: to a few pixels per byte, a decompression bomb (a 200-byte WebP declaring 100 MP) to millions.
+_PIXELS_PER_BYTE, _PIXELS_FLOOR = 32, 4 << 20
+
+
+def _check_pixels(file: Path, size: tuple[int, int], what: str) -> None:
+    """ConversionError before decoding an image that declares far more pixels than its file can hold."""
+    width, height = size
+    allowed = max(_PIXELS_FLOOR, _PIXELS_PER_BYTE * file.stat().st_size)
+    if width * height > allowed:
+        raise ConversionError(
+            f"{what}: image {str(file)!r} declares {width}x{height} pixels, more than its "
+            f"{file.stat().st_size} bytes can hold (at most {allowed} pixels); it is damaged or a "
+            "decompression bomb. Resize or re-save it."
+        )
 
 
 def _progress(items: Iterable[Any], enabled: bool, stream: Any, desc: str, total: int | None = None) -> Iterable[Any]:
@@ -309,7 +357,7 @@ def load_labels(data: Any, count: int) -> np.ndarray:
     if isinstance(data, (str, os.PathLike)):
         if not Path(data).is_file():
             raise ConversionError(f"Evaluation labels {str(data)!r} do not exist.")
-        labels = _np_load(Path(data), "Evaluation labels")
+        labels = _np_array(Path(data), "Evaluation labels")
     else:
         labels = np.asarray(data)
     labels = labels.reshape(-1) if labels.ndim == 2 and labels.shape[1] == 1 else labels

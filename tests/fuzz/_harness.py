@@ -23,13 +23,16 @@ as JSON lines to ``$TFEDGE_FUZZ_LOG`` when set; fuzzing goes on after a finding.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib.util
 import json
 import os
 import resource
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 import tracemalloc
@@ -58,6 +61,14 @@ def memory_bound(size: int) -> int:
 def model_seeds(*names: str) -> list[bytes]:
     """The bytes of test files under tests/data (``"litert-testdata/add.tflite"``), for seeds."""
     return [(DATA_DIR / name).read_bytes() for name in names]
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A folder for the files a target writes per input, removed at exit (in memory where possible)."""
+    shm = Path("/dev/shm")
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def target_names() -> list[str]:

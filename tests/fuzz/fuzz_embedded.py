@@ -7,14 +7,10 @@ command line's default model, as ``tfedge run`` in a binary does. Only ModelErro
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
-import shutil
-import tempfile
-from pathlib import Path
 
-from _harness import model_seeds
+from _harness import model_seeds, scratch_dir
 
 from tfedge import embedded
 from tfedge.errors import ModelError
@@ -22,11 +18,10 @@ from tfedge.errors import ModelError
 ALLOWED: tuple[type[BaseException], ...] = (ModelError,)
 
 _MODEL = model_seeds("litert-testdata/add.tflite")[0]
-_FOLDER = Path(tempfile.mkdtemp(prefix="fuzz-embedded-"))
-atexit.register(shutil.rmtree, _FOLDER, True)
+_FOLDER = scratch_dir("fuzz-embedded-")
 (_FOLDER / "add.tflite").write_bytes(_MODEL)
 # The binary's folder, as tests/native/test_embedded.py points it elsewhere.
-embedded._embedded_dir = lambda: _FOLDER  # type: ignore[assignment]
+embedded._embedded_dir = lambda: _FOLDER
 
 
 def _manifest(models: dict[str, object], format_: object = embedded.MANIFEST_FORMAT) -> bytes:

@@ -67,6 +67,19 @@ def test_a_damaged_embedded_manifest_is_a_model_error_saying_rebuild() -> None:
                             "expected the keys ['file', 'sha256', 'size']") for m in messages)
 
 
+def test_an_image_declaring_more_pixels_than_its_file_holds_is_refused_before_decoding(tmp_path: Path) -> None:
+    from tfedge.converters.calibration import load_samples
+    from tfedge.errors import ConversionError
+
+    module = _harness.load_target("calibration")
+    (bomb,) = [p.read_bytes() for p in (_harness.REGRESSIONS_DIR / "calibration").glob("time-*")]
+    (tmp_path / "bomb.webp").write_bytes(bomb[2:])  # the first two bytes pick the reader and the suffix
+    with pytest.raises(ConversionError, match=r"^Calibration data: image '.*bomb.webp' declares 10757x10794 pixels, "
+                       r"more than its 209 bytes can hold \(at most 4194304 pixels\); it is damaged or a "
+                       r"decompression bomb. Resize or re-save it.$"):
+        load_samples(tmp_path, module._IMAGE, limit=1)
+
+
 def _fake(body: object, allowed: tuple[type[BaseException], ...] = (ValueError,)) -> types.ModuleType:
     module = types.ModuleType("fuzz_fake")
     module.ALLOWED = allowed  # type: ignore[attr-defined]
