@@ -80,6 +80,21 @@ def test_an_image_declaring_more_pixels_than_its_file_holds_is_refused_before_de
         load_samples(tmp_path, module._IMAGE, limit=1)
 
 
+@pytest.mark.parametrize(("case", "message"), [
+    ("mean-overflow", "--mean 1e+40 cannot be written: the metadata holds finite float32 numbers (at most 3.403e+38 "
+                      "in size)."),
+    ("std-zero", "--std 0.0 holds a 0: pixels are divided by it; give non-zero values."),
+    ("mean-std-lengths", "--mean has 2 values and --std 3: give one value, or one per channel for both."),
+])
+def test_a_normalization_the_metadata_cannot_hold_is_a_conversion_error(case: str, message: str) -> None:
+    from tfedge.errors import ConversionError
+
+    module = _harness.load_target("writer")
+    with pytest.raises(ConversionError) as caught:
+        module.one_input((_harness.REGRESSIONS_DIR / "writer" / f"exception-{case}").read_bytes())
+    assert str(caught.value) == message
+
+
 def _fake(body: object, allowed: tuple[type[BaseException], ...] = (ValueError,)) -> types.ModuleType:
     module = types.ModuleType("fuzz_fake")
     module.ALLOWED = allowed  # type: ignore[attr-defined]
