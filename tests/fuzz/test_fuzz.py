@@ -27,7 +27,10 @@ REPLAY_TIME_LIMIT = 10.0
 
 @pytest.mark.parametrize("name", _harness.target_names())
 def test_target_keeps_its_promise_on_every_stored_input(name: str) -> None:
-    module = _harness.load_target(name)
+    try:
+        module = _harness.load_target(name)
+    except ModuleNotFoundError as exc:  # the converters' targets need TensorFlow and Pillow (the full cell)
+        pytest.skip(f"fuzz_{name} needs {exc.name}, which is not installed here")
     assert module.seeds(), f"fuzz_{name}.seeds() gave no seeds"
     failures, count = [], 0
     for label, data in _harness.stored_inputs(name, module):
