@@ -31,6 +31,8 @@ import os
 import resource
 import shlex
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -165,6 +167,25 @@ def check_input(module: ModuleType, data: bytes, *, time_limit: float = TIME_LIM
     return None
 
 
+#: Inputs libFuzzer itself kept (the process crashed, hung or ran out of memory): replayed in a child.
+CRASH_PREFIXES = ("crash-", "timeout-", "oom-", "slow-unit-", "leak-")
+
+
+def check_in_child(name: str, path: Path, *, time_limit: float = TIME_LIMIT, timeout: float = 120) -> str | None:
+    """Check one stored input in a fresh process (it may kill it): None, or what went wrong."""
+    env = {**os.environ, "TFEDGE_FUZZ_TIME_LIMIT": str(time_limit)}
+    try:
+        run = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--check", name, str(path)],
+                             capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return f"hung for {timeout:g} s"
+    if run.returncode == 0:
+        return None
+    if run.returncode < 0:
+        return f"killed by {signal.Signals(-run.returncode).name}"
+    return run.stdout.strip().splitlines()[-1] if run.stdout.strip() else f"exit {run.returncode}: {run.stderr[-300:]}"
+
+
 def stored_inputs(name: str, module: ModuleType) -> Iterator[tuple[str, bytes]]:
     """Every input replayed for a target: its seeds, its committed corpus, its regressions."""
     for i, data in enumerate(module.seeds()):
@@ -203,10 +224,16 @@ class _Recorder:
 def main(argv: Sequence[str] | None = None) -> int:
     """Fuzz one target under atheris: ``_harness.py <target> [libFuzzer arguments]``."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0].startswith("-"):
+    if not args or (args[0].startswith("-") and args[0] != "--check"):
         print(f"usage: _harness.py TARGET [libFuzzer args]; targets: {', '.join(target_names())}",
               file=sys.stderr)
         return 2
+    if args[0] == "--check":  # _harness.py --check TARGET FILE: one input, no atheris (a crash stays here)
+        module = load_target(args[1])
+        finding = check_input(module, Path(args[2]).read_bytes(), trace_memory=True,
+                              time_limit=float(os.environ.get("TFEDGE_FUZZ_TIME_LIMIT", TIME_LIMIT)))
+        print(f"{finding.signature}: {finding.message}" if finding else "ok")
+        return 1 if finding else 0
     name = args.pop(0)
     import atheris  # only here: the replay runs without it
 

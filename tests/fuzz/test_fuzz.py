@@ -35,6 +35,12 @@ def test_target_keeps_its_promise_on_every_stored_input(name: str) -> None:
     failures, count = [], 0
     for label, data in _harness.stored_inputs(name, module):
         count += 1
+        if label.startswith("regression ") and label.split()[1].startswith(_harness.CRASH_PREFIXES):
+            problem = _harness.check_in_child(name, _harness.REGRESSIONS_DIR / name / label.split()[1],
+                                              time_limit=REPLAY_TIME_LIMIT)
+            if problem is not None:
+                failures.append(f"{label} ({len(data)} bytes): {problem}")
+            continue
         finding = _harness.check_input(module, data, time_limit=REPLAY_TIME_LIMIT, trace_memory=True)
         if finding is not None:
             failures.append(f"{label} ({len(data)} bytes): {finding.signature}: {finding.message}")
@@ -96,6 +102,23 @@ def test_a_normalization_the_metadata_cannot_hold_is_a_conversion_error(case: st
     with pytest.raises(ConversionError) as caught:
         module.one_input((_harness.REGRESSIONS_DIR / "writer" / f"exception-{case}").read_bytes())
     assert str(caught.value) == message
+
+
+def test_a_model_the_backend_aborts_on_is_a_model_error_when_probed() -> None:
+    """An open finding of the load target (tests/fuzz/known/load): sound structure, abort in the backend.
+
+    Loading it in this process would kill it (SIGABRT in the backend's ADD kernel: an int8 ADD
+    writes a tensor declared float32 without a quantization scale). ``probe=True`` is the
+    documented protection; the child replay shows the in-process load still dies.
+    """
+    from tfedge import Interpreter
+    from tfedge.errors import ModelError
+
+    (path,) = (FUZZ_DIR / "known" / "load").glob("crash-*")
+    with pytest.raises(ModelError, match=r"^The model crashed the .* backend \(SIGABRT\) in a test run\. "
+                                         r"It was not loaded into this process\.$"):
+        Interpreter(path.read_bytes(), probe=True)
+    assert _harness.check_in_child("load", path) == "killed by SIGABRT"
 
 
 def _fake(body: object, allowed: tuple[type[BaseException], ...] = (ValueError,)) -> types.ModuleType:
