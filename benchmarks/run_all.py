@@ -32,7 +32,7 @@ from tfedge._files import write_atomically  # noqa: E402
 script_dir_last(__file__)
 
 from models import DEFAULT_WORK_DIR  # noqa: E402
-from tables import Context, Section, backends, formats, packaging, pools, runtime_overhead, startup, tasks  # noqa: E402
+from tables import Context, Section, backends, formats, packaging, pools, runtime_overhead, serve, startup, tasks  # noqa: E402
 
 #: The tables of RESULTS.md in order, by the name ``--tables`` takes.
 TABLES: dict[str, ModuleType] = {
@@ -43,6 +43,7 @@ TABLES: dict[str, ModuleType] = {
     "packaging": packaging,
     "pools": pools,
     "tasks": tasks,
+    "serve": serve,
 }
 _BUSY_SHARE = 0.2  # share of the machine's CPU used by other processes above which the header says busy
 

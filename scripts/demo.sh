@@ -8,17 +8,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 if [ "$#" -gt 0 ]; then
-  out=$1
+  out=$(realpath -m "$1")
   mkdir -p "$out"
 else
   out=$(mktemp -d)
   trap 'rm -rf "$out"' EXIT
 fi
-.venv/bin/python -m converters.example --output-dir "$out"
+venv=$PWD/.venv/bin
+# From the output folder, not the checkout: `python -m` would import the source tree first.
+cd "$out"
+"$venv/python" -m tfedge.converters.example --output-dir "$out"
 model="$out/digits_int8.tflite"
 echo
-.venv/bin/tfedge info "$model"
+"$venv/tfedge" info "$model"
 echo
-.venv/bin/tfedge check "$model"
+"$venv/tfedge" check "$model"
 echo
-.venv/bin/tfedge bench "$model" --runs 500
+"$venv/tfedge" bench "$model" --runs 500

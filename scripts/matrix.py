@@ -2,18 +2,22 @@
 
 ``python3 scripts/matrix.py`` (what ``scripts/test.sh`` and so CI run) goes through
 :data:`CELLS` in order. A cell names a Python, the ``pip install`` steps that make its
-venv from a plain install of this checkout (so the dependency markers in pyproject.toml
-are what is tested), the commands to run in it, and the TFLite backends that must work
-there. Each cell prints one line first (Python, numpy and backend versions), then its
-commands' output; a table at the end gives every cell's versions, time and the last line
-of each command (pytest's summary line).
+venv from a plain install of the wheel that scripts/_venv.sh built (``{wheel}`` in a step;
+so the dependency markers are what is tested, and the wheel's contents are what the tests
+import), the commands to run in it, and the TFLite backends that must work there. Each
+cell prints one line first (Python, numpy, backend versions and where ``tfedge`` is
+imported from), then its commands' output; a table at the end gives every cell's
+versions, time and the last line of each command (pytest's summary line).
 
 Cell venvs are made once and kept in ``~/.cache/tfedge/ci-venvs/<cell>-<key>``
 (``$TFEDGE_CI_VENVS``), where ``<key>`` hashes pyproject.toml (less its lint and test settings), the cell's install steps,
 :data:`VENV_RECIPE` and the interpreter's version: a fresh clone reuses them, a fresh machine builds them, and a
-change to the dependencies builds them again. The tests always import the checkout's
-code (``PYTHONPATH``), never the copy installed when the venv was made. The ``full``
-cell is the checkout's ``.venv`` (``scripts/_venv.sh``) with every extra.
+change to the dependencies builds them again. Every run installs this run's wheel into
+each venv again (``--no-deps --force-reinstall``), and runs pytest in an empty temporary
+folder with no ``PYTHONPATH``, so ``import tfedge`` can only find the installed package
+(tests/conftest.py stops the run otherwise). The ``full`` cell is the checkout's ``.venv``
+(``scripts/_venv.sh``) with every extra; the ``package`` cell checks the wheel and the
+sdist against the source tree first (scripts/check_package.py).
 
 A Python missing on the machine makes its cell SKIPPED, by name, in the table; a cell
 whose install or any command fails (pytest's exit 5, no test collected, included) makes
@@ -21,7 +25,7 @@ the run exit 1.
 
 To add a cell, append a :class:`Cell` to :data:`CELLS`, for example::
 
-    Cell("ray", "3.11", install=((".[ray,test]",),), run=(pytest("tests/ray"),)),
+    Cell("ray", "3.11", install=(("{wheel}[ray,test]",),), run=(pytest("tests/ray"),)),
 
 Usage: python3 scripts/matrix.py [--cell NAME ...] [--list]
 """
@@ -37,6 +41,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +59,13 @@ def pytest(*args: str) -> Command:
     return ("-m", "pytest", "-p", "no:cacheprovider", *args)
 
 
+#: In a command, the cell's own empty temporary folder (where pytest runs, and scratch output goes).
+SCRATCH = "{tmp}"
+
 RUNTIME = pytest("tests/runtime", "--durations=5")
+#: The documentation: every bash and python block of README.md and docs/ run from the installed
+#: wheel (tests/docs), then the site built with warnings as errors.
+DOCS = (pytest("tests/docs", "-v"), ("-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", SCRATCH + "/site"))
 STATIC = (
     ("-m", "ruff", "check", "--no-cache", "."),
     # 3.9, not the runtime's 3.8: .venv's numpy (1.26) ships stubs that do not type-check
@@ -92,34 +103,39 @@ class Cell:
     what: str = ""
 
 
+#: The placeholder for this run's wheel in a cell's install steps.
+WHEEL = "{wheel}"
+
 CELLS: Tuple[Cell, ...] = (
+    Cell("package", "", (), (("scripts/check_package.py",),), (),
+         what="the wheel and sdist hold the source tree; builds warn of nothing on 3.8-3.13; 3.14 wheels"),
     Cell("full", "", (), STATIC + (
-        pytest("tests/runtime", "tests/benchmarks", "tests/native"),
+        pytest("tests/runtime", "tests/benchmarks", "tests/native", "tests/serve"),
         # A process of its own: after `import tensorflow`, tflite_runtime misreads models.
         pytest("tests/converters"),
-    ), ("ai_edge_litert", "tflite_runtime"), what="3.11, every extra: converters, native build, both backends"),
-    Cell("py3.8", "3.8", ((".[test]",),), (RUNTIME,), ("tflite_runtime",),
+    ) + DOCS, ("ai_edge_litert", "tflite_runtime"), what="3.11, every extra: converters, native build, both backends"),
+    Cell("py3.8", "3.8", (("{wheel}[test]",),), (RUNTIME,), ("tflite_runtime",),
          what="JetPack 5 / Ubuntu 20.04: tflite-runtime, numpy 1"),
-    Cell("py3.9", "3.9", ((".[test]",),), (RUNTIME,), ("tflite_runtime",),
+    Cell("py3.9", "3.9", (("{wheel}[test]",),), (RUNTIME,), ("tflite_runtime",),
          what="Raspberry Pi OS bullseye: tflite-runtime 2.14, numpy 1.26"),
-    Cell("py3.10", "3.10", ((".[test]",),), (RUNTIME,), ("ai_edge_litert",), what="what the markers pick"),
-    Cell("py3.12", "3.12", ((".[test]",),), (RUNTIME,), ("ai_edge_litert",), what="ai-edge-litert, numpy 2"),
-    Cell("py3.13", "3.13", ((".[test]",),), (RUNTIME,), ("ai_edge_litert",), what="ai-edge-litert, numpy 2"),
+    Cell("py3.10", "3.10", (("{wheel}[test]",),), (RUNTIME,), ("ai_edge_litert",), what="what the markers pick"),
+    Cell("py3.12", "3.12", (("{wheel}[test]",),), (RUNTIME,), ("ai_edge_litert",), what="ai-edge-litert, numpy 2"),
+    Cell("py3.13", "3.13", (("{wheel}[test]",),), (RUNTIME,), ("ai_edge_litert",), what="ai-edge-litert, numpy 2"),
     # What installing ray[data] did to a venv with both backends: numpy 2 under tflite-runtime 2.14.
-    Cell("tflite-numpy2", "3.11", ((".[test]", "tflite-runtime==2.14.0", "numpy>=2"),), (RUNTIME,),
+    Cell("tflite-numpy2", "3.11", (("{wheel}[test]", "tflite-runtime==2.14.0", "numpy>=2"),), (RUNTIME,),
          ("ai_edge_litert",), what="tflite-runtime 2.14 with numpy 2 forced: named as unusable"),
     # tfedge.ray: Ray Data brings numpy 2, so it never goes into .venv (tflite-runtime is there).
-    Cell("ray", "3.11", ((".[ray,test]",),), (pytest("tests/ray"),), ("ai_edge_litert",),
+    Cell("ray", "3.11", (("{wheel}[ray,test]",),), (pytest("tests/ray"),), ("ai_edge_litert",),
          what="tfedge.ray on a local Ray cluster (ray[data], numpy 2)"),
     # An independent reader of the metadata tfedge writes: mediapipe pins protobuf and numpy.
     Cell("mediapipe-reader", "3.11", (("--no-deps", "mediapipe==0.10.14"),
                                       ("protobuf>=4.25.3,<5", "opencv-python-headless<4.11", "numpy<2", "matplotlib",
-                                       "attrs", "absl-py", "flatbuffers", "pytest")),
+                                       "attrs", "absl-py", "flatbuffers", "pytest"), ("--no-deps", "{wheel}")),
          (pytest("tests/metadata_reader"),), (), what="MediaPipe's TFLite Metadata reader on what tfedge writes"),
-    # Python 3.14 or 32-bit ARM: no backend publishes wheels, so pip installs none.
-    Cell("no-backend", "3.12", (("--no-deps", "."), ("numpy", "pytest")),
+    # 32-bit ARM with Python 3.11+: no backend publishes wheels, so pip installs none.
+    Cell("no-backend", "3.12", (("--no-deps", "{wheel}"), ("numpy", "pytest")),
          (pytest("tests/runtime/test_platforms.py", "tests/runtime/test_verify.py"),), (),
-         what="no backend installed (as on Python 3.14, armv7)"),
+         what="no backend installed (as on 32-bit ARM with Python 3.11+)"),
 )
 
 
@@ -182,7 +198,12 @@ def venv_key(cell: Cell, python: str) -> str:
     return digest.hexdigest()[:12]
 
 
-def ensure_venv(cell: Cell, python: str) -> Path:
+def _steps(cell: Cell, wheel: str) -> List[List[str]]:
+    """The cell's install steps with ``{wheel}`` replaced by this run's wheel."""
+    return [[arg.replace(WHEEL, wheel) for arg in step] for step in cell.install]
+
+
+def ensure_venv(cell: Cell, python: str, wheel: str) -> Path:
     """The cell's cached venv, made first when missing or half-made; returns its python.
 
     Raises:
@@ -200,9 +221,11 @@ def ensure_venv(cell: Cell, python: str) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
             shutil.rmtree(home, ignore_errors=True)  # half-made by a run that died
-            _make_venv(cell, python, home, bin_python)
+            _make_venv(cell, python, home, bin_python, wheel)
             done.write_text(json.dumps({"python": python, "install": cell.install}) + "\n")
         done.touch()
+        if any(WHEEL in arg for step in cell.install for arg in step):
+            _install_wheel(bin_python, wheel)
     cutoff = time.time() - PRUNE_DAYS * 86400
     for old in root.glob(f"{cell.name}-*/.tfedge-complete"):
         if old.parent != home and old.stat().st_mtime < cutoff:
@@ -210,13 +233,13 @@ def ensure_venv(cell: Cell, python: str) -> Path:
     return bin_python
 
 
-def _make_venv(cell: Cell, python: str, home: Path, bin_python: Path) -> None:
+def _make_venv(cell: Cell, python: str, home: Path, bin_python: Path, wheel: str) -> None:
     """Create the venv at ``home`` and run the cell's install steps, logging beside it."""
     log = home.parent / f"{home.name}.log"
     print(f"[{cell.name}] making {home} (log: {log})", flush=True)
     steps = [[python, "-m", "venv", str(home)],
              [str(bin_python), "-m", "pip", "install", "-q", "--upgrade", "pip"]]
-    steps += [[str(bin_python), "-m", "pip", "install", *step] for step in cell.install]
+    steps += [[str(bin_python), "-m", "pip", "install", *step] for step in _steps(cell, wheel)]
     with open(log, "w") as out:
         for step in steps:
             out.write(f"$ {' '.join(step)}\n")
@@ -224,6 +247,15 @@ def _make_venv(cell: Cell, python: str, home: Path, bin_python: Path) -> None:
             env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
             if subprocess.run(step, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env).returncode != 0:
                 raise RuntimeError(f"`{' '.join(step[1:])}` failed; see {log}")
+
+
+def _install_wheel(bin_python: Path, wheel: str) -> None:
+    """Put this run's wheel into a cached venv over the one it was made with (same version, new contents)."""
+    step = [str(bin_python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
+            "--disable-pip-version-check", wheel]
+    proc = subprocess.run(step, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"`{' '.join(step[1:])}` failed: {proc.stderr.strip()[-300:]}")
 
 
 #: Prints the cell's first line: Python, numpy and each backend (version, and whether it works).
@@ -247,14 +279,29 @@ for name in ("ai_edge_litert", "tflite_runtime"):
         parts.append(name + " " + found)
     except Exception as exc:
         parts.append(name + " " + found + " (unusable: " + str(exc).split(". ")[0] + ")")
+import tfedge
+parts.append("tfedge from " + tfedge.__file__)
 print(", ".join(parts))
 """
 
 
-def run_cell(cell: Cell, dev_python: Optional[Path]) -> Outcome:
+def _in_place(command: Command, outside: Path) -> Tuple[List[str], Path]:
+    """The command's arguments and folder: pytest runs in ``outside`` on absolute test paths, the rest in the checkout.
+
+    Run from the checkout, ``python -m pytest`` would put it first on ``sys.path`` (and every
+    ``python -c`` a test starts would too), importing the source tree instead of the wheel.
+    """
+    command = tuple(arg.replace(SCRATCH, str(outside)) for arg in command)
+    if command[:2] != ("-m", "pytest"):
+        return list(command), REPO
+    return [str(REPO / arg) if (REPO / arg).exists() and not arg.startswith("-") else arg for arg in command], outside
+
+
+def run_cell(cell: Cell, dev_python: Optional[Path], wheel: str) -> Outcome:
     """Make (or reuse) the cell's venv and run its commands; never raises."""
     outcome = Outcome(cell)
     started = time.monotonic()
+    outside = Path(tempfile.mkdtemp(prefix=f"tfedge-{cell.name}-"))
     try:
         if cell.python:
             python = find_python(cell.python)
@@ -262,18 +309,19 @@ def run_cell(cell: Cell, dev_python: Optional[Path]) -> Outcome:
                 outcome.state = "SKIPPED"
                 outcome.lines.append(f"no Python {cell.python} on this machine (pyenv or python{cell.python} on PATH)")
                 return outcome
-            venv_python = ensure_venv(cell, python)
+            venv_python = ensure_venv(cell, python, wheel)
         else:
             if dev_python is None:
                 raise RuntimeError(".venv is missing: run scripts/test.sh, which makes it (scripts/_venv.sh)")
             venv_python = dev_python
         env = dict(os.environ)
         env.update(cell.env)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+        env.pop("PYTHONPATH", None)
         env["TFEDGE_EXPECT_BACKENDS"] = ",".join(cell.backends)
         env["PATH"] = os.pathsep.join((str(venv_python.parent), env.get("PATH", "")))
         env.pop("TFEDGE_BACKEND", None)
-        probe = subprocess.run([str(venv_python), "-c", _VERSIONS], cwd=REPO, env=env, capture_output=True, text=True)
+        probe = subprocess.run([str(venv_python), "-c", _VERSIONS], cwd=outside, env=env, capture_output=True,
+                               text=True)
         outcome.versions = probe.stdout.strip() or f"(versions unreadable: {probe.stderr.strip()[-300:]})"
         print(f"[{cell.name}] {outcome.versions}", flush=True)
         if probe.returncode != 0:
@@ -282,7 +330,8 @@ def run_cell(cell: Cell, dev_python: Optional[Path]) -> Outcome:
         for command in cell.run:
             print(f"[{cell.name}] $ python {' '.join(command)}", flush=True)
             last = ""
-            proc = subprocess.Popen([str(venv_python), *command], cwd=REPO, env=env, stdout=subprocess.PIPE,
+            args, cwd = _in_place(command, outside)
+            proc = subprocess.Popen([str(venv_python), *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True, errors="replace")
             assert proc.stdout is not None
             for line in proc.stdout:
@@ -299,6 +348,7 @@ def run_cell(cell: Cell, dev_python: Optional[Path]) -> Outcome:
         outcome.lines.append(str(exc))
     finally:
         outcome.seconds = time.monotonic() - started
+        shutil.rmtree(outside, ignore_errors=True)
     return outcome
 
 
@@ -329,7 +379,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     chosen = [c for c in CELLS if not args.cell or c.name in args.cell]
     dev = REPO / ".venv" / "bin" / "python"
-    outcomes = [run_cell(c, dev if dev.exists() else None) for c in chosen]
+    wheel = os.environ.get("TFEDGE_WHEEL", "")
+    if not wheel or not Path(wheel).is_file():
+        print("matrix: no wheel to test ($TFEDGE_WHEEL); run scripts/test.sh, which builds it", file=sys.stderr)
+        return 1
+    outcomes = [run_cell(c, dev if dev.exists() else None, wheel) for c in chosen]
     print_table(outcomes)
     return 1 if any(o.state == "FAILED" for o in outcomes) else 0
 

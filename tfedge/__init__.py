@@ -19,7 +19,7 @@ from .errors import (
     SignatureError,
     TfedgeError,
 )
-from .delegates import DelegateFallbackWarning, DelegateSpec
+from .delegates import DelegateFallbackWarning, DelegateSpec, load_delegate
 from .interpreter import Interpreter, SignatureRunner, TensorSpec
 from .pool import InterpreterPool
 from .quant import QuantParams, dequantize, quantize
@@ -44,5 +44,6 @@ __all__ = [
     "dequantize",
     "embedded_model",
     "embedded_models",
+    "load_delegate",
     "quantize",
 ]

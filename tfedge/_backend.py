@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
@@ -219,7 +219,12 @@ def _candidates() -> Iterator[str]:
         yield "tensorflow" if _loaded_after_tensorflow(candidate) else candidate
 
 
-def choose(name: str | None = None, summary: ModelSummary | None = None, source: str = "The model") -> Backend:
+#: Tells whether a backend runs the model: None if it does, else why not (a probe's words).
+Vet = Callable[[Backend], Optional[str]]
+
+
+def choose(name: str | None = None, summary: ModelSummary | None = None, source: str = "The model",
+           vet: Vet | None = None) -> Backend:
     """Import the backend to run a model with: the one named, or the best that can run it.
 
     Args:
@@ -228,6 +233,8 @@ def choose(name: str | None = None, summary: ModelSummary | None = None, source:
             automatic choice skips a backend that lacks a schema feature the model
             uses; a named backend that lacks one raises ModelError.
         source: How messages name the model.
+        vet: Asked before an error advises another backend, so the advice never names
+            one that fails on the same model.
 
     Raises:
         BackendNotFoundError: the backend is unknown or cannot be imported, or none is.
@@ -242,7 +249,9 @@ def choose(name: str | None = None, summary: ModelSummary | None = None, source:
                 raise
             extra = "pip install tensorflow" if chosen == "tensorflow" else _INSTALL_HINT
             raise BackendNotFoundError(f"{exc} {extra}") from exc.__cause__
-        _check_features(backend, summary, source)
+        missing = unsupported_features(backend, summary)
+        if missing:
+            raise _feature_error(backend, missing, source, vet)
         return backend
     reasons: list[str] = []
     lacking: list[tuple[Backend, list[str]]] = []
@@ -259,7 +268,7 @@ def choose(name: str | None = None, summary: ModelSummary | None = None, source:
         return backend
     if lacking:
         backend, missing = lacking[0]
-        raise _feature_error(backend, missing, source)
+        raise _feature_error(backend, missing, source, vet)
     raise BackendNotFoundError(f"No TFLite backend found. {_INSTALL_HINT} " + " ".join(reasons))
 
 
@@ -328,20 +337,20 @@ def unsupported_features(backend: Backend, summary: ModelSummary | None) -> list
     return missing
 
 
-def _check_features(backend: Backend, summary: ModelSummary | None, source: str) -> None:
-    """ModelError if the model uses what ``backend`` does not implement."""
-    missing = unsupported_features(backend, summary)
-    if missing:
-        raise _feature_error(backend, missing, source)
-
-
-def _feature_error(backend: Backend, missing: Sequence[str], source: str) -> ModelError:
-    """The ModelError naming what ``backend`` lacks and which backend runs the model."""
-    return ModelError(
-        f"{source} uses {' and '.join(missing)}, which {backend.label} does not implement (it would "
-        "return wrong values or crash instead of refusing the model). Run it with ai_edge_litert: "
-        'pip install "tfedge[litert]" (Python 3.10-3.13), or backend="ai_edge_litert".'
-    )
+def _feature_error(backend: Backend, missing: Sequence[str], source: str, vet: Vet | None) -> ModelError:
+    """The ModelError naming what ``backend`` lacks, and ai_edge_litert unless it fails too."""
+    what = (f"{source} uses {' and '.join(missing)}, which {backend.label} does not implement (it would "
+            "return wrong values or crash instead of refusing the model).")
+    try:
+        other: Backend | None = _import("ai_edge_litert")
+    except BackendNotFoundError:
+        other = None
+    failure = vet(other) if other is not None and vet is not None else None
+    if other is not None and failure is not None:
+        return ModelError(f"{what} {other.label}, which implements it, fails on it too ({failure}): "
+                          "no installed backend runs this model.")
+    return ModelError(f"{what} Run it with ai_edge_litert: "
+                      'pip install "tfedge[litert]" (Python 3.10-3.13), or backend="ai_edge_litert".')
 
 
 # -- errors: one table -------------------------------------------------------------
@@ -386,8 +395,8 @@ def _custom(match: re.Match[str], ctx: _Context) -> TfedgeError:
     ops = sorted(set(_CUSTOM.findall(match.string)))
     return ModelError(
         f"{ctx.source} uses custom op(s) {', '.join(ops)} that {ctx.backend.name} does not have. "
-        "Register them with an InterpreterWithCustomOps build of the runtime, or "
-        "convert the model with builtin ops only."
+        "Register them: Interpreter(model, custom_op_registerers=[SYMBOL_NAME or function]), "
+        "or convert the model with builtin ops only."
     )
 
 
@@ -492,7 +501,8 @@ class Runtime:
         num_threads: Threads of the CPU kernels.
         xnnpack: Apply the backend's default XNNPACK delegate (at the first allocation).
         options: Keyword options of the backend's Interpreter, passed unchanged; an
-            ``experimental_op_resolver_type`` there wins over ``xnnpack``.
+            ``experimental_op_resolver_type`` there wins over ``xnnpack``, and
+            ``custom_op_registerers`` builds the backend's ``InterpreterWithCustomOps``.
     """
 
     def __init__(self, backend: Backend, content: bytes, *, num_threads: int, xnnpack: bool,
@@ -504,7 +514,12 @@ class Runtime:
             resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
         )
         self.backend = backend
-        self._interp = backend.interpreter_class(model_content=content, num_threads=num_threads, **kwargs)
+        registerers = kwargs.pop("custom_op_registerers", None)
+        if registerers:  # the backends' own InterpreterWithCustomOps: symbol names or functions
+            self._interp = backend.module.InterpreterWithCustomOps(
+                custom_op_registerers=list(registerers), model_content=content, num_threads=num_threads, **kwargs)
+        else:
+            self._interp = backend.interpreter_class(model_content=content, num_threads=num_threads, **kwargs)
         wrapper = self._interp._interpreter
         self._wrapper = wrapper
         self.set_tensor: Callable[[int, Any, int], None] = wrapper.SetTensor
@@ -532,6 +547,18 @@ class Runtime:
     def output_details(self) -> list[dict[str, Any]]:
         """The backend's output details of the main subgraph."""
         return list(self._interp.get_output_details())
+
+    def ops_details(self) -> list[dict[str, Any]]:
+        """The backend's ``_get_ops_details()``: every operator of the main subgraph."""
+        return list(self._interp._get_ops_details())
+
+    def op_details(self, index: int) -> dict[str, Any]:
+        """The backend's ``_get_op_details(index)``."""
+        return dict(self._interp._get_op_details(index))
+
+    def native_handle(self) -> int:
+        """The address of the backend's C++ ``tflite::Interpreter`` (what PyCoral takes)."""
+        return int(self._wrapper.interpreter())
 
     def tensor_details(self, index: int, subgraph: int) -> dict[str, Any]:
         """The details dict of tensor ``index`` of ``subgraph``."""

@@ -30,6 +30,7 @@ from .embedded import EMBEDDED_PREFIX, resolve_model
 from .errors import InputError, ModelError, TfedgeError
 from .interpreter import Interpreter, TensorSpec
 from .isolate import DEFAULT_TIMEOUT
+from .serve.cli import add_parser as add_serve_parser
 
 __all__ = ["main"]
 
@@ -495,6 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_detect.add_argument("--max-results", type=_whole_number, help="at most N detections per image")
     p_detect.add_argument("--draw", metavar="OUT.png", help='write the image with the detections drawn (needs Pillow: "tfedge[draw]")')
     p_detect.set_defaults(func=_cmd_detect)
+
+    add_serve_parser(sub, common)
     return parser
 
 

@@ -11,18 +11,21 @@ onnxruntime's providers. Each entry is one of:
   Android JNI name), searched for on the usual paths (see :func:`search_dirs`).
 - ``"edgetpu"``: the Coral Edge TPU runtime (``libedgetpu.so.1`` / ``.1.dylib`` /
   ``edgetpu.dll``), with options such as ``{"device": "usb:0"}``.
-- ``"none"``: no delegate at all: the builtin kernels only (the backends'
-  ``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``). ``["none"]`` and ``[]`` mean
-  the same.
+- ``"none"``: no XNNPACK: what no delegate takes runs on the builtin kernels (the
+  backends' ``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``). ``["none"]`` and
+  ``[]`` mean the same; ``["gpu", "none"]`` is the GPU delegate, then the builtin kernels.
 - a path to any external delegate library (one that exports
   ``tflite_plugin_create_delegate`` and ``tflite_plugin_destroy_delegate``).
 - ``(entry, {"key": "value"})``: one of the above with options, passed to the library
   as strings; or a :class:`DelegateSpec`.
 
 Every external delegate that loads and prepares is applied, in list order, each taking
-the nodes it supports; whatever none of them takes runs on the CPU (XNNPACK if it is in
-the list, else the builtin kernels). The default, when ``delegates`` is not given, is
-``("xnnpack",)``: what the backends do by themselves, plus the fallback below.
+the nodes it supports; whatever none of them takes runs on the CPU: XNNPACK, the
+backends' default CPU path, unless the list says ``"none"`` (then the builtin kernels).
+So ``["gpu"]`` means ``["gpu", "xnnpack"]``, as the backends do after an external
+delegate, and a fallback from a missing GPU delegate costs nothing against not asking.
+The default, when ``delegates`` is not given, is ``("xnnpack",)``: what the backends do
+by themselves, plus the fallback below.
 
 Fallback: when a delegate's library is missing, fails to load or to create the
 delegate, or the model fails to prepare or run under it, that delegate is dropped, the
@@ -47,7 +50,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Union
 
-from ._backend import BACKEND_ERRORS, Backend, Runtime, Stage, mapped, translate
+from ._backend import BACKEND_ERRORS, Backend, Runtime, Stage, get_backend, mapped, translate
 from .errors import DelegateError, first_line
 
 __all__ = [
@@ -58,6 +61,7 @@ __all__ = [
     "DelegateSpec",
     "ENV_VAR",
     "library_names",
+    "load_delegate",
     "resolve",
     "search_dirs",
 ]
@@ -177,10 +181,17 @@ def resolve(entries: Sequence[DelegateEntry] | None, preloaded: Sequence[Any] | 
         entries = DEFAULT
     elif isinstance(entries, (str, os.PathLike, DelegateSpec)):
         entries = [entries]
+    builtin_only = not entries  # [] means ["none"]
     for entry in entries:
         spec = _parse(entry)
-        if spec.kind is not DelegateKind.NONE and spec not in specs:
+        if spec.kind is DelegateKind.NONE:
+            builtin_only = True
+        elif spec not in specs:
             specs.append(spec)
+    if not builtin_only and all(s.kind is not DelegateKind.XNNPACK for s in specs):
+        # The CPU end of the list is the backend's default CPU path, as the backends do
+        # after external delegates: a fallback never lands on the slower builtin kernels.
+        specs.append(DelegateSpec(DelegateKind.XNNPACK))
     return tuple(specs)
 
 
@@ -210,6 +221,25 @@ def _parse(entry: Any) -> DelegateSpec:
         f"Unknown delegate {entry!r}. Available: {', '.join(repr(n) for n in names)}, "
         "or the path of a delegate library (optionally as (path, {options}))."
     )
+
+
+def load_delegate(library: str, options: Mapping[str, Any] | None = None, *, backend: str | None = None) -> Any:
+    """The backend's ``load_delegate``: a delegate object for ``experimental_delegates``.
+
+    The drop-in for ``tflite_runtime.interpreter.load_delegate`` (PyCoral's
+    ``make_interpreter`` shape): ``Interpreter(m, experimental_delegates=[load_delegate(lib)])``.
+    New code can pass the library to ``delegates=[...]`` instead, which falls back.
+
+    Args:
+        library: The delegate library's path or name.
+        options: Passed to the library's ``tflite_plugin_create_delegate``.
+        backend: Whose loader to use (default: the automatic choice, as Interpreter's).
+
+    Raises:
+        ValueError: the library could not be loaded or create its delegate (as the backends).
+        BackendNotFoundError: no backend.
+    """
+    return get_backend(backend).load_delegate(library, dict(options or {}))
 
 
 def _preloaded_name(obj: Any, index: int) -> str:
@@ -397,7 +427,7 @@ def fall_back(spec: DelegateSpec, reason: str, remaining: Sequence[DelegateSpec]
             f"Delegate {spec.label!r} cannot be used: {reason}. "
             "Pass strict=False to fall back to the next delegate (and the CPU) instead."
         )
-    rest = ", ".join(repr(s.label) for s in remaining)
+    rest = ", ".join(repr(s.label) for s in remaining if s.kind is not DelegateKind.XNNPACK)  # XNNPACK is the CPU
     then = f"{rest}, then the CPU" if rest else "the CPU"
     warnings.warn(
         f"Delegate {spec.label!r} skipped: {reason}. Falling back to {then}.",

@@ -9,7 +9,8 @@ derives from the standard exception an app would already catch, so
     ├─ ModelError(TfedgeError, ValueError)               missing, corrupt, truncated or
     │                                                    unsupported model file
     ├─ InputError(TfedgeError, ValueError)               wrong input name, shape or dtype
-    ├─ SignatureError(TfedgeError, KeyError)             unknown signature
+    ├─ SignatureError(TfedgeError, KeyError, ValueError) unknown signature (the backends
+    │                                                    raise ValueError, older tfedge KeyError)
     ├─ DelegateError(TfedgeError, RuntimeError)          a delegate failed to load or apply
     └─ InvokeError(TfedgeError, RuntimeError)            the model failed while running
 
@@ -50,8 +51,12 @@ class InputError(TfedgeError, ValueError):
     """An input has the wrong name, shape or dtype."""
 
 
-class SignatureError(TfedgeError, KeyError):
-    """A signature name that the model does not have."""
+class SignatureError(TfedgeError, KeyError, ValueError):
+    """A signature name that the model does not have.
+
+    Both a ``KeyError`` (a name not found) and a ``ValueError``, which is what the backends'
+    ``get_signature_runner`` raises: drop-in code catching either keeps working.
+    """
 
     def __str__(self) -> str:
         # KeyError would wrap the message in quotes; keep it readable.

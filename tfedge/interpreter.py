@@ -291,8 +291,10 @@ class Interpreter:
             refused instead of answered wrongly. False skips both.
         probe: First load the model and run one inference on zero inputs in a child
             process (see :mod:`tfedge.isolate`), so a model that crashes or hangs the
-            backend raises ModelError instead. The verdict is cached by the file's
-            SHA-256, so only the first load of a file pays for it.
+            backend raises ModelError instead of killing this process. The verdict is
+            cached by the file's SHA-256 (on disk and in this process), so only the
+            first load of a file pays for it; later loads pay a hash. None (the
+            default) probes unless ``$TFEDGE_PROBE=0``; False skips it.
         probe_timeout: Seconds the probe may take (default 30).
         quiet: Drop the line the backends print on every load (``INFO: Created
             TensorFlow Lite XNNPACK delegate for CPU.``). Off by default: it redirects
@@ -329,14 +331,15 @@ class Interpreter:
         strict: bool = False,
         experimental_delegates: Sequence[Any] | None = None,
         verify: bool = True,
-        probe: bool = False,
+        probe: bool | None = None,
         probe_timeout: float | None = None,
         quiet: bool = False,
         **backend_options: Any,
     ) -> None:
         given = [m for m in (model, model_path, model_content) if m is not None]
-        if len(given) != 1:
-            raise TypeError("Pass exactly one model: a path or bytes (model, model_path or model_content).")
+        if len(given) != 1:  # ValueError, as the backends raise (a path from an unset setting is None)
+            raise ValueError(f"Pass exactly one model: a path or bytes (model, model_path or model_content); "
+                             f"got {'none' if not given else len(given)}.")
         if num_threads is None:
             num_threads = _default_threads()
         elif isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
@@ -787,6 +790,39 @@ class Interpreter:
             if runtime.tensor_size(input_index, 0) != before:  # the backends leave the same shape allocated
                 self._allocated.discard(0)
                 self._renew_feeders()
+
+    def _get_tensor_details(self, tensor_index: int, subgraph_index: int = 0) -> dict[str, Any]:
+        """The backend's details of one tensor (private upstream, widely used)."""
+        with self._lock, _backend.mapped(Stage.GET, backend=self._backend,
+                                         name=f"_get_tensor_details({tensor_index}) failed"):
+            return self._built.runtime.tensor_details(tensor_index, subgraph_index)
+
+    def _get_ops_details(self) -> list[dict[str, Any]]:
+        """The backend's details of every operator (the widely copied way to list a model's ops)."""
+        with self._lock:
+            return self._built.runtime.ops_details()
+
+    def _get_op_details(self, op_index: int) -> dict[str, Any]:
+        """The backend's details of operator ``op_index``."""
+        with self._lock, _backend.mapped(Stage.GET, backend=self._backend,
+                                         name=f"_get_op_details({op_index}) failed"):
+            return self._built.runtime.op_details(op_index)
+
+    def _safe_to_run(self) -> bool:
+        """True when no numpy view from ``tensor()`` points into tensor memory."""
+        return self._built.runtime.views() <= 0
+
+    def _native_handle(self) -> int:
+        """The address of the backend's C++ interpreter, for PyCoral's ``run_inference``.
+
+        It changes when a delegate falls back (the interpreter is rebuilt): ask again.
+        """
+        return self._built.runtime.native_handle()
+
+    @property
+    def experimental_compress_quantization_zero_points(self) -> bool:
+        """Whether the backend was asked to compress zero points (ai_edge_litert's option)."""
+        return bool(self._backend_options.get("experimental_compress_quantization_zero_points", False))
 
     def get_signature_list(self) -> dict[str, dict[str, list[str]]]:
         """``{signature: {"inputs": [...], "outputs": [...]}}``."""

@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,15 +66,17 @@ class ProbeResult:
     backend: str
     cached: bool = False
 
+    def reason(self) -> str:
+        """What went wrong, in a few words (``crashed the ai_edge_litert 2.3.0 backend (SIGABRT)``)."""
+        if self.outcome == "signal":
+            return f"crashed the {self.backend} backend ({self.detail}) in a test run"
+        if self.outcome == "timeout":
+            return f"did not finish one inference within {self.detail} (it may loop forever)"
+        return f"failed in a test run: {self.detail.rstrip('.')}"
+
     def error(self, source: str) -> ModelError:
         """The ModelError an app gets for a failed probe."""
-        if self.outcome == "signal":
-            what = f"crashed the {self.backend} backend ({self.detail}) in a test run"
-        elif self.outcome == "timeout":
-            what = f"did not finish one inference within {self.detail} (it may loop forever)"
-        else:
-            what = f"failed in a test run: {self.detail.rstrip('.')}"
-        return ModelError(f"{source} {what}. It was not loaded into this process.")
+        return ModelError(f"{source} {self.reason()}. It was not loaded into this process.")
 
 
 def run_once(data: bytes, backend_name: str) -> tuple[str, str]:
@@ -128,10 +130,14 @@ def probe_model(
     """
     sha = hashlib.sha256(data).hexdigest()
     label = f"{backend} {backend_version}"
-    cache = cache_dir() / "probe" / f"{sha}-{backend}-{backend_version}.json"
+    key = f"{sha}-{backend}-{backend_version}"
+    if use_cache and key in _verdicts:  # this process asked already: not even a file read
+        return _verdicts[key]
+    cache = cache_dir() / "probe" / f"{key}.json"
     if use_cache and cache.is_file():
         try:
-            return ProbeResult(**{**json.loads(cache.read_text()), "cached": True})
+            _verdicts[key] = ProbeResult(**{**json.loads(cache.read_text()), "cached": True})
+            return _verdicts[key]
         except (OSError, ValueError, TypeError):
             pass  # a damaged cache entry is probed again
     if _compiled():
@@ -139,9 +145,14 @@ def probe_model(
     else:
         outcome, detail = _in_subprocess(data, backend, timeout)
     result = ProbeResult(outcome == "ok", outcome, detail, sha, label)
+    _verdicts[key] = replace(result, cached=True)
     if use_cache:
         _write_atomic(cache, json.dumps({k: v for k, v in asdict(result).items() if k != "cached"}))
     return result
+
+
+#: Verdicts this process has seen, by cache key (the file cache's, without the reads).
+_verdicts: dict[str, ProbeResult] = {}
 
 
 def _compiled() -> bool:

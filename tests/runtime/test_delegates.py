@@ -90,7 +90,7 @@ def test_accept_none_runs_on_cpu_with_identical_outputs(testdelegate: str, backe
     model = MODELS / "add.tflite"
     ctx = _no_warnings()
     try:
-        interp = tfedge.Interpreter(model, backend=backend, delegates=[(testdelegate, {"mode": "accept_none"})])
+        interp = tfedge.Interpreter(model, backend=backend, delegates=[(testdelegate, {"mode": "accept_none"}), "none"])
     finally:
         ctx.__exit__(None, None, None)
     assert interp.delegates_used == (testdelegate,)
@@ -114,7 +114,7 @@ def test_missing_library_falls_back_with_one_warning(backend: str, tmp_path: Pat
         interp = tfedge.Interpreter(MODELS / "add.tflite", backend=backend, delegates=[missing, "xnnpack"])
     assert _one_warning(record.list) == (
         f"Delegate '{missing}' skipped: {missing} could not be loaded: {missing}: cannot open shared "
-        "object file: No such file or directory. Falling back to 'xnnpack', then the CPU."
+        "object file: No such file or directory. Falling back to the CPU."
     )
     assert interp.delegates_used == ("xnnpack",)
     assert interp.placement == {"xnnpack": 2, "cpu": 0}
@@ -129,8 +129,9 @@ def test_create_failure_falls_back_with_one_warning(testdelegate: str, backend: 
         f"Delegate '{testdelegate}' skipped: {testdelegate} failed to create the delegate: "
         "testdelegate: asked to fail at create (mode=fail_create). Falling back to the CPU."
     )
-    assert interp.delegates_used == ()
-    assert interp.placement == {"cpu": 2}
+    # The fallback ends on the backend's default CPU path (XNNPACK), not the builtin kernels.
+    assert interp.delegates_used == ("xnnpack",)
+    assert interp.placement == {"xnnpack": 2, "cpu": 0}
 
 
 def test_prepare_failure_falls_back_and_outputs_match(testdelegate: str, backend: str) -> None:
@@ -141,7 +142,7 @@ def test_prepare_failure_falls_back_and_outputs_match(testdelegate: str, backend
         f"Delegate '{testdelegate}' skipped: the model failed to prepare under it (Restored original "
         "execution plan after delegate application failure). Falling back to the CPU."
     )
-    assert interp.placement == {"cpu": 2}
+    assert interp.placement == {"xnnpack": 2, "cpu": 0}
     xs = _inputs(interp)
     np.testing.assert_array_equal(interp.run(xs[0])["x"], _reference(model, backend, xs)[0])
 
@@ -209,7 +210,7 @@ def test_missing_edgetpu_names_library_and_places(backend: str, monkeypatch: pyt
         "path. Install the Edge TPU runtime (apt install libedgetpu1-std), add its directory to "
         "$TFEDGE_DELEGATE_PATH, or pass its path: delegates=[(PATH, options)]. Falling back to the CPU."
     )
-    assert interp.placement == {"cpu": 2}
+    assert interp.placement == {"xnnpack": 2, "cpu": 0}
 
 
 @pytest.mark.skipif(platform.system() != "Linux", reason="library names and paths are Linux ones")
@@ -222,7 +223,7 @@ def test_missing_gpu_names_library_and_places(backend: str, monkeypatch: pytest.
         f"found in {tmp_path}, {_usual_dirs()} or the system library path. Build the TFLite GPU delegate "
         "(bazel target //tensorflow/lite/delegates/gpu:libtensorflowlite_gpu_delegate.so), add its directory "
         "to $TFEDGE_DELEGATE_PATH, or pass its path: delegates=[(PATH, options)]. "
-        "Falling back to 'xnnpack', then the CPU."
+        "Falling back to the CPU."
     )
     assert interp.delegates_used == ("xnnpack",)
 
@@ -234,7 +235,7 @@ def test_gpu_found_on_search_path(testdelegate: str, backend: str, monkeypatch: 
     monkeypatch.setenv("TFEDGE_DELEGATE_PATH", str(tmp_path))
     record = tmp_path / "options.txt"
     interp = tfedge.Interpreter(MODELS / "add.tflite", backend=backend, delegates=[("gpu", {"record": record})])
-    assert interp.delegates_used == ("gpu",)
+    assert interp.delegates_used == ("gpu", "xnnpack")  # XNNPACK takes what the GPU leaves, as upstream
     assert record.read_text() == f"record={record}\n--\n"
 
 
@@ -350,7 +351,7 @@ def test_cli_info_missing_delegate_warns_on_stderr(capsys: pytest.CaptureFixture
     missing = str(tmp_path / "libnothere.so")
     assert main(["info", str(MODELS / "add.tflite"), "--delegate", missing]) == 0
     captured = capsys.readouterr()
-    assert "placement  cpu: 2 nodes\n" in captured.out
+    assert "placement  xnnpack: 2 nodes, cpu: 0 nodes\n" in captured.out
     # One line a user reads, not Python's "file:line: Category: ..." with a source line.
     assert captured.err.startswith(f"tfedge: warning: Delegate '{missing}' skipped: ")
     assert captured.err.endswith("Falling back to the CPU.\n")
@@ -378,5 +379,5 @@ def test_experimental_delegates_go_first(testdelegate: str, backend: str, tmp_pa
 def test_delegate_spec_and_single_entry(testdelegate: str, backend: str) -> None:
     spec = tfedge.DelegateSpec(tfedge.delegates.DelegateKind.EXTERNAL, library=testdelegate,
                                options=(("mode", "accept_none"),))
-    assert tfedge.Interpreter(MODELS / "add.tflite", backend=backend, delegates=spec).delegates_used == (testdelegate,)
+    assert tfedge.Interpreter(MODELS / "add.tflite", backend=backend, delegates=spec).delegates_used == (testdelegate, "xnnpack")
     assert tfedge.Interpreter(MODELS / "add.tflite", backend=backend, delegates="none").placement == {"cpu": 2}

@@ -59,6 +59,13 @@ def test_32bit_arm_without_wheels_gets_no_backend(python: str) -> None:
     assert _installed("armv7l", python) == {"numpy": ">=1.21"}
 
 
+@pytest.mark.parametrize("machine, system", [("x86_64", "Linux"), ("aarch64", "Linux"), ("arm64", "Darwin"),
+                                             ("AMD64", "Windows")])
+def test_python_3_14_gets_ai_edge_litert(machine: str, system: str) -> None:
+    # ai-edge-litert 2.3.0 publishes cp314 wheels there (scripts/check_package.py asks pip for each).
+    assert _installed(machine, "3.14", system=system) == {"numpy": ">=1.21", "ai-edge-litert": ">=1.2"}
+
+
 def test_64bit_platforms_keep_their_backends() -> None:
     assert _installed("aarch64", "3.9") == {"numpy": "<2,>=1.21", "tflite-runtime": ">=2.13"}
     assert _installed("x86_64", "3.9") == {"numpy": "<2,>=1.21", "tflite-runtime": ">=2.13"}

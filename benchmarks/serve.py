@@ -1,0 +1,292 @@
+"""What ``tfedge serve`` costs: throughput and latency through the server vs the pool in-process.
+
+Two measurements, each side by side in one run with the rounds interleaved (machine noise
+hits both ways alike):
+
+1. **v2 infer, binary tensors** (Triton's binary extension, as ``tritonclient.http`` sends by
+   default), on MediaPipe's face detector and a MobileNetV2 (float32 and int8, random
+   weights, built by TensorFlow in a child process by ``benchmarks/models.py``). ``server``:
+   ``tfedge serve --workers W`` in a child process, ``C`` client threads on loopback, each
+   with a keep-alive connection, sending the request bytes tritonclient would send and
+   decoding the outputs. ``pool``: ``InterpreterPool(size=W)`` in this process, the same ``C``
+   threads calling ``pool.run()``. Requests/s and p50/p99 latency of each; goal: server/pool
+   >= 0.8 for MobileNetV2.
+2. **DeepStack**: one client posting a JPEG (the astronaut, 512x512) to
+   ``/v1/vision/detection`` (server with 1 worker) vs ``detect()`` on one Interpreter plus the
+   JPEG decode, one call at a time; goal: server <= 1.3x. Frigate waits 0.1 s by default.
+
+The client runs on the same cores as the server (as an NVR on the same Pi would): the
+server's numbers include the loopback and the client's share of the CPU.
+
+Usage: python benchmarks/serve.py [--workers 2] [--clients 4] [--rounds 5] [--seconds 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from _timing import script_dir_last, subprocess_env
+
+script_dir_last(__file__)
+
+import numpy as np  # noqa: E402
+
+import tfedge  # noqa: E402
+from tfedge._inputs import random_input  # noqa: E402
+
+FACES = Path(__file__).resolve().parents[1] / "tests" / "data" / "mediapipe" / "face_detection_short_range.tflite"
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU seconds (user + system) of this process, or of process ``pid`` (Linux /proc)."""
+    if pid is None:
+        return time.process_time()
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ServerChild:
+    """``tfedge serve`` in a child process on a free loopback port."""
+
+    def __init__(self, models: dict[str, Path], *args: str) -> None:
+        self.log = tempfile.TemporaryFile()
+        env = subprocess_env()
+        env.pop("PYTHONPATH", None)  # the installed tfedge
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tfedge", "serve", *(f"{k}={v}" for k, v in models.items()), "--port", "0",
+             "--quiet", *args], stdout=subprocess.DEVNULL, stderr=self.log, env=env)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            self.log.seek(0)
+            match = re.search(rb"on http://127\.0\.0\.1:(\d+) ", self.log.read())
+            if match:
+                self.port = int(match.group(1))
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.log.seek(0)
+        raise RuntimeError(f"tfedge serve did not start: {self.log.read().decode(errors='replace')}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(60)
+
+
+def binary_request(interp: tfedge.Interpreter, rng: np.random.Generator) -> tuple[bytes, dict[str, str]]:
+    """The body and headers tritonclient sends: JSON header with binary_data_size, then the bytes."""
+    from tfedge.serve.protocol import datatype_of
+
+    inputs, data = [], []
+    for spec in interp.input_specs():
+        array = random_input(spec, rng)
+        inputs.append({"name": spec.name, "shape": list(array.shape), "datatype": datatype_of(array.dtype),
+                       "parameters": {"binary_data_size": array.nbytes}})
+        data.append(array.tobytes())
+    header = json.dumps({"inputs": inputs, "parameters": {"binary_data_output": True}}).encode()
+    return header + b"".join(data), {"Inference-Header-Content-Length": str(len(header)),
+                                     "Content-Type": "application/octet-stream"}
+
+
+def load(call: Callable[[Any], None], make_state: Callable[[], Any], clients: int, seconds: float
+         ) -> tuple[float, list[float]]:
+    """``clients`` threads calling ``call(state)`` for ``seconds``: requests/s and the latencies."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    start_line = threading.Barrier(clients + 1)
+    stop_at = [0.0]
+
+    def worker(i: int) -> None:
+        state = make_state()
+        start_line.wait()
+        mine = latencies[i]
+        while True:
+            t0 = time.perf_counter()
+            if t0 >= stop_at[0]:
+                break
+            call(state)
+            mine.append(time.perf_counter() - t0)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    stop_at[0] = time.perf_counter() + 1e9
+    start_line.wait()
+    begin = time.perf_counter()
+    stop_at[0] = begin + seconds
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - begin
+    flat = [x for row in latencies for x in row]
+    return len(flat) / elapsed, flat
+
+
+def _post(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    conn.request("POST", path, body=body, headers=headers)
+    resp = conn.getresponse()
+    data = resp.read()
+    if resp.status != 200:
+        raise RuntimeError(f"HTTP {resp.status}: {data[:200]!r}")
+    return data
+
+
+def bench_infer(name: str, path: Path, workers: int, clients: int, rounds: int, seconds: float) -> dict[str, Any]:
+    """Interleaved rounds of server vs pool on one model."""
+    interp = tfedge.Interpreter(path, num_threads=1)
+    body, headers = binary_request(interp, np.random.default_rng(0))
+    feed = [random_input(spec, np.random.default_rng(0)) for spec in interp.input_specs()]
+    pool = tfedge.InterpreterPool(path, size=workers)
+    server = ServerChild({"m": path}, "--workers", str(workers), "--queue", str(4 * clients))
+
+    def decode_outputs(data: bytes, header_len: int) -> None:
+        doc = json.loads(data[:header_len])
+        offset = header_len
+        for out in doc["outputs"]:
+            n = out["parameters"]["binary_data_size"]
+            np.frombuffer(data[offset:offset + n], np.float32)
+            offset += n
+
+    def server_round() -> tuple[float, list[float], float]:
+        def call(conn: http.client.HTTPConnection) -> None:
+            conn.request("POST", "/v2/models/m/infer", body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}: {data[:200]!r}")
+            decode_outputs(data, int(resp.getheader("Inference-Header-Content-Length")))
+
+        cpu0 = cpu_seconds() + cpu_seconds(server.proc.pid)
+        rps, lats = load(call, lambda: http.client.HTTPConnection("127.0.0.1", server.port, timeout=60), clients,
+                         seconds)
+        return rps, lats, (cpu_seconds() + cpu_seconds(server.proc.pid) - cpu0) / len(lats)
+
+    def pool_round() -> tuple[float, list[float], float]:
+        cpu0 = cpu_seconds()
+        rps, lats = load(lambda _: pool.run(feed), lambda: None, clients, seconds)
+        return rps, lats, (cpu_seconds() - cpu0) / len(lats)
+
+    try:
+        server_round()  # warm-up: connections, first calls
+        pool_round()
+        result: dict[str, list[Any]] = {"server": [], "pool": []}
+        for _ in range(rounds):
+            for way, fn in (("server", server_round), ("pool", pool_round)):
+                result[way].append(fn())
+    finally:
+        server.stop()
+    row: dict[str, Any] = {}
+    for way, runs in result.items():
+        lat = sorted(x for _, lats, _ in runs for x in lats)
+        row[way] = {"rps": statistics.median(r for r, _, _ in runs), "p50_ms": 1000 * lat[len(lat) // 2],
+                    "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+                    "cpu_ms": 1000 * statistics.median(c for _, _, c in runs)}
+    row["ratio"] = row["server"]["rps"] / row["pool"]["rps"]
+    row["cpu_ratio"] = row["server"]["cpu_ms"] / row["pool"]["cpu_ms"]
+    print(f"{name:24} server {row['server']['rps']:8.1f} req/s p50 {row['server']['p50_ms']:7.2f} ms "
+          f"p99 {row['server']['p99_ms']:7.2f} ms | pool {row['pool']['rps']:8.1f} req/s "
+          f"p50 {row['pool']['p50_ms']:7.2f} ms p99 {row['pool']['p99_ms']:7.2f} ms | ratio {row['ratio']:.2f} "
+          f"| cpu/request {row['server']['cpu_ms']:.2f} vs {row['pool']['cpu_ms']:.2f} ms",
+          file=sys.stderr)
+    return row
+
+
+def bench_deepstack(rounds: int, calls: int) -> dict[str, Any]:
+    """DeepStack through the server (1 worker, 1 client) vs decode + detect() in-process."""
+    from PIL import Image
+    from skimage import data as skdata
+
+    from tfedge.tasks.detect import detect
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(skdata.astronaut())).save(buf, format="JPEG", quality=90)
+    jpeg = buf.getvalue()
+    boundary = "benchboundary"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="image"\r\n\r\n'.encode()
+            + jpeg + f"\r\n--{boundary}--\r\n".encode())
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    interp = tfedge.Interpreter(FACES, num_threads=1)
+    server = ServerChild({"faces": FACES}, "--detect", "faces", "--workers", "1")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+
+    def local() -> None:
+        with Image.open(io.BytesIO(jpeg)) as img:
+            detect(interp, np.asarray(img.convert("RGB")), score_threshold=0.4)
+
+    def remote() -> None:
+        json.loads(_post(conn, "/v1/vision/detection", body, headers))
+
+    def detect_only() -> None:
+        detect(interp, decoded, score_threshold=0.4)
+
+    decoded = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
+    ways = {"server": remote, "decode+detect": local, "detect": detect_only}
+    times: dict[str, list[float]] = {k: [] for k in ways}
+    cpu: dict[str, list[float]] = {k: [] for k in ways}
+    try:
+        for fn in ways.values():
+            for _ in range(5):
+                fn()
+        for _ in range(rounds):
+            for way, fn in ways.items():
+                c0 = cpu_seconds() + (cpu_seconds(server.proc.pid) if way == "server" else 0.0)
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    fn()
+                times[way].append((time.perf_counter() - t0) / calls)
+                c1 = cpu_seconds() + (cpu_seconds(server.proc.pid) if way == "server" else 0.0)
+                cpu[way].append((c1 - c0) / calls)
+    finally:
+        conn.close()
+        server.stop()
+    row: dict[str, Any] = {k: 1000 * statistics.median(v) for k, v in times.items()}
+    row["ratio"] = row["server"] / row["decode+detect"]
+    row.update({f"{k} cpu": 1000 * statistics.median(v) for k, v in cpu.items()})
+    row["cpu_ratio"] = row["server cpu"] / row["decode+detect cpu"]
+    print(f"deepstack (astronaut 512x512 JPEG): server {row['server']:.2f} ms, decode+detect "
+          f"{row['decode+detect']:.2f} ms, detect alone {row['detect']:.2f} ms: ratio {row['ratio']:.2f}; cpu "
+          f"{row['server cpu']:.2f} vs {row['decode+detect cpu']:.2f} ms: {row['cpu_ratio']:.2f}",
+          file=sys.stderr)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--calls", type=int, default=20, help="DeepStack calls per round")
+    parser.add_argument("--no-mobilenet", action="store_true", help="only the face detector (no TensorFlow)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    models = {"face_detection": FACES}
+    if not args.no_mobilenet:
+        from models import DEFAULT_WORK_DIR, build_models, model_name
+
+        built = build_models(Path(os.environ.get("TFEDGE_BENCH_DIR", DEFAULT_WORK_DIR)))
+        for mode in ("float32", "int8"):
+            models[f"mobilenet_v2-{mode}"] = built[model_name("mobilenet_v2", mode)]
+    results: dict[str, Any] = {"workers": args.workers, "clients": args.clients, "cpus": os.cpu_count()}
+    for name, path in models.items():
+        results[name] = bench_infer(name, path, args.workers, args.clients, args.rounds, args.seconds)
+    results["deepstack"] = bench_deepstack(args.rounds, args.calls)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

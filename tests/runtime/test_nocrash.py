@@ -1,0 +1,102 @@
+"""No model kills the host through tfedge's defaults; a missing delegate falls back to XNNPACK.
+
+``blockwise_quantized.tflite`` (LiteRT's test data) is structurally valid and aborts both
+backends in ``allocate_tensors()``: with the default probe, tfedge refuses it with one line.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+import tfedge
+from support import BACKENDS, MODELS
+from tfedge import _backend, _model, isolate
+
+ABORTS = Path(__file__).resolve().parent.parent / "data" / "runtime-cases" / "blockwise_quantized.tflite"
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each test probes afresh: its own verdict cache, none from this process."""
+    monkeypatch.setenv("TFEDGE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("TFEDGE_PROBE", raising=False)
+    monkeypatch.setattr(isolate, "_verdicts", {})
+    monkeypatch.setattr(_model, "_probed_files", {})
+
+
+def test_aborting_model_is_refused_in_process(backend: str) -> None:
+    with pytest.raises(tfedge.ModelError) as info:
+        tfedge.Interpreter(ABORTS, backend=backend)
+    if "ai_edge_litert" not in BACKENDS:  # nothing to probe it with: the advice stands
+        assert str(info.value).endswith('or backend="ai_edge_litert".')
+        return
+    litert = _backend.get_backend("ai_edge_litert").label
+    crashed = f"crashed the {litert} backend (SIGABRT) in a test run"
+    if backend == "ai_edge_litert":
+        assert str(info.value) == f"Model file {str(ABORTS)!r} {crashed}. It was not loaded into this process."
+    else:
+        # Refused for what it lacks, and the advice does not send the user to ai_edge_litert, which aborts too.
+        label = _backend.get_backend(backend).label
+        assert str(info.value) == (
+            f"Model file {str(ABORTS)!r} uses blockwise quantization, which {label} does not implement (it would "
+            f"return wrong values or crash instead of refusing the model). {litert}, which implements it, fails on "
+            f"it too ({crashed}): no installed backend runs this model."
+        )
+
+
+@pytest.mark.parametrize("command", ["info", "run", "bench"])
+def test_cli_ends_with_one_line_and_exit_1(backend: str, command: str, tmp_path: Path) -> None:
+    extra = ["--random"] if command == "run" else ["--runs", "1"] if command == "bench" else []
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfedge", command, str(ABORTS), "--backend", backend, *extra],
+        capture_output=True, text=True, cwd=tmp_path, check=False, timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("tfedge: error: Model file "), proc.stderr
+
+
+def test_second_load_and_pool_start_no_child(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = MODELS / "add.tflite"
+    first = tfedge.Interpreter(model, backend=backend)  # probes once
+
+    def no_child(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a second probe of the same model")
+
+    monkeypatch.setattr(isolate, "_in_subprocess", no_child)
+    monkeypatch.setattr(isolate, "_in_spawned_process", no_child)
+    tfedge.Interpreter(model, backend=backend)
+    tfedge.InterpreterPool(first.model, size=2, backend=backend).close()
+
+
+def test_probe_can_be_turned_off(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_child(*args: object, **kwargs: object) -> None:
+        raise AssertionError("probed although turned off")
+
+    monkeypatch.setattr(isolate, "_in_subprocess", no_child)
+    tfedge.Interpreter(MODELS / "add.tflite", backend=backend, probe=False)
+    monkeypatch.setenv("TFEDGE_PROBE", "0")
+    tfedge.Interpreter(MODELS / "add.tflite", backend=backend)
+
+
+@pytest.mark.parametrize("entries", [["gpu"], ["edgetpu"]])
+def test_missing_delegate_falls_back_to_xnnpack(backend: str, entries: list[str], monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    monkeypatch.setenv("TFEDGE_DELEGATE_PATH", str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tfedge.DelegateFallbackWarning)
+        asked = tfedge.Interpreter(MODELS / "add.tflite", backend=backend, delegates=entries)
+    default = tfedge.Interpreter(MODELS / "add.tflite", backend=backend)
+    # The same CPU path as not asking: XNNPACK, not the builtin kernels.
+    assert asked.delegates_used == default.delegates_used == ("xnnpack",)
+    assert asked.placement == default.placement
+
+
+def test_none_still_means_builtin_kernels(backend: str) -> None:
+    interp = tfedge.Interpreter(MODELS / "add.tflite", backend=backend, delegates=["gpu", "none"])
+    assert interp.delegates_used == ()

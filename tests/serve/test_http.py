@@ -1,0 +1,249 @@
+"""Bad requests of each kind, DeepStack as Frigate calls it, the limits, the API key and SIGTERM."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import pytest
+
+import tfedge
+from tfedge.tasks.detect import detect
+from serve_support import ADD, FACES, ServerProcess
+
+PIL = pytest.importorskip("PIL.Image")
+requests = pytest.importorskip("requests")
+
+
+def call(url: str, method: str, path: str, body: bytes = b"", headers: Optional[Dict[str, str]] = None
+         ) -> Tuple[int, Dict[str, str], bytes]:
+    host, port = url[len("http://"):].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def error_of(url: str, method: str, path: str, body: bytes = b"", headers: Optional[Dict[str, str]] = None
+             ) -> Tuple[int, str]:
+    status, _, data = call(url, method, path, body, headers)
+    return status, json.loads(data)["error"]
+
+
+def jpeg(image: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    PIL.fromarray(image).save(out, format="JPEG")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    skdata = pytest.importorskip("skimage.data")
+    return np.asarray(skdata.astronaut())
+
+
+def test_deepstack_as_frigate_sends_it(server: ServerProcess, photo: np.ndarray) -> None:
+    # Frigate's deepstack detector: requests.post(api_url, data={"api_key": ...}, files={"image": jpeg_bytes}).
+    data = jpeg(photo)
+    resp = requests.post(f"{server.url}/v1/vision/detection", data={"api_key": ""}, files={"image": data},
+                         timeout=30)
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    assert answer["success"] is True
+    decoded = np.asarray(PIL.open(io.BytesIO(data)).convert("RGB"))
+    expected = detect(tfedge.Interpreter(FACES), decoded, score_threshold=0.4)
+    assert expected, "the astronaut's face should be found"
+    got = answer["predictions"]
+    assert [p["confidence"] for p in got] == sorted((p["confidence"] for p in got), reverse=True)
+    assert len(got) == len(expected)
+    for p, d in zip(got, sorted(expected, key=lambda d: -d.score)):
+        assert set(p) == {"label", "confidence", "x_min", "y_min", "x_max", "y_max"}
+        assert p["confidence"] == pytest.approx(d.score, abs=1e-5)
+        assert [p["x_min"], p["y_min"], p["x_max"], p["y_max"]] == [int(round(v)) for v in d.box]
+    # min_confidence above every score: nothing
+    resp = requests.post(f"{server.url}/v1/vision/detection", data={"min_confidence": "0.9999"},
+                         files={"image": data}, timeout=30)
+    assert resp.json() == {"success": True, "predictions": [p for p in got if p["confidence"] >= 0.9999]}
+
+
+def test_deepstack_bad_forms(server: ServerProcess, photo: np.ndarray) -> None:
+    url = f"{server.url}/v1/vision/detection"
+    truncated = jpeg(photo)[:2000]
+    resp = requests.post(url, files={"image": truncated}, timeout=30)
+    assert resp.status_code == 400
+    assert resp.json()["success"] is False
+    assert resp.json()["error"].startswith("The 'image' field is not an image Pillow can read (")
+    resp = requests.post(url, files={"picture": jpeg(photo)}, timeout=30)
+    assert resp.status_code == 400 and resp.json()["error"].startswith("The form has no 'image' field")
+    resp = requests.post(url, data={"min_confidence": "high"}, files={"image": jpeg(photo)}, timeout=30)
+    assert resp.json()["error"] == "min_confidence must be a number from 0 to 1, got 'high'."
+    resp = requests.post(url, data=b"not a form", headers={"Content-Type": "text/plain"}, timeout=30)
+    assert resp.status_code == 400 and "must be multipart/form-data" in resp.json()["error"]
+    assert call(server.url, "GET", "/v2/health/live")[0] == 200
+
+
+def test_malformed_v2_requests(server: ServerProcess) -> None:
+    url, infer = server.url, "/v2/models/add/infer"
+    assert error_of(url, "POST", infer, b"{nope") == (
+        400, "The request's JSON is not valid JSON (Expecting property name enclosed in double quotes: "
+             "line 1 column 2 (char 1)).")
+    assert error_of(url, "POST", infer, b"[1]") == (400, "The request's JSON must be a JSON object, got list.")
+    assert error_of(url, "POST", infer, b"[" * 100000)[0] == 400
+    header = json.dumps({"inputs": [{"name": "a", "shape": [1, 8, 8, 3], "datatype": "FP32",
+                                     "parameters": {"binary_data_size": 768}}]}).encode()
+    body = header + np.zeros(192, np.float32).tobytes()
+    assert call(url, "POST", infer, body, {"Inference-Header-Content-Length": str(len(header))})[0] == 200
+    assert error_of(url, "POST", infer, body[:-10], {"Inference-Header-Content-Length": str(len(header))}) == (
+        400, "Input 'a': its 768 bytes of binary data run past the body's end (758 left).")
+    assert error_of(url, "POST", infer, body, {"Inference-Header-Content-Length": "99999"}) == (
+        400, f"Inference-Header-Content-Length must be the JSON header's size in bytes, at most the body's "
+             f"{len(body)}, got '99999'.")
+    assert error_of(url, "POST", infer, body, {"Inference-Header-Content-Length": str(len(header) - 1)})[0] == 400
+    assert error_of(url, "POST", infer, json.dumps({"inputs": [{"name": "a", "shape": [2], "datatype": "FP32",
+                                                                "data": ["1", "2"]}]}).encode()) == (
+        400, "Input 'a': 'data' must hold numbers for datatype FP32 in a list of the shape's size "
+             "(flat, or nested with equal lengths).")
+    status, message = error_of(url, "POST", infer, json.dumps(
+        {"inputs": [{"name": "b", "shape": [1, 8, 8, 3], "datatype": "FP32", "data": [0] * 192}]}).encode())
+    with pytest.raises(tfedge.InputError) as expected:
+        tfedge.Interpreter(ADD).run({"b": np.zeros((1, 8, 8, 3), np.float32)})
+    assert (status, message) == (400, str(expected.value))
+    assert call(url, "GET", "/v2/health/live")[0] == 200
+
+
+def test_not_found_wrong_method_and_length(server: ServerProcess) -> None:
+    url = server.url
+    assert error_of(url, "GET", "/v3/whatever")[0] == 404
+    assert error_of(url, "POST", "/v2/models/nope/infer", b"{}") == (
+        404, "Unknown model 'nope'. Served: 'add', 'add_q', 'multi', 'faces'.")
+    assert error_of(url, "GET", "/v2/models/add/versions/2") == (
+        404, "Model 'add' has no version '2'. Available: '1'.")
+    status, headers, _ = call(url, "GET", "/v2/models/add/infer")
+    assert status == 405 and headers["allow"] == "POST"
+    # 413: refused from the Content-Length alone, before reading the body
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"POST /v2/models/add/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999\r\n\r\n")
+        answer = sock.makefile("rb").read()  # to the end: the server closes the connection
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"this server takes at most 67108864 (--max-body)" in answer
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"POST /v2/models/add/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 411 ")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GARBAGE\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 400 ")
+    assert call(url, "GET", "/v2/health/ready")[0] == 200
+    metrics = call(url, "GET", "/metrics")[2].decode()
+    assert 'tfedge_requests_total{model="add",endpoint="infer",code="200"}' in metrics
+    assert 'tfedge_request_duration_seconds_bucket{model="add",endpoint="infer",le="+Inf"}' in metrics
+    assert 'tfedge_queue_depth{model="faces"} 0' in metrics
+    assert 'tfedge_requests_total{model="faces",endpoint="detection",code="200"}' in metrics
+    assert 'tfedge_requests_total{model="",endpoint="live",code="200"}' in metrics
+    assert "Traceback" not in server.text()
+    assert '"GET /v2/health/ready" 200 ' in server.text()
+
+
+def test_api_key(tmp_path: Path, photo: np.ndarray) -> None:
+    srv = ServerProcess([f"faces={FACES}", "--detect", "faces", "--workers", "1", "--quiet"],
+                        tmp_path / "log", env={"TFEDGE_API_KEY": "s3cret"})
+    try:
+        assert call(srv.url, "GET", "/v2/health/live")[0] == 200  # health checks stay open
+        status, headers, body = call(srv.url, "GET", "/v2/models/faces")
+        assert status == 401 and headers["www-authenticate"] == "Bearer"
+        assert json.loads(body)["error"].startswith("Missing or wrong API key")
+        assert call(srv.url, "GET", "/v2/models/faces", headers={"Authorization": "Bearer wrong"})[0] == 401
+        assert call(srv.url, "GET", "/v2/models/faces", headers={"Authorization": "Bearer s3cret"})[0] == 200
+        assert call(srv.url, "GET", "/metrics", headers={"X-API-Key": "s3cret"})[0] == 200
+        url = f"{srv.url}/v1/vision/detection"
+        assert requests.post(url, files={"image": jpeg(photo)}, timeout=30).status_code == 401
+        ok = requests.post(url, data={"api_key": "s3cret"}, files={"image": jpeg(photo)}, timeout=30)
+        assert ok.status_code == 200 and ok.json()["success"] is True
+    finally:
+        assert srv.stop() == 0
+    assert srv.text() == f"tfedge serve: faces on {srv.url} (1 workers per model)\n"  # --quiet: no access log
+
+
+def test_sigterm_finishes_requests_in_flight(tmp_path: Path) -> None:
+    srv = ServerProcess([f"add={ADD}", "--workers", "1"], tmp_path / "log")
+    x = np.arange(192, dtype=np.float32).reshape(1, 8, 8, 3)
+    body = json.dumps({"inputs": [{"name": "a", "shape": [1, 8, 8, 3], "datatype": "FP32",
+                                   "data": x.ravel().tolist()}]}).encode()
+    idle = socket.create_connection(("127.0.0.1", srv.port), timeout=30)  # a keep-alive connection, idle
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock:
+        sock.sendall(b"POST /v2/models/add/infer HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+                     + body[:100])
+        time.sleep(0.5)  # the server has the request line: it is in flight
+        srv.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert srv.proc.poll() is None  # still waiting for the rest of the body
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", srv.port), timeout=5).close()  # no new connections
+        sock.sendall(body[100:])
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, data = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in head
+    np.testing.assert_array_equal(np.array(json.loads(data)["outputs"][0]["data"], np.float32),
+                                  tfedge.Interpreter(ADD).run(x)["x"].ravel())
+    assert srv.proc.wait(30) == 0
+    idle.close()
+    assert srv.stop() == 0 and "Traceback" not in srv.text()
+
+
+def test_full_queue_answers_503_with_retry_after() -> None:
+    from tfedge.serve import Server, build_service
+
+    service = build_service({"add": str(ADD)}, workers=1, queue=1)
+    model = service.models["add"]
+    gate, entered = threading.Event(), threading.Semaphore(0)
+    real_run = model.pool.run
+
+    def held_run(inputs, **kw):  # type: ignore[no-untyped-def]
+        entered.release()
+        gate.wait(30)
+        return real_run(inputs, **kw)
+
+    model.pool.run = held_run  # type: ignore[method-assign]
+    server = Server(service, "127.0.0.1", 0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    url = "http://{}:{}".format(*server.address)
+    body = json.dumps({"inputs": [{"name": "a", "shape": [1, 8, 8, 3], "datatype": "FP32",
+                                   "data": [1.0] * 192}]}).encode()
+    results: list = []
+    try:
+        callers = [threading.Thread(target=lambda: results.append(call(url, "POST", "/v2/models/add/infer", body)))
+                   for _ in range(2)]
+        callers[0].start()
+        assert entered.acquire(timeout=30)  # one runs (held), ...
+        callers[1].start()
+        deadline = time.monotonic() + 30
+        while model.queue_depth() < 1 and time.monotonic() < deadline:  # ... one waits
+            time.sleep(0.01)
+        assert model.queue_depth() == 1
+        status, headers, data = call(url, "POST", "/v2/models/add/infer", body)
+        assert status == 503 and headers["retry-after"] == "1"
+        assert json.loads(data)["error"] == "Model 'add' is busy: 1 running and 1 waiting. Retry shortly."
+        assert call(url, "GET", "/v2/health/live")[0] == 200
+    finally:
+        gate.set()
+        for c in callers:
+            c.join(30)
+        server.stop()
+        thread.join(30)
+    assert sorted(r[0] for r in results) == [200, 200]

@@ -1,0 +1,70 @@
+"""Putting a server together: models into pools, pools into a Service, a Service on a port."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any, Callable, Mapping, Optional
+
+from .._model import ModelSource
+from ..pool import InterpreterPool
+from ..tasks.classify import Labels, read_labels
+from .handlers import Model, Service, check_detector
+from .server import Server
+
+__all__ = ["API_KEY_ENV", "build_service", "serve"]
+
+#: Environment variable holding the API key when --api-key is not given.
+API_KEY_ENV = "TFEDGE_API_KEY"
+
+
+def build_service(models: Mapping[str, ModelSource], *, workers: Optional[int] = None, queue: int = 16,
+                  detect: Optional[str] = None, labels: Labels = None, api_key: Optional[str] = None,
+                  **interpreter_options: Any) -> Service:
+    """Load every model on an InterpreterPool of ``workers`` and wrap them in a :class:`Service`.
+
+    Raises:
+        ModelError, BackendNotFoundError, DelegateError: a model does not load.
+        RequestError: ``detect`` names no model in ``models``.
+    """
+    check_detector(detect, models)  # before the slow part
+    served = {name: Model(name, InterpreterPool(source, size=workers, **interpreter_options), queue)
+              for name, source in models.items()}
+    names = read_labels(labels)
+    return Service(served, detect=detect, labels=names, api_key=api_key)
+
+
+def serve(models: Mapping[str, ModelSource], *, host: str = "127.0.0.1", port: int = 8000,
+          workers: Optional[int] = None, queue: int = 16, detect: Optional[str] = None, labels: Labels = None,
+          api_key: Optional[str] = None, max_body: int = 64 * 1024 * 1024, quiet: bool = False,
+          on_ready: Optional[Callable[[Server], None]] = None, **interpreter_options: Any) -> None:
+    """Serve ``models`` ({name: path or bytes}) over HTTP until SIGTERM/SIGINT (or ``on_ready``'s stop()).
+
+    Args:
+        models: The models by the name clients use (``/v2/models/NAME``).
+        host: The address to bind; 127.0.0.1 answers this machine only, 0.0.0.0 everyone.
+        port: The TCP port (0: any free one; ``on_ready`` sees which).
+        workers: Interpreters per model (default: the usable CPU cores).
+        queue: Requests per model that may wait for a worker; beyond, 503 with Retry-After.
+        detect: The model that answers DeepStack's ``POST /v1/vision/detection``.
+        labels: The detector's labels (default: its metadata's).
+        api_key: Require this key (``Authorization: Bearer KEY``, ``X-API-Key`` or DeepStack's
+            ``api_key`` field) on every request but the health checks.
+        max_body: The largest request body, bytes (413 beyond).
+        quiet: No access log (the line saying where it listens stays).
+        on_ready: Called with the Server once it listens (from the serving thread).
+        **interpreter_options: For each :class:`~tfedge.Interpreter` (``backend``, ``delegates``, ...).
+    """
+    service = build_service(models, workers=workers, queue=queue, detect=detect, labels=labels, api_key=api_key,
+                            **interpreter_options)
+    server = Server(service, host, port, max_body=max_body, quiet=quiet)
+    if threading.current_thread() is threading.main_thread():
+        server.install_signal_handlers()
+    bound, at = server.address  # one line even with quiet (which silences the access log)
+    sys.stderr.write(f"tfedge serve: {', '.join(service.models)} on http://{bound}:{at} "
+                     f"({next(iter(service.models.values())).pool.size} workers per model)\n")
+    sys.stderr.flush()
+    if on_ready is not None:
+        on_ready(server)
+    server.serve_forever()
+
