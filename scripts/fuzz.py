@@ -63,6 +63,12 @@ def _coverage(log: str) -> tuple[int, int]:
     return (int(found[-1][0]), int(found[-1][1])) if found else (0, 0)
 
 
+def _executions(log: str) -> int:
+    """Inputs run: the final statistics, or (fork mode prints none) the last ``#N: cov:`` line."""
+    found = re.findall(r"^#(\d+):? +(?:\w+ +)?cov:", log, re.MULTILINE)
+    return _stat(log, "number_of_executed_units") or (int(found[-1]) if found else 0)
+
+
 def _write_seeds(name: str, folder: Path) -> int:
     """Put a target's seeds in ``folder``; how many."""
     seeds = _harness.load_target(name).seeds()
@@ -89,7 +95,7 @@ def _save_corpus(command: list[str], name: str, grown: Path, work: Path, max_len
 
 
 def fuzz(name: str, *, runs: int, seconds: int, time_limit: float, rss_limit_mb: int, max_len: int,
-         save_corpus: bool, regressions: Path | None, verbose: bool) -> Outcome:
+         save_corpus: bool, regressions: Path | None, verbose: bool, keep_going: bool = False) -> Outcome:
     """Run one target under atheris in a child process and read what it reports."""
     command = [sys.executable, str(FUZZ_DIR / "_harness.py"), name]
     with tempfile.TemporaryDirectory(prefix=f"fuzz-{name}-") as tmp:
@@ -107,6 +113,8 @@ def fuzz(name: str, *, runs: int, seconds: int, time_limit: float, rss_limit_mb:
         limits += [f"-max_len={max_len}"] if max_len else []
         limits += [f"-runs={runs}"] if runs else []
         limits += [f"-max_total_time={seconds}"] if seconds else []
+        # Fork mode: children fuzz, a crash or hang ends one child, not the run.
+        limits += ["-fork=1", "-ignore_crashes=1", "-ignore_timeouts=1", "-ignore_ooms=1"] if keep_going else []
         corpus = _harness.CORPUS_DIR / name
         dirs = [str(grown), *([str(corpus)] if corpus.is_dir() else []), str(seeds)]
         env = {**os.environ, "TFEDGE_FUZZ_LOG": str(log_file), "TFEDGE_FUZZ_REGRESSIONS": str(folder),
@@ -129,7 +137,7 @@ def fuzz(name: str, *, runs: int, seconds: int, time_limit: float, rss_limit_mb:
         edges, features = _coverage(log)
         kept = _save_corpus(command, name, grown, work, max_len or MAX_CORPUS_FILE) if save_corpus else (
             len(list(corpus.iterdir())) if corpus.is_dir() else 0)
-        return Outcome(name, _stat(log, "number_of_executed_units"), edges, features, kept, elapsed,
+        return Outcome(name, _executions(log), edges, features, kept, elapsed,
                        tuple(findings))
 
 
@@ -155,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-len", type=int, default=0, help="largest input in bytes (default: the seeds')")
     parser.add_argument("--save-corpus", action="store_true", help="fold new inputs into tests/fuzz/corpus/")
     parser.add_argument("--regressions", type=Path, help="where findings go (default tests/fuzz/regressions)")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="go on after a crash, hang or OOM (libFuzzer's fork mode; use --seconds)")
     parser.add_argument("--verbose", action="store_true", help="show libFuzzer's output")
     args = parser.parse_args(argv)
     names = args.targets or _harness.target_names()
@@ -172,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in names:
         outcome = fuzz(name, runs=args.runs, seconds=args.seconds, time_limit=args.time_limit,
                        rss_limit_mb=args.rss_limit_mb, max_len=args.max_len, save_corpus=args.save_corpus,
-                       regressions=args.regressions, verbose=args.verbose)
+                       regressions=args.regressions, verbose=args.verbose, keep_going=args.keep_going)
         outcomes.append(outcome)
         print(f"{name}: {outcome.executions:,} executions, cov {outcome.edges}, ft {outcome.features}, "
               f"{len(outcome.findings)} finding(s)", file=sys.stderr, flush=True)
