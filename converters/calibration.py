@@ -8,6 +8,7 @@ it is checked against the signature before any conversion starts.
 
 from __future__ import annotations
 
+import math
 import os
 import tokenize
 import zipfile
@@ -16,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Optional
+from typing import IO, Any, Optional
 
 import numpy as np
 
@@ -158,6 +159,7 @@ def _from_ray(data: Any, inputs: Sequence[InputSpec], limit: int, what: str) -> 
 def _np_load(path: Path, what: str) -> np.ndarray | dict[str, np.ndarray]:
     """np.load without pickles: a .npy's array, or a .npz's arrays by name; ConversionError on a bad file."""
     try:
+        _check_sizes(path, what)
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             return np.asarray(loaded)
@@ -167,8 +169,42 @@ def _np_load(path: Path, what: str) -> np.ndarray | dict[str, np.ndarray]:
     # zipfile.BadZipFile, zlib.error (bad compressed data), NotImplementedError (a compression it lacks),
     # tokenize.TokenError and SyntaxError (a header that is not a Python literal).
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
-            SyntaxError, tokenize.TokenError) as exc:
+            SyntaxError, tokenize.TokenError, OverflowError) as exc:
         raise ConversionError(f"{what} {str(path)!r} cannot be read by numpy: {exc}") from exc
+
+
+#: How many bytes one compressed byte can become (deflate's limit), to bound what a .npz member holds.
+_DEFLATE_RATIO = 1032
+
+
+def _check_claim(stream: IO[bytes], available: int, path: Path, what: str, name: str) -> None:
+    """ConversionError for an array header claiming more bytes than ``available`` (numpy allocates them first)."""
+    version = np.lib.format.read_magic(stream)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(stream)
+    claimed = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
+    if claimed > available:
+        raise ConversionError(
+            f"{what} {str(path)!r}: array {name!r} claims shape {shape} {dtype.name} ({claimed} bytes) but holds "
+            f"at most {available} bytes; the file is damaged. Save it again."
+        )
+
+
+def _check_sizes(path: Path, what: str) -> None:
+    """Check every array header in a .npy or .npz file against the bytes the file can hold."""
+    size = path.stat().st_size
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as stream:
+            _check_claim(stream, size, path, what, path.stem)
+        return
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            ratio = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: _DEFLATE_RATIO}.get(info.compress_type)
+            available = info.file_size if ratio is None else min(info.file_size, size * ratio)
+            with archive.open(info) as member:
+                _check_claim(member, available, path, what, info.filename[:-4])
 
 
 def _np_array(path: Path, what: str) -> np.ndarray:
