@@ -8,12 +8,16 @@ it is checked against the signature before any conversion starts.
 
 from __future__ import annotations
 
+import math
 import os
+import tokenize
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Optional
+from typing import IO, Any, Optional
 
 import numpy as np
 
@@ -97,10 +101,15 @@ def load_samples(
             arrays = _read_images(path, inputs, limit, what, normalization, mean, std, progress, stream)
             origin = f"images in {path}"
         elif path.suffix == ".npy":
-            arrays = {_single(inputs, what, path.name).name: _np_load(path, what)}
+            arrays = {_single(inputs, what, path.name).name: _np_array(path, what)}
         elif path.suffix == ".npz":
-            with _np_load(path, what) as npz:
-                arrays = {k: npz[k][:limit] for k in npz.files}
+            loaded = _np_load(path, what)
+            if not isinstance(loaded, dict):
+                raise ConversionError(
+                    f"{what} {str(path)!r} holds one array (a .npy file), not a .npz archive of arrays by input "
+                    "name; name it .npy, or save it with np.savez(path, input_name=array)."
+                )
+            arrays = loaded
         else:
             raise ConversionError(
                 f"{what} {str(path)!r} is not a .npy file, a .npz file or a directory of images."
@@ -119,7 +128,8 @@ def load_samples(
         raise ConversionError(
             f"{what} must be a path, an array, a mapping or an iterable, got {type(data).__name__}."
         )
-    arrays = {k: v[:limit] for k, v in arrays.items()}
+    # A 0-d array cannot be sliced; _check names its shape.
+    arrays = {k: v[:limit] if np.ndim(v) else v for k, v in arrays.items()}
     return Samples(_check(arrays, inputs, what), origin)
 
 
@@ -146,12 +156,66 @@ def _from_ray(data: Any, inputs: Sequence[InputSpec], limit: int, what: str) -> 
     )
 
 
-def _np_load(path: Path, what: str) -> Any:
-    """np.load without pickles, with a ConversionError on a bad file."""
+def _np_load(path: Path, what: str) -> np.ndarray | dict[str, np.ndarray]:
+    """np.load without pickles: a .npy's array, or a .npz's arrays by name; ConversionError on a bad file."""
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+        _check_sizes(path, what)
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            return np.asarray(loaded)
+        with loaded:  # a .npz reads its members only when asked: read them here, where errors are caught
+            return {k: loaded[k] for k in loaded.files}
+    # numpy and zipfile report a damaged file in many ways: OSError, ValueError (a bad header), EOFError,
+    # zipfile.BadZipFile, zlib.error (bad compressed data), NotImplementedError (a compression it lacks),
+    # tokenize.TokenError and SyntaxError (a header that is not a Python literal).
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
+            SyntaxError, tokenize.TokenError, OverflowError) as exc:
         raise ConversionError(f"{what} {str(path)!r} cannot be read by numpy: {exc}") from exc
+
+
+#: How many bytes one compressed byte can become (deflate's limit), to bound what a .npz member holds.
+_DEFLATE_RATIO = 1032
+
+
+def _check_claim(stream: IO[bytes], available: int, path: Path, what: str, name: str) -> None:
+    """ConversionError for an array header claiming more bytes than ``available`` (numpy allocates them first)."""
+    version = np.lib.format.read_magic(stream)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(stream)
+    claimed = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
+    if claimed > available:
+        raise ConversionError(
+            f"{what} {str(path)!r}: array {name!r} claims shape {shape} {dtype.name} ({claimed} bytes) but holds "
+            f"at most {available} bytes; the file is damaged. Save it again."
+        )
+
+
+def _check_sizes(path: Path, what: str) -> None:
+    """Check every array header in a .npy or .npz file against the bytes the file can hold."""
+    size = path.stat().st_size
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as stream:
+            _check_claim(stream, size, path, what, path.stem)
+        return
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            ratio = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: _DEFLATE_RATIO}.get(info.compress_type)
+            available = info.file_size if ratio is None else min(info.file_size, size * ratio)
+            with archive.open(info) as member:
+                _check_claim(member, available, path, what, info.filename[:-4])
+
+
+def _np_array(path: Path, what: str) -> np.ndarray:
+    """The array of a .npy file; ConversionError on a bad file or a .npz archive."""
+    loaded = _np_load(path, what)
+    if isinstance(loaded, dict):
+        raise ConversionError(
+            f"{what} {str(path)!r} is a .npz archive of arrays ({', '.join(loaded) or 'none'}), not a .npy array; "
+            "name it .npz, or save one array with np.save."
+        )
+    return loaded
 
 
 def _single(inputs: Sequence[InputSpec], what: str, given: str) -> InputSpec:
@@ -278,15 +342,35 @@ def _read_images(
     for file in _progress(files, progress, stream, "reading images"):
         try:
             with Image.open(file) as img:
+                _check_pixels(file, img.size, what)
                 img = img.convert("L" if channels == 1 else "RGB").resize((width, height), bilinear)
                 pixels = np.asarray(img, np.float32)
-        except OSError as exc:
+        # Pillow's decoders report a damaged file with many types (OSError, ValueError, SyntaxError,
+        # struct.error, EOFError, DecompressionBombError, ...): all mean the file cannot be read.
+        except Exception as exc:  # noqa: BLE001
             raise ConversionError(f"{what}: image {str(file)!r} cannot be read: {exc}") from exc
         images.append(pixels.reshape(height, width, channels))
     batch = (np.stack(images) - m) / s
     if spec.dtype.kind != "f":
         raise ConversionError(f"{what}: input {spec.name!r} is {spec.dtype.name}; image directories feed float inputs.")
     return {spec.name: batch.astype(spec.dtype)}
+
+
+#: Pixels an image may declare per byte of its file, beyond a floor of 4 MP: a camera JPEG decodes
+#: to a few pixels per byte, a decompression bomb (a 200-byte WebP declaring 100 MP) to millions.
+_PIXELS_PER_BYTE, _PIXELS_FLOOR = 32, 4 << 20
+
+
+def _check_pixels(file: Path, size: tuple[int, int], what: str) -> None:
+    """ConversionError before decoding an image that declares far more pixels than its file can hold."""
+    width, height = size
+    allowed = max(_PIXELS_FLOOR, _PIXELS_PER_BYTE * file.stat().st_size)
+    if width * height > allowed:
+        raise ConversionError(
+            f"{what}: image {str(file)!r} declares {width}x{height} pixels, more than its "
+            f"{file.stat().st_size} bytes can hold (at most {allowed} pixels); it is damaged or a "
+            "decompression bomb. Resize or re-save it."
+        )
 
 
 def _progress(items: Iterable[Any], enabled: bool, stream: Any, desc: str, total: int | None = None) -> Iterable[Any]:
@@ -309,7 +393,7 @@ def load_labels(data: Any, count: int) -> np.ndarray:
     if isinstance(data, (str, os.PathLike)):
         if not Path(data).is_file():
             raise ConversionError(f"Evaluation labels {str(data)!r} do not exist.")
-        labels = _np_load(Path(data), "Evaluation labels")
+        labels = _np_array(Path(data), "Evaluation labels")
     else:
         labels = np.asarray(data)
     labels = labels.reshape(-1) if labels.ndim == 2 and labels.shape[1] == 1 else labels

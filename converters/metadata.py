@@ -11,6 +11,7 @@ they were (the model runs bit-identically). ``tfedge.metadata.read_metadata`` re
 from __future__ import annotations
 
 import io
+import math
 import zipfile
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
@@ -200,8 +201,26 @@ def model_info(labels: Any, metadata: Optional[dict[str, str]], mean: Optional[t
         raise ConversionError(f"Unknown metadata field(s) {', '.join(unknown)}. Available: {', '.join(_INFO_KEYS)}.")
     if labels is None and not any(fields.values()):
         return None
+    _check_normalization(mean, std)
     if isinstance(labels, (str, bytes)) or hasattr(labels, "__fspath__"):
         labels = read_labels_file(str(labels))
     elif labels is not None:
         labels = tuple(str(label) for label in labels)
     return ModelInfo(labels=labels, mean=mean, std=std, **{k: str(v) for k, v in fields.items() if v})
+
+
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _check_normalization(mean: Optional[tuple[float, ...]], std: Optional[tuple[float, ...]]) -> None:
+    """ConversionError for a mean/std the metadata cannot hold or a reader would refuse."""
+    for name, values in (("mean", mean), ("std", std)):
+        bad = [v for v in values or () if not (math.isfinite(v) and abs(v) <= _FLOAT32_MAX)]
+        if bad:
+            raise ConversionError(f"--{name} {bad[0]} cannot be written: the metadata holds finite float32 numbers "
+                                  f"(at most {_FLOAT32_MAX:.4g} in size).")
+    if std is not None and any(v == 0 for v in std):
+        raise ConversionError(f"--std {','.join(map(str, std))} holds a 0: pixels are divided by it; give non-zero values.")
+    if mean and std and len(mean) != len(std) and 1 not in (len(mean), len(std)):
+        raise ConversionError(f"--mean has {len(mean)} values and --std {len(std)}: give one value, or one per channel "
+                              "for both.")

@@ -53,14 +53,39 @@ def _manifest() -> dict[str, EmbeddedModel]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
         raise ModelError(f"The embedded model manifest {str(path)!r} is unreadable ({exc}). Rebuild the binary.") from exc
-    if data.get("format") != MANIFEST_FORMAT:
+    format_ = data.get("format") if isinstance(data, dict) else None
+    if format_ != MANIFEST_FORMAT:
         raise ModelError(
-            f"The embedded model manifest has format {data.get('format')!r}, expected {MANIFEST_FORMAT}. "
+            f"The embedded model manifest has format {format_!r}, expected {MANIFEST_FORMAT}. "
             "Rebuild the binary with this tfedge."
         )
-    return {name: EmbeddedModel(name=name, **entry) for name, entry in data["models"].items()}
+    models = data.get("models")
+    if not isinstance(models, dict):
+        given = "missing" if models is None else f"a {type(models).__name__}"
+        raise _damaged(f"'models' is {given}, expected an object of models by name")
+    return {name: _entry(name, entry) for name, entry in models.items()}
+
+
+def _entry(name: str, entry: object) -> EmbeddedModel:
+    """One model's manifest entry, checked: a plain file name beside the manifest, a size, a SHA-256."""
+    if not isinstance(entry, dict) or set(entry) != _ENTRY_KEYS:
+        keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+        raise _damaged(f"model {name!r} has {keys}, expected the keys {sorted(_ENTRY_KEYS)}")
+    file, size, sha256 = entry["file"], entry["size"], entry["sha256"]
+    if not (isinstance(file, str) and file and file == Path(file).name and file not in (".", "..")):
+        raise _damaged(f"model {name!r} has file {file!r}, expected a file name beside the manifest")
+    if type(size) is not int or not isinstance(sha256, str):
+        raise _damaged(f"model {name!r} has size {size!r} and sha256 {sha256!r}, expected an integer and a string")
+    return EmbeddedModel(name=name, file=file, size=size, sha256=sha256)
+
+
+_ENTRY_KEYS = frozenset(("file", "size", "sha256"))
+
+
+def _damaged(problem: str) -> ModelError:
+    return ModelError(f"The embedded model manifest is damaged: {problem}. Rebuild the binary.")
 
 
 def embedded_models() -> tuple[str, ...]:

@@ -14,6 +14,7 @@ import io
 import math
 import struct
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -265,7 +266,12 @@ def _packed_files(model: bytes) -> dict[str, bytes]:
                     raise _fail(f"associated file {info.filename!r}", f"{info.file_size} bytes is too large")
                 files[info.filename] = archive.read(info)
             return files
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+    except ModelError:
+        raise
+    # zipfile reports a damaged archive in many ways: a bad seek (ValueError), a bad header
+    # (struct.error), bad compressed data (zlib.error), an unknown method (NotImplementedError).
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError,
+            struct.error, zlib.error) as exc:
         raise _fail("(associated files ZIP)", f"cannot be read ({exc})") from None
 
 

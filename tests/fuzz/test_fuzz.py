@@ -1,0 +1,160 @@
+"""Deterministic replay of every fuzz target's seeds, committed corpus and regressions (no atheris).
+
+Each input must keep the target's promise (see ``_harness.check_input``): only the exceptions
+the target allows, within the time limit, and memory (measured by tracemalloc) within
+``_harness.memory_bound``. A finding's bytes in ``tests/fuzz/regressions/<target>/`` stay
+here as its regression test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+FUZZ_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(FUZZ_DIR))  # the harness and the targets, never the repository root
+
+import _harness  # noqa: E402
+
+#: CI machines are slower and busier than a fuzzing run's: the replay allows more time.
+REPLAY_TIME_LIMIT = 10.0
+
+
+@pytest.mark.parametrize("name", _harness.target_names())
+def test_target_keeps_its_promise_on_every_stored_input(name: str) -> None:
+    try:
+        module = _harness.load_target(name)
+    except ModuleNotFoundError as exc:  # the converters' targets need TensorFlow and Pillow (the full cell)
+        pytest.skip(f"fuzz_{name} needs {exc.name}, which is not installed here")
+    assert module.seeds(), f"fuzz_{name}.seeds() gave no seeds"
+    failures, count = [], 0
+    for label, data in _harness.stored_inputs(name, module):
+        count += 1
+        if label.startswith("regression ") and label.split()[1].startswith(_harness.CRASH_PREFIXES):
+            problem = _harness.check_in_child(name, _harness.REGRESSIONS_DIR / name / label.split()[1],
+                                              time_limit=REPLAY_TIME_LIMIT)
+            if problem is not None:
+                failures.append(f"{label} ({len(data)} bytes): {problem}")
+            continue
+        finding = _harness.check_input(module, data, time_limit=REPLAY_TIME_LIMIT, trace_memory=True)
+        if finding is not None:
+            failures.append(f"{label} ({len(data)} bytes): {finding.signature}: {finding.message}")
+    assert not failures, f"{len(failures)} of {count} inputs of {name!r}:\n" + "\n".join(failures)
+
+
+def _regressions(name: str) -> list[bytes]:
+    return [p.read_bytes() for p in sorted((_harness.REGRESSIONS_DIR / name).iterdir())]
+
+
+def test_a_damaged_associated_files_zip_is_a_model_error_naming_it() -> None:
+    from tfedge.errors import ModelError
+    from tfedge.metadata import read_metadata
+
+    for data in _regressions("metadata"):  # a bad seek, a member name that is not UTF-8
+        with pytest.raises(ModelError, match=r"^TFLite metadata field \(associated files ZIP\): cannot be read \("):
+            read_metadata(data)
+
+
+def test_a_damaged_embedded_manifest_is_a_model_error_saying_rebuild() -> None:
+    from tfedge.errors import ModelError
+
+    module = _harness.load_target("embedded")
+    messages = []
+    for data in _regressions("embedded"):
+        with pytest.raises(ModelError) as caught:
+            module.one_input(data)
+        messages.append(str(caught.value))
+    assert "The embedded model manifest is damaged: 'models' is missing, expected an object of models by name. " \
+        "Rebuild the binary." in messages
+    assert "The embedded model manifest has format None, expected 1. Rebuild the binary with this tfedge." in messages
+    assert any(m.startswith("The embedded model manifest is damaged: model 'add' has ['file', 'shAa256', 'size'], "
+                            "expected the keys ['file', 'sha256', 'size']") for m in messages)
+
+
+def test_an_image_declaring_more_pixels_than_its_file_holds_is_refused_before_decoding(tmp_path: Path) -> None:
+    from tfedge.converters.calibration import load_samples
+    from tfedge.errors import ConversionError
+
+    module = _harness.load_target("calibration")
+    (bomb,) = [p.read_bytes() for p in (_harness.REGRESSIONS_DIR / "calibration").glob("time-*")]
+    (tmp_path / "bomb.webp").write_bytes(bomb[2:])  # the first two bytes pick the reader and the suffix
+    with pytest.raises(ConversionError, match=r"^Calibration data: image '.*bomb.webp' declares 10757x10794 pixels, "
+                       r"more than its 209 bytes can hold \(at most 4194304 pixels\); it is damaged or a "
+                       r"decompression bomb. Resize or re-save it.$"):
+        load_samples(tmp_path, module._IMAGE, limit=1)
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("mean-overflow", "--mean 1e+40 cannot be written: the metadata holds finite float32 numbers (at most 3.403e+38 "
+                      "in size)."),
+    ("std-zero", "--std 0.0 holds a 0: pixels are divided by it; give non-zero values."),
+    ("mean-std-lengths", "--mean has 2 values and --std 3: give one value, or one per channel for both."),
+])
+def test_a_normalization_the_metadata_cannot_hold_is_a_conversion_error(case: str, message: str) -> None:
+    from tfedge.errors import ConversionError
+
+    module = _harness.load_target("writer")
+    with pytest.raises(ConversionError) as caught:
+        module.one_input((_harness.REGRESSIONS_DIR / "writer" / f"exception-{case}").read_bytes())
+    assert str(caught.value) == message
+
+
+def test_a_model_the_backend_aborts_on_is_a_model_error_through_the_probe() -> None:
+    """An open finding of the load target (tests/fuzz/known/load): sound structure, abort in the backend.
+
+    Loaded in this process (``probe=False``, as the load target does) it kills the process
+    (SIGABRT in the backend's ADD kernel: an int8 ADD writes a tensor declared float32 without
+    a quantization scale). The default probe turns it into a ModelError.
+    """
+    from tfedge import Interpreter
+    from tfedge.errors import ModelError
+
+    (path,) = (FUZZ_DIR / "known" / "load").glob("crash-*")
+    with pytest.raises(ModelError, match=r"^The model crashed the .* backend \(SIGABRT\) in a test run\. "):
+        Interpreter(path.read_bytes())
+    assert _harness.check_in_child("load", path) == "killed by SIGABRT"
+
+
+def _fake(body: object, allowed: tuple[type[BaseException], ...] = (ValueError,)) -> types.ModuleType:
+    module = types.ModuleType("fuzz_fake")
+    module.ALLOWED = allowed  # type: ignore[attr-defined]
+    module.one_input = body  # type: ignore[attr-defined]
+    return module
+
+
+def test_the_check_tells_findings_from_allowed_errors() -> None:
+    def allowed(data: bytes) -> None:
+        raise ValueError("fine")
+
+    def not_allowed(data: bytes) -> None:
+        table: dict[bytes, int] = {}
+        table[data] += 1
+
+    def greedy(data: bytes) -> None:
+        bytearray(_harness.memory_bound(len(data)) + 1)
+
+    assert _harness.check_input(_fake(allowed), b"x") is None
+    finding = _harness.check_input(_fake(not_allowed), b"x")
+    assert finding is not None and finding.kind == "exception"
+    assert finding.signature.startswith("KeyError@test_fuzz.py:")
+    assert finding.message == "KeyError: b'x'"
+    finding = _harness.check_input(_fake(greedy), b"x", trace_memory=True)
+    assert finding is not None and finding.kind == "memory"
+    finding = _harness.check_input(_fake(lambda data: None), b"x", time_limit=-1.0)
+    assert finding is not None and finding.kind == "time"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="needs atheris (the fuzz extra)")
+def test_fuzz_script_runs_a_target_and_reports(tmp_path: Path) -> None:
+    script = FUZZ_DIR.parents[1] / "scripts" / "fuzz.py"
+    run = subprocess.run([sys.executable, str(script), "verify", "--runs", "300",
+                          "--regressions", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    row = next(line.split() for line in run.stdout.splitlines() if line.startswith("verify "))
+    assert row[1] == "300" and int(row[2]) > 0 and row[-1] == "0", run.stdout
