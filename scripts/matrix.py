@@ -110,7 +110,7 @@ CELLS: Tuple[Cell, ...] = (
     Cell("package", "", (), (("scripts/check_package.py",),), (),
          what="the wheel and sdist hold the source tree; builds warn of nothing on 3.8-3.13; 3.14 wheels"),
     Cell("full", "", (), STATIC + (
-        pytest("tests/runtime", "tests/benchmarks", "tests/native", "tests/serve"),
+        pytest("tests/runtime", "tests/benchmarks", "tests/native", "tests/serve", "tests/fuzz"),
         # A process of its own: after `import tensorflow`, tflite_runtime misreads models.
         pytest("tests/converters"),
     ) + DOCS, ("ai_edge_litert", "tflite_runtime"), what="3.11, every extra: converters, native build, both backends"),

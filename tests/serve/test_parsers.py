@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -17,7 +15,6 @@ from tfedge.serve.metrics import Metrics
 from tfedge.serve.multipart import parse_detection_form, parse_multipart
 from tfedge.serve.protocol import encode_infer_response, parse_infer_request
 
-FUZZ = Path(__file__).resolve().parents[1] / "fuzz"
 
 
 def _request(**tensor: object) -> bytes:
@@ -110,26 +107,6 @@ def test_model_arguments(tmp_path: Path) -> None:
         parse_models(["/a/m.tflite", "/b/m.tflite"])
     with pytest.raises(ModelError, match=r"No model given\. Pass one or more \[NAME=\]MODEL\.tflite\."):
         parse_models([])
-
-
-def _fuzz_module(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, FUZZ / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.mark.parametrize("target", ["fuzz_serve_v2", "fuzz_serve_multipart"])
-def test_fuzz_seeds_and_regressions(target: str) -> None:
-    """Every seed and every finding kept in tests/fuzz/regressions/<target>/ passes or raises only ALLOWED."""
-    module = _fuzz_module(target)
-    found = sorted((FUZZ / "regressions" / target).glob("*"))
-    for data in [*module.seeds(), *(p.read_bytes() for p in found)]:
-        try:
-            module.one_input(data)
-        except module.ALLOWED:
-            pass
 
 
 def test_a_bug_in_a_handler_is_a_500_and_the_service_goes_on(capsys: pytest.CaptureFixture) -> None:
