@@ -15,8 +15,13 @@ from __future__ import annotations
 
 import sys
 from importlib.util import find_spec
+from pathlib import Path
 
 if __name__ == "__main__":
+    # Python put this checkout first on sys.path; the build compiles the installed tfedge
+    # (an editable install's own entry for the checkout, later on the path, stays).
+    if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+        del sys.path[0]
     if find_spec("tfedge") is None:
         print(f'build_native: error: tfedge is not installed for {sys.executable}. Install it: '
               'pip install "tfedge[native]" (in a checkout: pip install -e ".[native]").', file=sys.stderr)

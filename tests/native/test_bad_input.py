@@ -402,3 +402,14 @@ def test_the_glibc_floor_measured_in_the_root_is_printed(tmp_path: Path, capsys:
                    "build_native: needs glibc >= 2.29 on the device (this machine has 2.31)\n")
     root._relay_measured(log)
     assert capsys.readouterr().err == "build_native: needs glibc >= 2.29 on the device (this machine has 2.31)\n"
+
+
+def test_build_native_py_is_the_installed_command() -> None:
+    """The checkout's build_native.py runs the installed tfedge.native (never the checkout's files)."""
+    script = str(Path(__file__).resolve().parents[2] / "build_native.py")
+    proc = subprocess.run([sys.executable, script, "--target", "pi5"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "tfedge-build: error: argument --target: invalid choice: 'pi5'" in proc.stderr
+    bare = subprocess.run([sys.executable, "-S", script], capture_output=True, text=True, timeout=120)
+    assert bare.returncode == 1
+    assert bare.stderr == (f"build_native: error: tfedge is not installed for {sys.executable}. Install it: "
+                           'pip install "tfedge[native]" (in a checkout: pip install -e ".[native]").\n')

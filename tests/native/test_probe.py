@@ -75,13 +75,13 @@ def _fake_binary(path: Path, failing: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("failing", ["--version", "run"])
+@pytest.mark.parametrize("failing", ["--version", "run", "bench"])
 def test_a_binary_that_cannot_start_fails_the_build(tmp_path: Path, failing: str) -> None:
     config = BuildConfig(target=target_named("x86_64"), mode=Mode.ONEFILE, dist=tmp_path / "dist")
     binary = _fake_binary(tmp_path / "tfedge", failing)
     with pytest.raises(BuildError) as info:
         compile.self_check(binary, config, tmp_path)
-    words = "--version" if failing == "--version" else f"run {compile.SELF_CHECK_MODEL}"
+    words = "--version" if failing == "--version" else f"{failing} {compile.SELF_CHECK_MODEL}"
     assert str(info.value) == (f"The binary built fails `tfedge {words}` (exit 1: ImportError: libfoo.so: cannot "
                                f"open); it was not installed. Full log: {tmp_path / 'dist' / config.name}.build.log")
     compile.self_check(_fake_binary(tmp_path / "ok", "never"), config, tmp_path)  # one that runs passes

@@ -237,7 +237,7 @@ def _run_nuitka(cmd: List[str], env: Dict[str, str], cwd: Path, log_path: Path, 
 
 
 def self_check(binary: Path, config: BuildConfig, work: Path) -> None:
-    """Run the finished binary: ``--version`` and one model (embedded, or a test one) on random inputs.
+    """Run the finished binary: ``--version``, then one model (embedded, or a test one) with ``run`` and ``bench``.
 
     Raises:
         BuildError: it does not start or fails (one line, with the binary's last line of stderr).
@@ -246,7 +246,8 @@ def self_check(binary: Path, config: BuildConfig, work: Path) -> None:
     env = dict(os.environ, XDG_CACHE_HOME=str(work / "cache"))
     env.pop("TFEDGE_BACKEND", None)
     model = f"embedded:{config.models[0].name}" if config.models else str(SELF_CHECK_MODEL)
-    checks = [["--version"], ["run", model, "--random", "--threads", "1", "--output", str(work / "check.npz")]]
+    checks = [["--version"], ["run", model, "--random", "--threads", "1", "--output", str(work / "check.npz")],
+              ["bench", model, "--runs", "2", "--threads", "1"]]
     for args in checks:
         try:
             proc = subprocess.run([str(executable), *args], capture_output=True, text=True, timeout=300, env=env)

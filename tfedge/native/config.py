@@ -105,12 +105,11 @@ EXCLUDED_MODULES: Tuple[str, ...] = (
     "difflib", "_pydecimal", "_pickle",
     # numpy.show_runtime() only.
     "threadpoolctl",
-    # Measured file by file in the x86_64 binary: numpy parts that `import numpy` does not
-    # import and tfedge never calls (FFT 0.5 MB, the C API's test module; masked arrays,
-    # polynomials and the string/record helpers as bytecode), and the CJK codecs (1.3 MB)
-    # of `encodings`, which only a decode from Shift-JIS, Big5 or GB2312 would load.
-    "numpy.fft", "numpy._core._multiarray_tests", "numpy.ma", "numpy.polynomial", "numpy.ctypeslib",
-    "numpy.char", "numpy.rec", "numpy.strings",
+    # Measured file by file in the x86_64 binary: numpy parts that tfedge never calls (FFT,
+    # 0.5 MB; the C API's test module; polynomials) and the CJK codecs (1.3 MB) of
+    # `encodings`, which only a decode from Shift-JIS, Big5 or GB2312 would load. Not
+    # numpy.ma: numpy.median (tfedge bench) imports it.
+    "numpy.fft", "numpy._core._multiarray_tests", "numpy.polynomial",
     "_codecs_jp", "_codecs_hk", "_codecs_cn", "_codecs_kr", "_codecs_tw", "_codecs_iso2022", "_multibytecodec",
 )
 
