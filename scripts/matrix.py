@@ -110,10 +110,16 @@ CELLS: Tuple[Cell, ...] = (
     Cell("package", "", (), (("scripts/check_package.py",),), (),
          what="the wheel and sdist hold the source tree; builds warn of nothing on 3.8-3.13; 3.14 wheels"),
     Cell("full", "", (), STATIC + (
-        pytest("tests/runtime", "tests/benchmarks", "tests/native", "tests/serve", "tests/fuzz"),
+        # The native build's own tests; the real build runs in the native cell, as users get it.
+        pytest("tests/runtime", "tests/benchmarks", "tests/native", "tests/serve", "tests/fuzz",
+               "-m", "not native_build"),
         # A process of its own: after `import tensorflow`, tflite_runtime misreads models.
         pytest("tests/converters"),
     ) + DOCS, ("ai_edge_litert", "tflite_runtime"), what="3.11, every extra: converters, native build, both backends"),
+    # What `pip install "tfedge[native]"` gives on Python 3.11 (numpy 2, ai-edge-litert): the default
+    # binary built from it (numpy without BLAS, cached in ~/.cache/tfedge/build-envs) and run.
+    Cell("native", "3.11", (("{wheel}[native,test]",),), (pytest("tests/native/test_build.py", "-m", "native_build"),),
+         ("ai_edge_litert",), what="tfedge-build from a plain [native] install (numpy 2): the default binary, run"),
     Cell("py3.8", "3.8", (("{wheel}[test]",),), (RUNTIME,), ("tflite_runtime",),
          what="JetPack 5 / Ubuntu 20.04: tflite-runtime, numpy 1"),
     Cell("py3.9", "3.9", (("{wheel}[test]",),), (RUNTIME,), ("tflite_runtime",),
