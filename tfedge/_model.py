@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Union
 
-from . import _backend
+from . import backends
 from .errors import ModelError
 from .verify import ModelSummary, verify_model
 
@@ -103,7 +103,7 @@ def probe_by_default() -> bool:
 def open_model(
     model: ModelSource, *, backend: str | None = None, verify: bool = True, probe: bool | None = None,
     probe_timeout: float | None = None,
-) -> tuple[Model, _backend.Backend]:
+) -> tuple[Model, backends.Backend]:
     """Load and verify ``model``, choose the backend that can run it, and probe it.
 
     Args:
@@ -130,12 +130,12 @@ def open_model(
     loaded = load_model(model, verify=verify)
     timeout = DEFAULT_TIMEOUT if probe_timeout is None else probe_timeout
 
-    def vet(candidate: _backend.Backend) -> str | None:
+    def vet(candidate: backends.Backend) -> str | None:
         verdict = probe_model(loaded.content, backend=candidate.name, backend_version=candidate.version,
                               timeout=timeout)
         return None if verdict.ok else verdict.reason()
 
-    chosen = _backend.choose(backend, loaded.summary, loaded.source, vet=vet)
+    chosen = backends.choose(backend, loaded.summary, loaded.source, vet=vet)
     if probe if probe is not None else probe_by_default():
         verdict = probe_model(loaded.content, backend=chosen.name, backend_version=chosen.version,
                               timeout=timeout, identity=identity)

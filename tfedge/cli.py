@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import __version__
-from ._backend import BACKENDS
+from .backends import BACKENDS
 from ._files import write_atomically
 from ._native_output import captured_native_output, replay
 from ._inputs import random_input
@@ -267,7 +267,7 @@ def _json_default(value: Any) -> Any:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from ._backend import choose
+    from .backends import choose
     from ._model import load_model
     from .isolate import probe_model
 

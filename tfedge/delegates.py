@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Union
 
-from ._backend import BACKEND_ERRORS, Backend, Runtime, Stage, get_backend, mapped, translate
+from .backends import BACKEND_ERRORS, Backend, Runtime, Stage, get_backend, mapped, translate
 from .errors import DelegateError, first_line
 
 __all__ = [
@@ -356,7 +356,7 @@ def build(
                 remaining.remove(spec)
                 fall_back(spec, str(why), remaining, strict=strict, stacklevel=stacklevel + 1)
         xnnpack = any(s.kind is DelegateKind.XNNPACK for s in remaining)
-        caller = Runtime.applies_xnnpack(backend, options)
+        caller = backend.applies_xnnpack(options)
         if caller is not None:  # the caller's resolver decides, whatever the list says
             if caller and not xnnpack:
                 remaining.append(DelegateSpec(DelegateKind.XNNPACK))
@@ -364,7 +364,7 @@ def build(
                 remaining = [s for s in remaining if s.kind is not DelegateKind.XNNPACK]
             xnnpack = caller
         with mapped(Stage.LOAD, backend=backend, source=source, summary=summary):
-            runtime = Runtime(backend, content, num_threads=num_threads, xnnpack=xnnpack, options=options)
+            runtime = backend.open(content, num_threads=num_threads, xnnpack=xnnpack, options=options)
         built = Built(runtime, tuple(remaining), ())
         culprit: tuple[DelegateSpec, str] | None = None
         for spec, delegate in loaded:

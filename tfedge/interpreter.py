@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Union
 
 import numpy as np
 
-from . import _backend
+from . import backends
 from . import delegates as _delegates
-from ._backend import BACKEND_ERRORS, Stage, translate
+from .backends import BACKEND_ERRORS, Stage, translate
 from ._model import Model, ModelSource, open_model
 from .errors import InputError, InvokeError, SignatureError, first_line
 from .quant import QUANTIZED_DTYPES, QuantParams, dequantize, quantize, quantizer
@@ -140,7 +140,7 @@ class _View:
         return ", ".join(repr(inp.spec.name) for inp in self.inputs) or "none"
 
 
-def _make_feeders(view: _View, runtime: _backend.Runtime) -> _Feeders:
+def _make_feeders(view: _View, runtime: backends.Runtime) -> _Feeders:
     """The feeders of ``view`` on ``runtime`` (see :data:`_Feeders`).
 
     Each input gets a setter called as ``setter(index, value, subgraph)``: the backend's
@@ -507,7 +507,7 @@ class Interpreter:
             runtime = self._built.runtime
         backend = self._backend
         for inp, value in zip(view.inputs, values):
-            with _backend.mapped(Stage.SET, backend=backend, name=f"Input {inp.spec.name!r} cannot be set"):
+            with backends.mapped(Stage.SET, backend=backend, name=f"Input {inp.spec.name!r} cannot be set"):
                 runtime.set_tensor(inp.index, value, subgraph)
         try:
             runtime.invoke(subgraph)
@@ -516,11 +516,11 @@ class Interpreter:
             raise _Retry() from exc
         return self._read(view, runtime, raw)
 
-    def _read(self, view: _View, runtime: _backend.Runtime, raw: bool) -> dict[str, np.ndarray]:
+    def _read(self, view: _View, runtime: backends.Runtime, raw: bool) -> dict[str, np.ndarray]:
         """Read (and dequantize unless ``raw``) every output of ``view``."""
         result = {}
         for name, index, quant in view.outputs:
-            with _backend.mapped(Stage.GET, backend=self._backend, name=f"Output {name!r} cannot be read"):
+            with backends.mapped(Stage.GET, backend=self._backend, name=f"Output {name!r} cannot be read"):
                 out = runtime.get_tensor(index, view.subgraph)
             result[name] = out if quant is None or raw else dequantize(out, quant)
         return result
@@ -740,13 +740,13 @@ class Interpreter:
 
     def set_tensor(self, tensor_index: int, value: Any) -> None:
         """Copy ``value`` into tensor ``tensor_index``."""
-        with self._lock, _backend.mapped(Stage.SET, backend=self._backend,
+        with self._lock, backends.mapped(Stage.SET, backend=self._backend,
                                          name=f"set_tensor({tensor_index}) failed"):
             self._built.runtime.set_tensor(tensor_index, value, 0)
 
     def get_tensor(self, tensor_index: int, subgraph_index: int = 0) -> np.ndarray:
         """A copy of tensor ``tensor_index``."""
-        with self._lock, _backend.mapped(Stage.GET, backend=self._backend,
+        with self._lock, backends.mapped(Stage.GET, backend=self._backend,
                                          name=f"get_tensor({tensor_index}) failed"):
             return self._built.runtime.get_tensor(tensor_index, subgraph_index)
 
@@ -783,7 +783,7 @@ class Interpreter:
         with self._lock:
             self._check_no_views("resize_tensor_input()")
             runtime = self._built.runtime
-            with _backend.mapped(Stage.RESIZE, backend=self._backend,
+            with backends.mapped(Stage.RESIZE, backend=self._backend,
                                  name=f"resize_tensor_input({input_index}) failed"):
                 before = runtime.tensor_size(input_index, 0)
                 runtime.resize(input_index, tensor_size, 0, strict)
@@ -793,7 +793,7 @@ class Interpreter:
 
     def _get_tensor_details(self, tensor_index: int, subgraph_index: int = 0) -> dict[str, Any]:
         """The backend's details of one tensor (private upstream, widely used)."""
-        with self._lock, _backend.mapped(Stage.GET, backend=self._backend,
+        with self._lock, backends.mapped(Stage.GET, backend=self._backend,
                                          name=f"_get_tensor_details({tensor_index}) failed"):
             return self._built.runtime.tensor_details(tensor_index, subgraph_index)
 
@@ -804,7 +804,7 @@ class Interpreter:
 
     def _get_op_details(self, op_index: int) -> dict[str, Any]:
         """The backend's details of operator ``op_index``."""
-        with self._lock, _backend.mapped(Stage.GET, backend=self._backend,
+        with self._lock, backends.mapped(Stage.GET, backend=self._backend,
                                          name=f"_get_op_details({op_index}) failed"):
             return self._built.runtime.op_details(op_index)
 

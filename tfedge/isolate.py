@@ -13,7 +13,7 @@ breaks tflite_runtime in the same process) nor the app's own ``__main__``, so a 
 without an ``if __name__ == "__main__":`` guard is safe. In a compiled binary, which has
 no ``-m``, it is a ``multiprocessing`` spawn of the binary itself instead.
 
-This module uses only the backend adapter, never :mod:`tfedge.interpreter`, which
+This module uses only tfedge.backends, never :mod:`tfedge.interpreter`, which
 imports it.
 """
 
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Tuple
 
 import numpy as np
 
-from . import _backend
+from . import backends
 from ._files import cache_dir, write_atomically
 from .errors import ModelError, first_line
 
@@ -92,18 +92,18 @@ def run_once(data: bytes, backend_name: str) -> tuple[str, str]:
         instead is a crash or a hang: why it runs in a child.
     """
     try:
-        backend = _backend.choose(backend_name)
-        with _backend.mapped(_backend.Stage.LOAD, backend=backend):
-            runtime = _backend.Runtime(backend, data, num_threads=1, xnnpack=True, options={})
+        backend = backends.choose(backend_name)
+        with backends.mapped(backends.Stage.LOAD, backend=backend):
+            runtime = backend.open(data, num_threads=1, xnnpack=True, options={})
         inputs = runtime.input_details()
         free = any(int(d) < 0 for spec in inputs for d in spec.get("shape_signature", ()))
         try:
             runtime.allocate()
-        except _backend.BACKEND_ERRORS as exc:
+        except backends.BACKEND_ERRORS as exc:
             if free:  # the placeholder shape (1 per free dimension) may be all that fails
                 return "ok", f"loaded; not run: its free input dimensions need a real shape ({first_line(exc)})"
-            raise _backend.translate(exc, _backend.Stage.ALLOCATE, backend=backend) from exc
-        with _backend.mapped(_backend.Stage.INVOKE, backend=backend):
+            raise backends.translate(exc, backends.Stage.ALLOCATE, backend=backend) from exc
+        with backends.mapped(backends.Stage.INVOKE, backend=backend):
             for spec in inputs:
                 runtime.set_tensor(spec["index"], _zeros(spec), 0)
             runtime.invoke(0)
