@@ -6,6 +6,7 @@ backends in ``allocate_tensors()``: with the default probe, tfedge refuses it wi
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import warnings
@@ -56,8 +57,32 @@ def test_cli_ends_with_one_line_and_exit_1(backend: str, command: str, tmp_path:
         capture_output=True, text=True, cwd=tmp_path, check=False, timeout=120,
     )
     assert proc.returncode == 1, proc.stderr
-    assert proc.stdout == ""
+    # info shows what the file declares (see test_info_shows_what_the_file_declares); the others nothing.
+    assert ("input_tensor" in proc.stdout) if command == "info" else proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("tfedge: error: Model file "), proc.stderr
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_info_shows_what_the_file_declares_and_names_the_missing_op(backend: str, json_flag: list[str],
+                                                                     tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfedge", "info", str(MODELS / "custom_sinh.tflite"), "--backend", backend, *json_flag],
+        capture_output=True, text=True, cwd=tmp_path, check=False, timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("tfedge: error: Model file ") and f"uses custom op(s) Sinh that {backend}" in proc.stderr
+    if json_flag:
+        info = json.loads(proc.stdout)
+        assert info["loaded"] is False and info["operators"] == {"CUSTOM:Sinh": 1}
+        assert info["main_graph"] == [{"kind": "input", "name": "x", "shape": [1], "type": "FLOAT32"},
+                                      {"kind": "output", "name": "Identity", "shape": [1], "type": "FLOAT32"}]
+    else:
+        lines = proc.stdout.splitlines()
+        assert lines[0].endswith("custom_sinh.tflite (not loaded: read from the file)")
+        assert lines[2].split() == ["input", "x", "(1,)", "FLOAT32"]
+        assert lines[3].split() == ["output", "Identity", "(1,)", "FLOAT32"]
+        assert lines[4] == "operators  CUSTOM:Sinh x1"
 
 
 def test_second_load_and_pool_start_no_child(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:

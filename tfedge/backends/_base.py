@@ -15,18 +15,14 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from ..verify import TENSOR_TYPE_NAMES
+
 if TYPE_CHECKING:
     from ..verify import ModelSummary
     from .interpreter_api import Runtime
 
 __all__ = ["Backend", "Schema", "distribution_version", "unsupported_features"]
 
-# TensorType names (schema.fbs), for messages.
-_TENSOR_TYPES = (
-    "FLOAT32", "FLOAT16", "INT32", "UINT8", "INT64", "STRING", "BOOL", "INT16", "COMPLEX64",
-    "INT8", "FLOAT64", "COMPLEX128", "UINT64", "RESOURCE", "VARIANT", "UINT32", "UINT16",
-    "INT4", "BFLOAT16", "INT2", "UINT4", "FLOAT8_E4M3FN", "FLOAT8_E5M2",
-)
 _DETAILS = {1: "custom quantization", 2: "blockwise quantization", 3: "multi-axis quantization"}
 
 
@@ -82,7 +78,7 @@ def unsupported_features(backend: Backend, summary: ModelSummary | None) -> list
     if schema is None or summary is None:
         return []
     missing = [
-        f"{_TENSOR_TYPES[t] if t < len(_TENSOR_TYPES) else f'type {t}'} tensors"
+        f"{TENSOR_TYPE_NAMES[t] if t < len(TENSOR_TYPE_NAMES) else f'type {t}'} tensors"
         for t in sorted(summary.tensor_types)
         if t > schema.max_tensor_type
     ]
