@@ -1,7 +1,7 @@
 """The one load pipeline: read a model, verify it, choose the backend, probe it.
 
 ``Interpreter``, ``InterpreterPool`` and ``tfedge check`` all start here; building the
-backend interpreter with its delegates (and falling back) is :func:`tfedge.delegates.build`.
+backend interpreter with its delegates (and falling back) is :class:`tfedge._session.Session`.
 """
 
 from __future__ import annotations

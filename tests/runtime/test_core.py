@@ -310,3 +310,21 @@ def test_install_hint_where_no_backend_has_wheels(monkeypatch: pytest.MonkeyPatc
     assert _backend._install_hint() == (
         'Install one: pip install "tfedge[litert]" (Python 3.10-3.13), or "tfedge[tflite]" (Python 3.8-3.11).'
     )
+
+
+def test_interpreter_class_stays_small_and_names_no_backend() -> None:
+    # The call by name stays readable: the drop-in API lives in _dropin.py, the fallback
+    # cycle in _session.py, and backends only under tfedge/backends/.
+    tree = ast.parse((REPO / "tfedge" / "interpreter.py").read_text())
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Interpreter"]
+    assert cls.end_lineno is not None and cls.end_lineno - cls.lineno + 1 < 300
+    backend_modules = {"ai_edge_litert", "tflite_runtime", "tensorflow"}
+    imports = []
+    for path in sorted((REPO / "tfedge").rglob("*.py")):
+        if path.parent.name == "backends":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            imports += [f"{path.name}: {n}" for n in names if n.split(".")[0] in backend_modules]
+    assert imports == []
