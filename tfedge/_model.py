@@ -1,16 +1,16 @@
 """The one load pipeline: read a model, verify it, choose the backend, probe it.
 
 ``Interpreter``, ``InterpreterPool`` and ``tfedge check`` all start here; building the
-backend interpreter with its delegates (and falling back) is :func:`tfedge.delegates.build`.
+backend interpreter with its delegates (and falling back) is :class:`tfedge._session.Session`.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Union
 
-from . import _backend
+from . import backends
 from .errors import ModelError
 from .verify import ModelSummary, verify_model
 
@@ -100,26 +100,10 @@ def probe_by_default() -> bool:
     return os.environ.get(PROBE_ENV_VAR, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-#: Probe verdicts of files this process has loaded, by the file's identity and the backend:
-#: a second load of an unchanged file skips even the SHA-256 (11% of a 6 MB model's load).
-_probed_files: dict[tuple[Any, str], Any] = {}
-
-
-def _identity(model: ModelSource) -> tuple[Any, ...] | None:
-    """A path's (real path, device, inode, size, mtime): unchanged file, unchanged bytes; None for bytes."""
-    if not isinstance(model, (str, os.PathLike)):
-        return None
-    try:
-        st = os.stat(model)
-    except OSError:
-        return None  # the read says what is wrong
-    return (os.path.realpath(model), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
 def open_model(
     model: ModelSource, *, backend: str | None = None, verify: bool = True, probe: bool | None = None,
     probe_timeout: float | None = None,
-) -> tuple[Model, _backend.Backend]:
+) -> tuple[Model, backends.Backend]:
     """Load and verify ``model``, choose the backend that can run it, and probe it.
 
     Args:
@@ -129,7 +113,8 @@ def open_model(
         verify: Check the structure first (see :func:`load_model`).
         probe: Load and run it once in a child process first (see :mod:`tfedge.isolate`),
             so a model that aborts the backend raises ModelError instead of killing this
-            process. The verdict is cached by SHA-256: a second load costs a hash. None
+            process. The verdict is cached by the file's identity and its SHA-256: a
+            second load of an unchanged file costs a ``stat()``, of the same bytes a hash. None
             (the default) probes unless ``$TFEDGE_PROBE=0``, and refuses only a crash or a
             hang (an error the model raises is raised by the load itself); True refuses any
             failure of the test run.
@@ -138,26 +123,22 @@ def open_model(
     Raises:
         ModelError: the model cannot be read or run; BackendNotFoundError: no backend.
     """
-    from .isolate import DEFAULT_TIMEOUT, ProbeResult, probe_model
+    from .isolate import DEFAULT_TIMEOUT, file_identity, probe_model
 
-    identity = _identity(model)  # before the read: a file replaced meanwhile is probed again next time
+    # Before the read: a file changed meanwhile has a new identity at the next load.
+    identity = file_identity(model) if isinstance(model, (str, os.PathLike)) else None
     loaded = load_model(model, verify=verify)
     timeout = DEFAULT_TIMEOUT if probe_timeout is None else probe_timeout
 
-    def vet(candidate: _backend.Backend) -> str | None:
+    def vet(candidate: backends.Backend) -> str | None:
         verdict = probe_model(loaded.content, backend=candidate.name, backend_version=candidate.version,
                               timeout=timeout)
         return None if verdict.ok else verdict.reason()
 
-    chosen = _backend.choose(backend, loaded.summary, loaded.source, vet=vet)
+    chosen = backends.choose(backend, loaded.summary, loaded.source, vet=vet)
     if probe if probe is not None else probe_by_default():
-        key = (identity, chosen.label)
-        verdict: ProbeResult | None = _probed_files.get(key) if identity is not None else None
-        if verdict is None:
-            verdict = probe_model(loaded.content, backend=chosen.name, backend_version=chosen.version,
-                                  timeout=timeout)
-            if identity is not None:
-                _probed_files[key] = verdict
+        verdict = probe_model(loaded.content, backend=chosen.name, backend_version=chosen.version,
+                              timeout=timeout, identity=identity)
         # By default only what would kill or hang this process is refused here: a model that
         # merely raised in the child raises the same, safely, when this process loads it.
         if not verdict.ok and (probe or verdict.outcome != "error"):

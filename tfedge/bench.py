@@ -31,7 +31,7 @@ from typing import Any, Optional, TextIO
 
 import numpy as np
 
-from . import _backend
+from . import backends
 from ._inputs import random_input
 from .errors import InputError
 from .interpreter import Interpreter, ModelSource
@@ -173,7 +173,7 @@ def benchmark(
     if duration is not None and not (isinstance(duration, (int, float)) and duration > 0):
         raise ValueError(f"duration must be a number of seconds > 0, got {duration!r}.")
     options = _delegate_options(delegates, strict)
-    _backend.get_backend(backend)  # import it now: init_ms should not include importing a library
+    backends.get_backend(backend)  # import it now: init_ms should not include importing a library
     peak_start = _peak_rss_mib()
 
     start = time.perf_counter()

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import __version__
-from ._backend import BACKENDS
+from .backends import BACKENDS
 from ._files import write_atomically
 from ._native_output import captured_native_output, replay
 from ._inputs import random_input
@@ -28,6 +28,7 @@ from .bench import DEFAULT_RUNS, DEFAULT_WARMUP, benchmark
 from .delegates import resolve as resolve_delegates
 from .embedded import EMBEDDED_PREFIX, resolve_model
 from .errors import InputError, ModelError, TfedgeError
+from ._model import load_model
 from .interpreter import Interpreter, TensorSpec
 from .isolate import DEFAULT_TIMEOUT
 from .serve.cli import add_parser as add_serve_parser
@@ -208,13 +209,44 @@ def _open(args: argparse.Namespace) -> tuple[Interpreter, str]:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    interp, label = _open(args)
+    try:
+        interp, label = _open(args)
+    except ModelError as exc:
+        _print_unloaded(args, exc)  # what the file says, when only the backend refused it
+        raise
     info = model_info(interp, label)
     if args.json:
         print(json.dumps(info, indent=2))
     else:
         _print_info(info)
     return 0
+
+
+def _print_unloaded(args: argparse.Namespace, exc: ModelError) -> None:
+    """Print what the file itself declares of a model the structural check accepts but no backend loads."""
+    source, label = resolve_model(args.model)
+    try:
+        model = load_model(source)
+    except ModelError:
+        return  # the structural check refuses it too: the error says why
+    summary = model.summary
+    if summary is None:
+        return
+    ops = dict(sorted(summary.operator_counts.items()))
+    if args.json:
+        print(json.dumps({"path": label, "size_bytes": len(model.content),
+                          "loaded": False, "error": str(exc), "subgraphs": summary.num_subgraphs,
+                          "main_graph": [dataclasses.asdict(t) for t in summary.main_io],
+                          "operators": ops, "custom_ops": list(summary.custom_ops),
+                          "flex_ops": list(summary.flex_ops)}, indent=2))
+        return
+    print(f"model      {label} (not loaded: read from the file)")
+    print(f"subgraphs  {summary.num_subgraphs}")
+    for t in summary.main_io:
+        print(f"  {t.kind:<6} {t.name or '(unnamed)':<28} {str(t.shape):<20} {t.type}")
+    if ops:
+        print("operators  " + ", ".join(f"{op} x{n}" for op, n in ops.items()))
+    sys.stdout.flush()
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -269,7 +301,7 @@ def _json_default(value: Any) -> Any:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from ._backend import choose
+    from .backends import choose
     from ._model import load_model
     from .isolate import probe_model
 

@@ -50,8 +50,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Union
 
-from ._backend import BACKEND_ERRORS, Backend, Runtime, Stage, get_backend, mapped, translate
-from .errors import DelegateError, first_line
+from .backends import Backend, get_backend
+from .errors import DelegateError
 
 __all__ = [
     "DEFAULT",
@@ -300,126 +300,6 @@ def _load(backend: Backend, spec: DelegateSpec) -> Any:
         raise _Skip(f"{library} failed to create the delegate: {detail}") from exc
 
 
-@dataclass
-class Built:
-    """A backend interpreter built from a preference list, and what went where.
-
-    Attributes:
-        runtime: The backend interpreter.
-        chain: The delegates still in use, in order.
-        applied: Each applied delegate and the node numbers its partitions got.
-        placement: Nodes of the main subgraph per delegate, and ``"cpu"``; empty until
-            the first allocation (XNNPACK applies itself then).
-        allocated: The main subgraph's tensors are allocated. A model with free input
-            dimensions whose placeholder shape cannot be allocated waits for the app's
-            first input shape instead.
-    """
-
-    runtime: Runtime
-    chain: tuple[DelegateSpec, ...]
-    applied: tuple[tuple[DelegateSpec, range], ...]
-    placement: dict[str, int] = field(default_factory=dict)
-    allocated: bool = False
-
-
-def build(
-    backend: Backend,
-    content: bytes,
-    *,
-    num_threads: int,
-    chain: tuple[DelegateSpec, ...],
-    strict: bool,
-    options: Mapping[str, Any],
-    stacklevel: int,
-    source: str = "The model",
-    summary: Any = None,
-    allocate_now: bool | None = True,
-) -> Built:
-    """Build (and allocate) a backend interpreter with the first workable subset of ``chain``.
-
-    Delegates that cannot load or prepare are dropped with a warning (DelegateError
-    when ``strict``). Errors of the model itself raise ModelError.
-
-    Args:
-        allocate_now: True: allocate, and a failure not blamed on a delegate is the
-            model's. None: the same, except for a model whose inputs have free
-            dimensions, which may fail at its placeholder shape (1 for each): it is then
-            left unallocated, for the first real shape. False: do not allocate.
-    """
-    remaining = list(chain)
-    while True:
-        loaded = []
-        for spec in [s for s in remaining if s.kind not in (DelegateKind.XNNPACK, DelegateKind.NONE)]:
-            try:
-                loaded.append((spec, _load(backend, spec)))
-            except _Skip as why:
-                remaining.remove(spec)
-                fall_back(spec, str(why), remaining, strict=strict, stacklevel=stacklevel + 1)
-        xnnpack = any(s.kind is DelegateKind.XNNPACK for s in remaining)
-        caller = Runtime.applies_xnnpack(backend, options)
-        if caller is not None:  # the caller's resolver decides, whatever the list says
-            if caller and not xnnpack:
-                remaining.append(DelegateSpec(DelegateKind.XNNPACK))
-            elif not caller:
-                remaining = [s for s in remaining if s.kind is not DelegateKind.XNNPACK]
-            xnnpack = caller
-        with mapped(Stage.LOAD, backend=backend, source=source, summary=summary):
-            runtime = Runtime(backend, content, num_threads=num_threads, xnnpack=xnnpack, options=options)
-        built = Built(runtime, tuple(remaining), ())
-        culprit: tuple[DelegateSpec, str] | None = None
-        for spec, delegate in loaded:
-            before = runtime.num_nodes()
-            try:
-                runtime.apply_delegate(delegate)
-            except BACKEND_ERRORS as exc:
-                culprit = (spec, f"the model failed to prepare under it ({first_line(exc).rstrip('.')})")
-                break
-            built.applied += ((spec, range(before, runtime.num_nodes())),)
-        if culprit is None:
-            if allocate_now is False:
-                return built
-            try:
-                allocate(built)
-                return built
-            except BACKEND_ERRORS as exc:
-                if allocate_now is None and runtime.has_free_inputs():
-                    # Free dimensions: the placeholder shape (1 for each) may be all that
-                    # fails, under a delegate or not. Start again from a fresh interpreter
-                    # that waits for the app's first real shape; failures then count.
-                    del runtime, built
-                    return build(backend, content, num_threads=num_threads, chain=tuple(remaining),
-                                 strict=strict, options=options, stacklevel=stacklevel + 1,
-                                 source=source, summary=summary, allocate_now=False)
-                blamed = blame(exc, built)
-                if blamed is None:
-                    raise translate(exc, Stage.ALLOCATE, backend=backend, source=source, summary=summary) from exc
-                culprit = (blamed, f"the model failed to prepare under it ({first_line(exc).rstrip('.')})")
-        del runtime, built
-        remaining.remove(culprit[0])
-        fall_back(culprit[0], culprit[1], remaining, strict=strict, stacklevel=stacklevel + 1)
-
-
-def allocate(built: Built, subgraph: int = 0) -> None:
-    """Allocate ``subgraph``'s tensors, recording what XNNPACK took at the first allocation.
-
-    Raises the backend's own exception (for :func:`blame`, then :func:`translate`).
-    """
-    runtime = built.runtime
-    before = runtime.num_nodes()
-    try:
-        runtime.allocate(subgraph)
-    finally:
-        if subgraph == 0 and not built.allocated:
-            # The backend applies XNNPACK at the first allocation of the main subgraph,
-            # after every other delegate: the nodes it adds are its partitions.
-            xnnpack = next((s for s in built.chain if s.kind is DelegateKind.XNNPACK), None)
-            if xnnpack is not None and all(s is not xnnpack for s, _ in built.applied):
-                built.applied += ((xnnpack, range(before, runtime.num_nodes())),)
-    if subgraph == 0:
-        built.allocated = True
-        built.placement = placement(runtime, built.applied)
-
-
 def fall_back(spec: DelegateSpec, reason: str, remaining: Sequence[DelegateSpec], *, strict: bool, stacklevel: int) -> None:
     """Report that ``spec`` is dropped: a warning naming it and why, or DelegateError if ``strict``."""
     if strict:
@@ -434,56 +314,3 @@ def fall_back(spec: DelegateSpec, reason: str, remaining: Sequence[DelegateSpec]
         DelegateFallbackWarning,
         stacklevel=stacklevel + 1,
     )
-
-
-_NODE = re.compile(r"Node number (\d+) \(([^)]*)\)")
-_BUILTIN_NAME = re.compile(r"^[A-Z0-9_]+$")
-
-
-def blame(exc: BaseException, built: Built) -> DelegateSpec | None:
-    """The applied delegate a backend error names (``Node number N (Kernel)``), or None."""
-    text = str(exc)
-    match = _NODE.search(text)
-    if match is None or _BUILTIN_NAME.match(match.group(2)):
-        return None  # a builtin op failed: the model's error, not a delegate's
-    node = int(match.group(1))
-    for spec, nodes in built.applied:
-        if node in nodes:
-            return spec
-    if "xnnpack" in match.group(2).lower():  # a node of another subgraph
-        return next((s for s, _ in built.applied if s.kind is DelegateKind.XNNPACK), None)
-    return None
-
-
-def placement(runtime: Runtime, applied: Sequence[tuple[DelegateSpec, range]]) -> dict[str, int]:
-    """Nodes of the main subgraph each delegate runs, and the rest as ``"cpu"``.
-
-    A delegate replaces the nodes it takes by one ``DELEGATE`` node per partition; the
-    model's own nodes stay listed. The nodes a partition took are found by walking
-    back from its outputs through the producing nodes until its inputs.
-    """
-    count = runtime.num_nodes()
-    kernels = {i for i in range(count) if runtime.node_name(i) == "DELEGATE"}
-    producer: dict[int, int] = {}
-    for i in range(count):
-        if i not in kernels:
-            for t in runtime.node_outputs(i):
-                producer[t] = i
-    result: dict[str, int] = {}
-    taken = 0
-    for spec, nodes in applied:
-        covered: set[int] = set()
-        for kernel in (n for n in nodes if n in kernels):
-            stop = set(runtime.node_inputs(kernel))
-            stack = runtime.node_outputs(kernel)
-            while stack:
-                tensor = stack.pop()
-                node = producer.get(tensor)
-                if tensor in stop or node is None or node in covered:
-                    continue
-                covered.add(node)
-                stack.extend(runtime.node_inputs(node))
-        result[spec.label] = len(covered)
-        taken += len(covered)
-    result["cpu"] = count - len(kernels) - taken
-    return result

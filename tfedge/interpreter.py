@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Union
 
 import numpy as np
 
-from . import _backend
+from . import backends
 from . import delegates as _delegates
-from ._backend import BACKEND_ERRORS, Stage, translate
+from .backends import BACKEND_ERRORS, Stage, translate
+from ._dropin import DropIn, SignatureRunner
 from ._model import Model, ModelSource, open_model
-from .errors import InputError, InvokeError, SignatureError, first_line
+from ._session import Session
+from .errors import InputError
 from .quant import QUANTIZED_DTYPES, QuantParams, dequantize, quantize, quantizer
 from .verify import ModelSummary
 
@@ -140,7 +142,7 @@ class _View:
         return ", ".join(repr(inp.spec.name) for inp in self.inputs) or "none"
 
 
-def _make_feeders(view: _View, runtime: _backend.Runtime) -> _Feeders:
+def _make_feeders(view: _View, runtime: backends.Runtime) -> _Feeders:
     """The feeders of ``view`` on ``runtime`` (see :data:`_Feeders`).
 
     Each input gets a setter called as ``setter(index, value, subgraph)``: the backend's
@@ -256,67 +258,52 @@ def _make_feeders(view: _View, runtime: _backend.Runtime) -> _Feeders:
     return feeders
 
 
-class Interpreter:
-    """Runs a TFLite model with one backend.
+class Interpreter(DropIn):
+    """Runs a TFLite model with one backend: :meth:`run` by name, and the backend's own API.
 
-    A drop-in for ``tflite_runtime.interpreter.Interpreter``: ``allocate_tensors``,
-    ``get_input_details``, ``set_tensor``, ``invoke``, ``get_tensor`` and the rest
-    behave as the backend's, with errors mapped to :mod:`tfedge.errors`. New code
-    should call :meth:`run` instead.
+    A drop-in for ``tflite_runtime.interpreter.Interpreter`` (:class:`~tfedge._dropin.DropIn`:
+    ``allocate_tensors``, ``set_tensor``, ``invoke``, ... behave as the backend's, with
+    errors mapped to :mod:`tfedge.errors`). New code should call :meth:`run` instead.
 
     Args:
         model: A path (``str`` or ``PathLike``) to a .tflite file, or its bytes.
-        model_path: The backend's keyword for a path (drop-in compatibility).
-        model_content: The backend's keyword for bytes (drop-in compatibility).
+        model_path, model_content: The backend's keywords for a path and for bytes.
         backend: ``"ai_edge_litert"``, ``"tflite_runtime"`` or ``"tensorflow"``. By
             default ``$TFEDGE_BACKEND``, else the first of ai_edge_litert and
             tflite_runtime that imports and implements what the model uses
-            (tensorflow only when named, or when the process already imported it and
-            ai_edge_litert is missing).
-        num_threads: Threads for the CPU kernels. None means the number of CPU cores
-            this process may use (the backends' own default is 1).
-        delegates: Ordered preference list of delegates: ``"xnnpack"``, ``"gpu"``,
-            ``"edgetpu"``, ``"none"``, a delegate library's path, or ``(entry,
-            {options})`` (see :mod:`tfedge.delegates`). Each that loads and prepares
-            takes the nodes it supports; the rest run on the CPU. A delegate that is
-            missing or fails (at load, prepare, after a resize, or while running) is
-            dropped with a :class:`~tfedge.delegates.DelegateFallbackWarning`. Default
-            ``("xnnpack",)``, the backends' own default.
+            (tensorflow only when named, or already imported and ai_edge_litert missing).
+        num_threads: Threads for the CPU kernels; None: the CPU cores this process may use.
+        delegates: Ordered preference list: ``"xnnpack"``, ``"gpu"``, ``"edgetpu"``,
+            ``"none"``, a delegate library's path, or ``(entry, {options})`` (see
+            :mod:`tfedge.delegates`); what none takes runs on the CPU (XNNPACK unless
+            ``"none"``). A delegate that is missing or fails (at load, prepare, after a
+            resize, or while running) is dropped with a ``DelegateFallbackWarning``.
         strict: Raise DelegateError instead of falling back.
-        experimental_delegates: Delegates from ``load_delegate``, as the backend
-            takes; they go first in the preference list.
-        verify: Check the file's structure (:func:`tfedge.verify.verify_model`) before
-            the backend sees it, so a corrupt file raises ModelError instead of crashing
-            the process, and a model that uses what the backend does not implement is
-            refused instead of answered wrongly. False skips both.
-        probe: First load the model and run one inference on zero inputs in a child
-            process (see :mod:`tfedge.isolate`), so a model that crashes or hangs the
-            backend raises ModelError instead of killing this process. The verdict is
-            cached by the file's SHA-256 (on disk and in this process), so only the
-            first load of a file pays for it; later loads pay a hash. None (the
-            default) probes unless ``$TFEDGE_PROBE=0``; False skips it.
+        experimental_delegates: Delegates from ``load_delegate``; they go first.
+        verify: Check the file's structure first (:func:`tfedge.verify.verify_model`), so
+            a corrupt file, or one using what the backend lacks, raises ModelError
+            instead of crashing the process or answering wrongly.
+        probe: Load the model and run it once in a child process first (see
+            :mod:`tfedge.isolate`), so one that crashes or hangs the backend raises
+            ModelError. Cached by the file's identity and SHA-256: only a file's first
+            load pays for it. None (the default) probes unless ``$TFEDGE_PROBE=0``.
         probe_timeout: Seconds the probe may take (default 30).
-        quiet: Drop the line the backends print on every load (``INFO: Created
-            TensorFlow Lite XNNPACK delegate for CPU.``). Off by default: it redirects
-            the process-wide file descriptor 2 while the model loads, which also holds
-            back what other threads print meanwhile (shown after the load).
-        **backend_options: Passed to the backend's Interpreter unchanged.
+        quiet: Drop the line the backends print on every load (it redirects the
+            process-wide fd 2 while the model loads).
+        **backend_options: Passed to the backend's Interpreter unchanged
+            (``custom_op_registerers=`` builds its ``InterpreterWithCustomOps``).
 
     Raises:
         BackendNotFoundError: no backend, or the named one cannot be imported.
         ModelError: the model is missing, empty, not TFLite, corrupt, needs ops or
             schema features the backend lacks, or cannot be allocated.
         DelegateError: with ``strict=True``, a delegate could not be used.
-        ValueError: ``delegates`` has an entry that is no delegate.
+        ValueError: no model, or ``delegates`` has an entry that is no delegate.
 
-    A model whose inputs have free dimensions (``-1`` in the shape signature) loads on
-    every backend even when its placeholder shape cannot be allocated: it then waits
-    for the first call's shapes.
-
-    Thread safety: one Interpreter may be shared by many threads. Every call that
-    touches the backend's interpreter holds one lock, so calls run one at a time and
-    never mix inputs or outputs; for parallel throughput use
-    :class:`~tfedge.InterpreterPool`.
+    A model with free input dimensions (``-1`` in the shape signature) that cannot be
+    allocated at its placeholder shape waits for the first call's shapes. One
+    Interpreter may be shared by threads: calls hold one lock and run one at a time
+    (:class:`~tfedge.InterpreterPool` runs N at once).
     """
 
     def __init__(
@@ -346,84 +333,34 @@ class Interpreter:
             raise ValueError(f"num_threads must be a whole number >= 1, got {num_threads!r}.")
         chain = _delegates.resolve(delegates, experimental_delegates)
         self._lock = threading.Lock()
-        self._model, self._backend = open_model(
-            given[0], backend=backend, verify=verify, probe=probe, probe_timeout=probe_timeout
-        )
+        self._model, self._backend = open_model(given[0], backend=backend, verify=verify, probe=probe,
+                                                probe_timeout=probe_timeout)
         self.num_threads = num_threads
-        self._strict = bool(strict)
         self._backend_options = backend_options
-        self._quiet = bool(quiet)
         self._metadata: object = _UNREAD
-        self._built = self._build(chain, allocate_now=None, stacklevel=3)
-        self._views = self._build_views()
+        self._session = Session(self._backend, self._model.content, num_threads=num_threads, chain=chain,
+                                strict=bool(strict), options=backend_options, source=self._model.source,
+                                summary=self._model.summary, quiet=bool(quiet), renewed=self._renew_feeders,
+                                stacklevel=2)
+        self._views: dict[str | None, _View] = _views_of(self._runtime, self._model.summary)
         self._default = self._views[None]
         # Free input dimensions: the placeholder shape may not allocate, and a rebuild
-        # after a fallback may then wait for the next call's shapes (see delegates.build).
-        self._free = any(d < 0 for v in self._views.values() for s in v.input_specs for d in s.shape_signature)
-        self._allocated: set[int] = {0} if self._built.allocated else set()
+        # after a fallback may then wait for the next call's shapes (see Session.build).
+        self._session.free = any(d < 0 for v in self._views.values() for s in v.input_specs for d in s.shape_signature)
         self._renew_feeders()
 
     # -- load time -------------------------------------------------------------
 
-    def _build(self, chain: tuple[_delegates.DelegateSpec, ...], *, allocate_now: bool | None,
-               stacklevel: int) -> _delegates.Built:
-        """Build the backend interpreter from a delegate list; ``stacklevel``: frames up to the user's."""
-
-        def build() -> _delegates.Built:
-            return _delegates.build(
-                self._backend, self._model.content, num_threads=self.num_threads, chain=chain,
-                strict=self._strict, options=self._backend_options, stacklevel=stacklevel + 2,
-                source=self._model.source, summary=self._model.summary, allocate_now=allocate_now,
-            )
-
-        if not self._quiet:
-            return build()
-        import sys
-
-        from ._native_output import captured_native_output, replay
-
-        held = None
-        try:
-            with captured_native_output(fds=(2,)) as held:
-                return build()
-        finally:
-            if held is not None:  # everything but the per-load INFO line, after the load
-                replay(held.text, sys.stderr)
-
-    def _build_views(self) -> dict[str | None, _View]:
-        """Look up every signature's tensors once, in subgraph order; None is the default view."""
-        runtime = self._built.runtime
-        views: dict[str | None, _View] = {}
-        for key, sig in runtime.signature_defs().items():
-            subgraph = runtime.subgraph_of(key)
-            ins, in_known = _in_order(sig["inputs"], self._order(subgraph, "inputs"))
-            outs, _ = _in_order(sig["outputs"], self._order(subgraph, "outputs"))
-            inputs = [_spec_from(runtime.tensor_details(i, subgraph), n) for n, i in ins]
-            outputs = [_spec_from(runtime.tensor_details(i, subgraph), n) for n, i in outs]
-            views[key] = _View(key, subgraph, inputs, outputs, in_known)
-        if len(views) == 1:
-            views[None] = next(iter(views.values()))
-        else:
-            inputs = [_spec_from(d, d["name"]) for d in runtime.input_details()]
-            outputs = [_spec_from(d, d["name"]) for d in runtime.output_details()]
-            views[None] = _View(None, 0, _unique(inputs, "input"), _unique(outputs, "output"), True)
-        return views
-
-    def _order(self, subgraph: int, kind: str) -> Sequence[int] | None:
-        """The tensor indices of a subgraph's inputs or outputs in its own order, if known."""
-        summary = self._model.summary
-        if summary is not None and subgraph < len(summary.subgraph_inputs):
-            return summary.subgraph_inputs[subgraph] if kind == "inputs" else summary.subgraph_outputs[subgraph]
-        if subgraph == 0:
-            details = self._built.runtime.input_details() if kind == "inputs" else self._built.runtime.output_details()
-            return [int(d["index"]) for d in details]
-        return None
+    @property
+    def _runtime(self) -> backends.Runtime:
+        """The backend runtime in use (a fallback replaces it)."""
+        return self._session.built.runtime
 
     def _renew_feeders(self) -> None:
         """Feeders for every view whose subgraph is allocated, on the current runtime (lock held)."""
-        runtime = self._built.runtime
+        runtime = self._runtime
         for view in self._views.values():
-            view.feeders = _make_feeders(view, runtime) if view.subgraph in self._allocated else None
+            view.feeders = _make_feeders(view, runtime) if view.subgraph in self._session.allocated else None
 
     # -- the fast call ---------------------------------------------------------
 
@@ -462,7 +399,7 @@ class Interpreter:
                     try:
                         out = feed(inputs)
                     except BACKEND_ERRORS as exc:
-                        self._invoke_failed(exc, stacklevel=3)  # raises unless a delegate was dropped
+                        self._invoke_failed(exc, stacklevel=2)  # raises unless a delegate was dropped
                         out = None
                     if out is not None:
                         return out
@@ -472,21 +409,24 @@ class Interpreter:
 
     def _run_general(self, view: _View, inputs: Inputs, raw: bool) -> dict[str, np.ndarray]:
         """Convert, resize or batch the inputs as needed, then run (lock held)."""
-        arrays = _arrange(view, inputs)
+        out = self._invoke_until_done(view, _arrange(view, inputs), raw)
+        if view.feeders is None and view.subgraph in self._session.allocated:
+            view.feeders = _make_feeders(view, self._runtime)
+        return out
+
+    def _invoke_until_done(self, view: _View, arrays: list[Any], raw: bool) -> dict[str, np.ndarray]:
+        """:meth:`_invoke`, again after each fallback (lock held)."""
         while True:
             try:
-                out = self._invoke(view, arrays, raw)
+                return self._invoke(view, arrays, raw)
             except _Retry:
                 continue
-            if view.feeders is None and view.subgraph in self._allocated:
-                view.feeders = _make_feeders(view, self._built.runtime)
-            return out
 
     def _invoke(self, view: _View, arrays: list[Any], raw: bool) -> dict[str, np.ndarray]:
         """Set the inputs, invoke and read the outputs (lock held); _Retry after a fallback."""
-        runtime = self._built.runtime
+        runtime = self._runtime
         subgraph = view.subgraph
-        allocated = subgraph in self._allocated
+        allocated = subgraph in self._session.allocated
         values = [_coerce(inp, value, raw) for inp, value in zip(view.inputs, arrays)]
         resize: list[tuple[_Input, tuple[int, ...]]] = []
         for inp, value in zip(view.inputs, values):
@@ -498,126 +438,37 @@ class Interpreter:
             elif inp.batch_one and value.ndim == len(signature) and value.shape[0] > 1 and _fits(
                 signature[1:], value.shape[1:]
             ):
-                return self._invoke_batched(view, values, raw)
+                return _batched(view, values, lambda sample: self._invoke_until_done(view, sample, raw))
             else:
                 raise _shape_error(inp.spec, value)
         if resize or not allocated:
-            self._allocate(subgraph, [(inp.index, shape) for inp, shape in resize],
-                           lambda exc: self._resize_error(exc, resize))
-            runtime = self._built.runtime
+            self._session.allocate(subgraph, [(inp.index, shape) for inp, shape in resize],
+                                   lambda exc: _resize_error(exc, resize, self._backend), stacklevel=5)
+            runtime = self._runtime
         backend = self._backend
         for inp, value in zip(view.inputs, values):
-            with _backend.mapped(Stage.SET, backend=backend, name=f"Input {inp.spec.name!r} cannot be set"):
+            with backends.mapped(Stage.SET, backend=backend, name=f"Input {inp.spec.name!r} cannot be set"):
                 runtime.set_tensor(inp.index, value, subgraph)
         try:
             runtime.invoke(subgraph)
         except BACKEND_ERRORS as exc:
-            self._invoke_failed(exc, stacklevel=5)
+            self._invoke_failed(exc, stacklevel=4)
             raise _Retry() from exc
         return self._read(view, runtime, raw)
 
-    def _read(self, view: _View, runtime: _backend.Runtime, raw: bool) -> dict[str, np.ndarray]:
+    def _read(self, view: _View, runtime: backends.Runtime, raw: bool) -> dict[str, np.ndarray]:
         """Read (and dequantize unless ``raw``) every output of ``view``."""
         result = {}
         for name, index, quant in view.outputs:
-            with _backend.mapped(Stage.GET, backend=self._backend, name=f"Output {name!r} cannot be read"):
+            with backends.mapped(Stage.GET, backend=self._backend, name=f"Output {name!r} cannot be read"):
                 out = runtime.get_tensor(index, view.subgraph)
             result[name] = out if quant is None or raw else dequantize(out, quant)
         return result
 
-    def _allocate(self, subgraph: int, shapes: Sequence[tuple[int, tuple[int, ...]]],
-                  failure: Callable[[BaseException], Exception]) -> None:
-        """Resize inputs ``(tensor index, shape)`` and allocate ``subgraph``, with fallback (lock held).
-
-        A delegate is dropped only when the model takes the shapes without it: shapes that
-        fail on the builtin kernels too are the input's fault (``failure(exc)`` is raised),
-        and the delegate stays for the next call.
-        """
-        while True:
-            try:
-                self._allocate_at(self._built, subgraph, shapes)
-            except BACKEND_ERRORS as exc:
-                culprit = _delegates.blame(exc, self._built)
-                if culprit is None:
-                    raise failure(exc) from exc
-                remaining = tuple(s for s in self._built.chain if s != culprit)
-                candidate = self._build(remaining, allocate_now=False, stacklevel=5)
-                try:
-                    self._allocate_at(candidate, subgraph, shapes)
-                except BACKEND_ERRORS as again:
-                    if _delegates.blame(again, candidate) is None:
-                        # A fresh interpreter with the delegate, for the next call's shapes.
-                        self._adopt(self._build(self._built.chain, allocate_now=None, stacklevel=5))
-                        raise failure(again) from again
-                _delegates.fall_back(culprit, f"the model failed to prepare under it ({first_line(exc).rstrip('.')})",
-                                     remaining, strict=self._strict, stacklevel=6)
-                self._adopt(candidate)
-                continue
-            self._allocated.add(subgraph)
-            self._renew_feeders()  # for the new shapes (their quantization buffers)
-            return
-
-    @staticmethod
-    def _allocate_at(built: _delegates.Built, subgraph: int, shapes: Sequence[tuple[int, tuple[int, ...]]]) -> None:
-        """Resize ``shapes`` in ``built`` and allocate ``subgraph`` (the backend's errors propagate)."""
-        for index, shape in shapes:
-            if built.runtime.tensor_size(index, subgraph) != tuple(shape):
-                built.runtime.resize(index, shape, subgraph)
-        _delegates.allocate(built, subgraph)
-
-    def _adopt(self, built: _delegates.Built) -> None:
-        """Run on ``built`` from now on (lock held)."""
-        self._built = built
-        self._allocated = {0} if built.allocated else set()
-        self._renew_feeders()
-
-    def _resize_error(self, exc: BaseException, shapes: Sequence[tuple[_Input, tuple[int, ...]]]) -> InputError:
-        """The InputError for shapes the model cannot take."""
-        if len(shapes) == 1:
-            name = f"Input {shapes[0][0].spec.name!r} could not be resized to {_shape_str(shapes[0][1])}"
-        elif shapes:
-            what = ", ".join(f"{inp.spec.name!r} to {_shape_str(shape)}" for inp, shape in shapes)
-            name = f"Inputs could not be resized ({what})"
-        else:
-            name = "The model's tensors could not be allocated"
-        error = translate(exc, Stage.RESIZE, backend=self._backend, name=name)
-        return error if isinstance(error, InputError) else InputError(str(error))
-
     def _invoke_failed(self, exc: BaseException, *, stacklevel: int) -> None:
         """After ``invoke`` raised: drop the delegate to blame and return, or raise InvokeError (lock held)."""
-        culprit = _delegates.blame(exc, self._built)
-        if culprit is None:
+        if not self._session.recover(exc, "while running", stacklevel=stacklevel + 1):
             raise translate(exc, Stage.INVOKE, backend=self._backend, source=self._model.source) from exc
-        self._drop(culprit, f"the model failed while running under it ({first_line(exc).rstrip('.')})",
-                   stacklevel=stacklevel + 1)
-
-    def _drop(self, culprit: _delegates.DelegateSpec, reason: str, *, stacklevel: int) -> None:
-        """Warn about ``culprit`` (DelegateError if strict) and rebuild without it (lock held)."""
-        remaining = tuple(s for s in self._built.chain if s != culprit)
-        _delegates.fall_back(culprit, reason, remaining, strict=self._strict, stacklevel=stacklevel + 1)
-        self._adopt(self._build(remaining, allocate_now=None if self._free else True, stacklevel=stacklevel + 1))
-
-    def _invoke_batched(self, view: _View, values: list[np.ndarray], raw: bool) -> dict[str, np.ndarray]:
-        """Run a batch of N on a batch-1 model as N calls and stack the outputs (lock held)."""
-        sizes = {a.shape[0] for inp, a in zip(view.inputs, values) if inp.batch_one and a.ndim}
-        if len(sizes) != 1:
-            raise InputError(f"Inputs {view.names()} have different batch sizes {sorted(sizes)}; use one batch size.")
-        (n,) = sizes
-        per_output: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in view.outputs}
-        for i in range(n):
-            sample = [a[i : i + 1] if inp.batch_one and a.ndim else a for inp, a in zip(view.inputs, values)]
-            while True:
-                try:
-                    outs = self._invoke(view, sample, raw)
-                    break
-                except _Retry:
-                    continue
-            for name, out in outs.items():
-                per_output[name].append(out)
-        return {
-            name: np.concatenate(outs) if outs[0].ndim and outs[0].shape[0] == 1 else np.stack(outs)
-            for name, outs in per_output.items()
-        }
 
     # -- what the model looks like ---------------------------------------------
 
@@ -644,7 +495,7 @@ class Interpreter:
     @property
     def delegates_used(self) -> tuple[str, ...]:
         """The delegates applied to the model, in order (``"xnnpack"``, ``"gpu"``, a library path)."""
-        return tuple(spec.label for spec, _ in self._built.applied)
+        return tuple(spec.label for spec, _ in self._session.built.applied)
 
     @property
     def placement(self) -> dict[str, int]:
@@ -654,7 +505,7 @@ class Interpreter:
         node shows 0. Empty for a model with free dimensions before its first call (its
         delegates are applied at the first real shape).
         """
-        return dict(self._built.placement)
+        return dict(self._session.built.placement)
 
     @property
     def signatures(self) -> tuple[str, ...]:
@@ -686,167 +537,10 @@ class Interpreter:
             raise self._unknown_signature(signature)
         return view
 
-    def _unknown_signature(self, signature: Any) -> SignatureError:
-        """SignatureError listing the model's signatures."""
-        known = ", ".join(repr(k) for k in self.signatures) or "none (the model has no signatures)"
-        return SignatureError(f"Unknown signature {signature!r}. Available: {known}.")
-
     def __repr__(self) -> str:
         used = ",".join(self.delegates_used) or "none"
         return (f"<tfedge.Interpreter {self._model.source} backend={self.backend} threads={self.num_threads} "
                 f"delegates={used}>")
-
-    # -- drop-in methods of the backend's Interpreter ----------------------------
-    # All hold the lock: a set_tensor or resize from one thread must not land between
-    # another thread's inputs and its invoke. The ones that may move tensor memory check
-    # for numpy views first (_check_no_views), as the backends do.
-
-    def _check_no_views(self, what: str) -> None:
-        """InvokeError if numpy views from ``tensor()`` still point into tensor memory (lock held)."""
-        views = self._built.runtime.views()
-        if views > 0:
-            raise InvokeError(
-                f"{what} cannot run while {views} numpy array(s) from tensor() still point into the "
-                "interpreter's memory, which it may move. Delete those arrays (keep the function "
-                "tensor() returns and call it again afterwards), or use get_tensor(), which copies."
-            )
-
-    def allocate_tensors(self) -> None:
-        """Allocate tensor memory (done at load already; needed after ``resize_tensor_input``).
-
-        A delegate that cannot take the new shapes is dropped, as in :meth:`run`.
-        """
-        with self._lock:
-            self._check_no_views("allocate_tensors()")
-            runtime = self._built.runtime
-            shapes = [(d["index"], runtime.tensor_size(d["index"], 0)) for d in runtime.input_details()]
-            self._allocate(0, shapes, lambda exc: translate(exc, Stage.INVOKE, backend=self._backend,
-                                                            name="allocate_tensors failed"))
-
-    def get_input_details(self) -> list[dict[str, Any]]:
-        """The backend's input details of the main subgraph."""
-        with self._lock:
-            return self._built.runtime.input_details()
-
-    def get_output_details(self) -> list[dict[str, Any]]:
-        """The backend's output details of the main subgraph."""
-        with self._lock:
-            return self._built.runtime.output_details()
-
-    def get_tensor_details(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        """The backend's details of every tensor."""
-        with self._lock:
-            return self._built.runtime.all_tensor_details(*args, **kwargs)
-
-    def set_tensor(self, tensor_index: int, value: Any) -> None:
-        """Copy ``value`` into tensor ``tensor_index``."""
-        with self._lock, _backend.mapped(Stage.SET, backend=self._backend,
-                                         name=f"set_tensor({tensor_index}) failed"):
-            self._built.runtime.set_tensor(tensor_index, value, 0)
-
-    def get_tensor(self, tensor_index: int, subgraph_index: int = 0) -> np.ndarray:
-        """A copy of tensor ``tensor_index``."""
-        with self._lock, _backend.mapped(Stage.GET, backend=self._backend,
-                                         name=f"get_tensor({tensor_index}) failed"):
-            return self._built.runtime.get_tensor(tensor_index, subgraph_index)
-
-    def tensor(self, tensor_index: int) -> Any:
-        """A function returning a numpy view of tensor ``tensor_index`` (no copy, no lock)."""
-        return self._built.runtime.tensor(tensor_index)
-
-    def invoke(self) -> None:
-        """Run the main subgraph on the tensors set with ``set_tensor``.
-
-        If a delegate fails here, it is dropped as in :meth:`run`: the inputs are
-        carried over to the rebuilt interpreter and the call is retried.
-        """
-        with self._lock:
-            self._check_no_views("invoke()")
-            if 0 not in self._allocated:
-                raise InvokeError("invoke() needs allocated tensors: call allocate_tensors() first "
-                                  "(after resize_tensor_input()), or use run(), which does.")
-            while True:
-                runtime = self._built.runtime
-                try:
-                    runtime.invoke(0)
-                    return
-                except BACKEND_ERRORS as exc:
-                    inputs = [(d["index"], runtime.get_tensor(d["index"], 0)) for d in runtime.input_details()]
-                    self._invoke_failed(exc, stacklevel=3)
-                self._allocate(0, [(index, value.shape) for index, value in inputs],
-                               lambda exc: translate(exc, Stage.INVOKE, backend=self._backend))
-                for index, value in inputs:  # carried over to the rebuilt interpreter
-                    self._built.runtime.set_tensor(index, value, 0)
-
-    def resize_tensor_input(self, input_index: int, tensor_size: Any, strict: bool = False) -> None:
-        """Resize an input tensor; call ``allocate_tensors()`` afterwards."""
-        with self._lock:
-            self._check_no_views("resize_tensor_input()")
-            runtime = self._built.runtime
-            with _backend.mapped(Stage.RESIZE, backend=self._backend,
-                                 name=f"resize_tensor_input({input_index}) failed"):
-                before = runtime.tensor_size(input_index, 0)
-                runtime.resize(input_index, tensor_size, 0, strict)
-            if runtime.tensor_size(input_index, 0) != before:  # the backends leave the same shape allocated
-                self._allocated.discard(0)
-                self._renew_feeders()
-
-    def _get_tensor_details(self, tensor_index: int, subgraph_index: int = 0) -> dict[str, Any]:
-        """The backend's details of one tensor (private upstream, widely used)."""
-        with self._lock, _backend.mapped(Stage.GET, backend=self._backend,
-                                         name=f"_get_tensor_details({tensor_index}) failed"):
-            return self._built.runtime.tensor_details(tensor_index, subgraph_index)
-
-    def _get_ops_details(self) -> list[dict[str, Any]]:
-        """The backend's details of every operator (the widely copied way to list a model's ops)."""
-        with self._lock:
-            return self._built.runtime.ops_details()
-
-    def _get_op_details(self, op_index: int) -> dict[str, Any]:
-        """The backend's details of operator ``op_index``."""
-        with self._lock, _backend.mapped(Stage.GET, backend=self._backend,
-                                         name=f"_get_op_details({op_index}) failed"):
-            return self._built.runtime.op_details(op_index)
-
-    def _safe_to_run(self) -> bool:
-        """True when no numpy view from ``tensor()`` points into tensor memory."""
-        return self._built.runtime.views() <= 0
-
-    def _native_handle(self) -> int:
-        """The address of the backend's C++ interpreter, for PyCoral's ``run_inference``.
-
-        It changes when a delegate falls back (the interpreter is rebuilt): ask again.
-        """
-        return self._built.runtime.native_handle()
-
-    @property
-    def experimental_compress_quantization_zero_points(self) -> bool:
-        """Whether the backend was asked to compress zero points (ai_edge_litert's option)."""
-        return bool(self._backend_options.get("experimental_compress_quantization_zero_points", False))
-
-    def get_signature_list(self) -> dict[str, dict[str, list[str]]]:
-        """``{signature: {"inputs": [...], "outputs": [...]}}``."""
-        return self._built.runtime.signature_list()
-
-    def get_signature_runner(self, signature_key: str | None = None) -> SignatureRunner:
-        """The backend's runner for one signature, with errors mapped, sharing this Interpreter's lock."""
-        if signature_key is None:
-            if len(self.signatures) != 1:
-                raise self._unknown_signature(signature_key)
-            signature_key = self.signatures[0]
-        if signature_key not in self._views:
-            raise self._unknown_signature(signature_key)
-        with self._lock:
-            return SignatureRunner(self._built.runtime.signature_runner(signature_key), self._lock)
-
-    def reset_all_variables(self) -> None:
-        """Reset variable tensors (stateful models) to their initial values."""
-        with self._lock:
-            self._built.runtime.reset_variables()
-
-    def num_subgraphs(self) -> int:
-        """Number of subgraphs in the model."""
-        return int(self.summary.num_subgraphs)
 
     @property
     def metadata(self) -> ModelMetadata | None:
@@ -862,36 +556,67 @@ class Interpreter:
         return self._metadata  # type: ignore[return-value]
 
 
-class SignatureRunner:
-    """The backend's SignatureRunner, with its errors mapped to tfedge's.
-
-    It holds its Interpreter's lock while it runs, so it is as thread-safe as
-    :meth:`Interpreter.run`.
-    """
-
-    def __init__(self, runner: Any, lock: Any = None) -> None:
-        self._runner = runner
-        self._lock = lock if lock is not None else threading.Lock()
-
-    def __call__(self, **kwargs: Any) -> dict[str, np.ndarray]:
-        with self._lock:
-            try:
-                return self._runner(**kwargs)
-            except ValueError as exc:
-                raise InputError(first_line(exc)) from exc
-            except RuntimeError as exc:
-                raise InvokeError(f"The model failed while running: {first_line(exc)}") from exc
-
-    def get_input_details(self) -> dict[str, dict[str, Any]]:
-        """Input details by signature key."""
-        return self._runner.get_input_details()
-
-    def get_output_details(self) -> dict[str, dict[str, Any]]:
-        """Output details by signature key."""
-        return self._runner.get_output_details()
-
-
 # -- helpers -------------------------------------------------------------------
+
+
+def _batched(view: _View, values: list[np.ndarray], run_one: Callable[[list[Any]], dict[str, np.ndarray]]
+             ) -> dict[str, np.ndarray]:
+    """Run a batch of N on a batch-1 model as N calls of ``run_one`` and stack the outputs."""
+    sizes = {a.shape[0] for inp, a in zip(view.inputs, values) if inp.batch_one and a.ndim}
+    if len(sizes) != 1:
+        raise InputError(f"Inputs {view.names()} have different batch sizes {sorted(sizes)}; use one batch size.")
+    (n,) = sizes
+    per_output: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in view.outputs}
+    for i in range(n):
+        outs = run_one([a[i : i + 1] if inp.batch_one and a.ndim else a for inp, a in zip(view.inputs, values)])
+        for name, out in outs.items():
+            per_output[name].append(out)
+    return {
+        name: np.concatenate(outs) if outs[0].ndim and outs[0].shape[0] == 1 else np.stack(outs)
+        for name, outs in per_output.items()
+    }
+
+
+def _views_of(runtime: backends.Runtime, summary: ModelSummary | None) -> dict[str | None, _View]:
+    """Every signature's tensors, looked up once in subgraph order; None is the default view."""
+
+    def order(subgraph: int, kind: str) -> Sequence[int] | None:
+        if summary is not None and subgraph < len(summary.subgraph_inputs):
+            return summary.subgraph_inputs[subgraph] if kind == "inputs" else summary.subgraph_outputs[subgraph]
+        if subgraph == 0:
+            details = runtime.input_details() if kind == "inputs" else runtime.output_details()
+            return [int(d["index"]) for d in details]
+        return None  # the subgraph's own order is unknown
+
+    views: dict[str | None, _View] = {}
+    for key, sig in runtime.signature_defs().items():
+        subgraph = runtime.subgraph_of(key)
+        ins, in_known = _in_order(sig["inputs"], order(subgraph, "inputs"))
+        outs, _ = _in_order(sig["outputs"], order(subgraph, "outputs"))
+        inputs = [_spec_from(runtime.tensor_details(i, subgraph), n) for n, i in ins]
+        outputs = [_spec_from(runtime.tensor_details(i, subgraph), n) for n, i in outs]
+        views[key] = _View(key, subgraph, inputs, outputs, in_known)
+    if len(views) == 1:
+        views[None] = next(iter(views.values()))
+    else:
+        inputs = [_spec_from(d, d["name"]) for d in runtime.input_details()]
+        outputs = [_spec_from(d, d["name"]) for d in runtime.output_details()]
+        views[None] = _View(None, 0, _unique(inputs, "input"), _unique(outputs, "output"), True)
+    return views
+
+
+def _resize_error(exc: BaseException, shapes: Sequence[tuple[_Input, tuple[int, ...]]],
+                  backend: backends.Backend) -> InputError:
+    """The InputError for shapes the model cannot take."""
+    if len(shapes) == 1:
+        name = f"Input {shapes[0][0].spec.name!r} could not be resized to {_shape_str(shapes[0][1])}"
+    elif shapes:
+        what = ", ".join(f"{inp.spec.name!r} to {_shape_str(shape)}" for inp, shape in shapes)
+        name = f"Inputs could not be resized ({what})"
+    else:
+        name = "The model's tensors could not be allocated"
+    error = translate(exc, Stage.RESIZE, backend=backend, name=name)
+    return error if isinstance(error, InputError) else InputError(str(error))
 
 
 _UNREAD = object()  # Interpreter.metadata before its first read

@@ -3,8 +3,9 @@
 A model can be structurally sound and still abort or loop forever inside the backend
 (``nested_while.tflite`` never returns on zero inputs). :func:`probe_model` loads it,
 allocates and runs one inference on zero inputs in a child process with a time limit,
-and remembers the verdict by the file's SHA-256 (and the backend and its version), so
-the next load of the same file costs a hash. ``Interpreter(..., probe=True)``,
+and remembers the verdict by the file's SHA-256 (and the backend and its version), and by
+the file's identity (path, inode, size, mtime, ctime), so the next load of the same
+unchanged file costs a ``stat()`` and a small read, and of the same bytes a hash. ``Interpreter(..., probe=True)``,
 ``tfedge check MODEL`` and tfedge-convert's runtime report use it.
 
 The child is a fresh ``python -m tfedge.isolate``: it imports neither TensorFlow (which
@@ -12,7 +13,7 @@ breaks tflite_runtime in the same process) nor the app's own ``__main__``, so a 
 without an ``if __name__ == "__main__":`` guard is safe. In a compiled binary, which has
 no ``-m``, it is a ``multiprocessing`` spawn of the binary itself instead.
 
-This module uses only the backend adapter, never :mod:`tfedge.interpreter`, which
+This module uses only tfedge.backends, never :mod:`tfedge.interpreter`, which
 imports it.
 """
 
@@ -24,24 +25,28 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Tuple
 
 import numpy as np
 
-from . import _backend
+from . import backends
 from ._files import cache_dir, write_atomically
 from .errors import ModelError, first_line
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-__all__ = ["DEFAULT_TIMEOUT", "ProbeResult", "probe_model"]
+__all__ = ["DEFAULT_TIMEOUT", "FileIdentity", "ProbeResult", "file_identity", "probe_model"]
 
 #: Seconds a probe may take before its child is killed (the one default everywhere).
 DEFAULT_TIMEOUT = 30.0
+
+#: A file's (real path, device, inode, size, mtime, ctime), in nanoseconds.
+FileIdentity = Tuple[str, int, int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -87,18 +92,18 @@ def run_once(data: bytes, backend_name: str) -> tuple[str, str]:
         instead is a crash or a hang: why it runs in a child.
     """
     try:
-        backend = _backend.choose(backend_name)
-        with _backend.mapped(_backend.Stage.LOAD, backend=backend):
-            runtime = _backend.Runtime(backend, data, num_threads=1, xnnpack=True, options={})
+        backend = backends.choose(backend_name)
+        with backends.mapped(backends.Stage.LOAD, backend=backend):
+            runtime = backend.open(data, num_threads=1, xnnpack=True, options={})
         inputs = runtime.input_details()
         free = any(int(d) < 0 for spec in inputs for d in spec.get("shape_signature", ()))
         try:
             runtime.allocate()
-        except _backend.BACKEND_ERRORS as exc:
+        except backends.BACKEND_ERRORS as exc:
             if free:  # the placeholder shape (1 per free dimension) may be all that fails
                 return "ok", f"loaded; not run: its free input dimensions need a real shape ({first_line(exc)})"
-            raise _backend.translate(exc, _backend.Stage.ALLOCATE, backend=backend) from exc
-        with _backend.mapped(_backend.Stage.INVOKE, backend=backend):
+            raise backends.translate(exc, backends.Stage.ALLOCATE, backend=backend) from exc
+        with backends.mapped(backends.Stage.INVOKE, backend=backend):
             for spec in inputs:
                 runtime.set_tensor(spec["index"], _zeros(spec), 0)
             runtime.invoke(0)
@@ -117,7 +122,8 @@ def _zeros(details: dict[str, Any]) -> np.ndarray:
 
 
 def probe_model(
-    data: bytes, *, backend: str, backend_version: str, timeout: float = DEFAULT_TIMEOUT, use_cache: bool = True
+    data: bytes, *, backend: str, backend_version: str, timeout: float = DEFAULT_TIMEOUT, use_cache: bool = True,
+    identity: FileIdentity | None = None,
 ) -> ProbeResult:
     """Load and run ``data`` once in a child process; return (and cache) the verdict.
 
@@ -127,32 +133,77 @@ def probe_model(
         backend_version: Its version (part of the cache key: a new runtime re-probes).
         timeout: Seconds the child may take before it is killed.
         use_cache: Read and write the verdict cache.
+        identity: The file ``data`` was read from (:func:`file_identity`, taken before
+            the read). A verdict cached under it is used without hashing ``data``, which
+            for a 6 MB model is most of what a cache hit costs.
     """
-    sha = hashlib.sha256(data).hexdigest()
     label = f"{backend} {backend_version}"
+    by_file = _identity_key(identity, label) if use_cache and identity is not None else None
+    if by_file is not None:
+        known = _cached(by_file, cache_dir() / "probe" / "files" / f"{by_file}.json")
+        if known is not None:
+            return known
+    sha = hashlib.sha256(data).hexdigest()
     key = f"{sha}-{backend}-{backend_version}"
-    if use_cache and key in _verdicts:  # this process asked already: not even a file read
-        return _verdicts[key]
-    cache = cache_dir() / "probe" / f"{key}.json"
-    if use_cache and cache.is_file():
-        try:
-            _verdicts[key] = ProbeResult(**{**json.loads(cache.read_text()), "cached": True})
-            return _verdicts[key]
-        except (OSError, ValueError, TypeError):
-            pass  # a damaged cache entry is probed again
-    if _compiled():
-        outcome, detail = _in_spawned_process(data, backend, timeout)
-    else:
-        outcome, detail = _in_subprocess(data, backend, timeout)
-    result = ProbeResult(outcome == "ok", outcome, detail, sha, label)
-    _verdicts[key] = replace(result, cached=True)
-    if use_cache:
-        _write_atomic(cache, json.dumps({k: v for k, v in asdict(result).items() if k != "cached"}))
+    result = _cached(key, cache_dir() / "probe" / f"{key}.json") if use_cache else None
+    if result is None:
+        if _compiled():
+            outcome, detail = _in_spawned_process(data, backend, timeout)
+        else:
+            outcome, detail = _in_subprocess(data, backend, timeout)
+        result = ProbeResult(outcome == "ok", outcome, detail, sha, label)
+        _remember(key, result, cache_dir() / "probe" / f"{key}.json" if use_cache else None)
+    if by_file is not None:
+        _remember(by_file, result, cache_dir() / "probe" / "files" / f"{by_file}.json")
     return result
 
 
 #: Verdicts this process has seen, by cache key (the file cache's, without the reads).
 _verdicts: dict[str, ProbeResult] = {}
+
+#: A file changed less than this many nanoseconds ago may change again within the
+#: file system's timestamp granularity without its identity changing: it is hashed.
+RACY_NS = 2_000_000_000
+
+
+def file_identity(path: str | os.PathLike[str]) -> FileIdentity | None:
+    """What identifies ``path``'s current bytes without reading them, or None if unknown.
+
+    Any write changes the ctime, which no program can set back, so an unchanged identity
+    means unchanged bytes; a file written in the last :data:`RACY_NS` gets None (hashed).
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # the read says what is wrong
+    if time.time_ns() - max(st.st_ctime_ns, st.st_mtime_ns) < RACY_NS:
+        return None
+    return (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _identity_key(identity: FileIdentity, label: str) -> str:
+    """The cache key of a file identity and a backend."""
+    return hashlib.sha256(repr((identity, label)).encode()).hexdigest()
+
+
+def _cached(key: str, path: Path) -> ProbeResult | None:
+    """The verdict under ``key``: from this process, else from the disk cache, else None."""
+    if key in _verdicts:  # this process asked already: not even a file read
+        return _verdicts[key]
+    try:
+        _verdicts[key] = ProbeResult(**{**json.loads(path.read_text()), "cached": True})
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError):
+        return None  # a damaged cache entry is probed again
+    return _verdicts[key]
+
+
+def _remember(key: str, result: ProbeResult, path: Path | None) -> None:
+    """Keep ``result`` under ``key`` in this process and, given ``path``, on disk."""
+    _verdicts[key] = replace(result, cached=True)
+    if path is not None:
+        _write_atomic(path, json.dumps({k: v for k, v in asdict(result).items() if k != "cached"}))
 
 
 def _compiled() -> bool:

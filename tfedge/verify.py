@@ -32,7 +32,14 @@ from typing import Any, Callable, Iterable, NoReturn, Optional, Sequence
 from tfedge._opnames import BUILTIN_OPERATOR_NAMES
 from tfedge.errors import ModelError
 
-__all__ = ["ModelSummary", "verify_model"]
+__all__ = ["TENSOR_TYPE_NAMES", "ModelSummary", "TensorInfo", "verify_model"]
+
+#: TensorType names (schema.fbs), by code.
+TENSOR_TYPE_NAMES = (
+    "FLOAT32", "FLOAT16", "INT32", "UINT8", "INT64", "STRING", "BOOL", "INT16", "COMPLEX64",
+    "INT8", "FLOAT64", "COMPLEX128", "UINT64", "RESOURCE", "VARIANT", "UINT32", "UINT16",
+    "INT4", "BFLOAT16", "INT2", "UINT4", "FLOAT8_E4M3FN", "FLOAT8_E5M2",
+)
 
 _HINT = "The file is corrupt or truncated; download or copy it again."
 _SCHEMA_VERSION = 3
@@ -126,6 +133,24 @@ class ModelSummary:
     quantization_details: frozenset[int] = frozenset()
     subgraph_inputs: tuple[tuple[int, ...], ...] = ()
     subgraph_outputs: tuple[tuple[int, ...], ...] = ()
+    main_io: tuple[TensorInfo, ...] = ()
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """An input or output of the main subgraph, as the file declares it.
+
+    Attributes:
+        kind: ``"input"`` or ``"output"``.
+        name: The tensor's name ("" if it has none).
+        shape: Its shape signature (-1 for a free dimension), else its shape.
+        type: Its TensorType name (``FLOAT32``), or ``type N`` for a newer one.
+    """
+
+    kind: str
+    name: str
+    shape: tuple[int, ...]
+    type: str
 
 
 def _fail(message: str) -> NoReturn:
@@ -603,7 +628,7 @@ def verify_model(
     subgraphs = model.tables(2, "subgraph {i}", 5, _SUBGRAPH)
     if not subgraphs.n:
         raise ModelError("the model has no subgraphs, so there is nothing to run. " + _HINT)
-    tensor_counts, tensor_types, details = _tensors(subgraphs, buffer_sizes)
+    tensor_counts, tensor_types, details, main_io = _tensors(subgraphs, buffer_sizes)
     counts, calls = _operators(subgraphs, opcodes, tensor_counts, total)
     _check_no_recursion(calls)
 
@@ -641,6 +666,7 @@ def verify_model(
         num_tensors=sum(tensor_counts),
         tensor_types=tensor_types,
         quantization_details=details,
+        main_io=main_io,
         subgraph_inputs=tuple(tuple(group) for group in subgraphs.ints(1)),
         subgraph_outputs=tuple(tuple(group) for group in subgraphs.ints(2)),
     )
@@ -682,12 +708,13 @@ def _opcodes(codes: _Tables) -> list[tuple[str, str | None, int]]:
     return found
 
 
-def _tensors(subgraphs: _Tables, buffer_sizes: list[int]) -> tuple[list[int], frozenset[int], frozenset[int]]:
+def _tensors(subgraphs: _Tables, buffer_sizes: list[int]
+             ) -> tuple[list[int], frozenset[int], frozenset[int], tuple[TensorInfo, ...]]:
     """Check every tensor of every subgraph and the subgraphs' inputs and outputs.
 
     Returns:
-        The number of tensors in each subgraph, the tensor types used, and the
-        quantization details types used.
+        The number of tensors in each subgraph, the tensor types used, the
+        quantization details types used, and the main subgraph's inputs and outputs.
     """
     tensors = subgraphs.tables(0, "tensor {i} in {of}", 10, _TENSOR)
     tensor_counts = subgraphs.fields[0][1]
@@ -695,7 +722,7 @@ def _tensors(subgraphs: _Tables, buffer_sizes: list[int]) -> tuple[list[int], fr
         _check_indices(subgraphs.ints(slot), tensor_counts,
                        _an(kind, subgraphs.where), "tensor")
     if not tensors.n:
-        return tensor_counts, frozenset(), frozenset()
+        return tensor_counts, frozenset(), frozenset(), ()
 
     where, fields = tensors.where, tensors.fields
     shapes = _dims(tensors, 0, "shape")
@@ -743,7 +770,15 @@ def _tensors(subgraphs: _Tables, buffer_sizes: list[int]) -> tuple[list[int], fr
         details = _quantization(tensors.table(fields[4], "quantization", 7, _QUANTIZATION), shapes)
     if any(fields[9][1]):
         tensors.tables(9, "variant {i} of {of}", 3, _VARIANT)
-    return tensor_counts, frozenset(dtypes), details
+    # The main subgraph's tensors come first, so its tensor indices are rows.
+    buf = tensors.f.buf
+    main_io = tuple(
+        TensorInfo(kind, str(buf[fields[3][0][t]:fields[3][0][t] + fields[3][1][t]], "utf-8"),
+                   tuple(signatures[t] or shapes[t]),
+                   TENSOR_TYPE_NAMES[dtypes[t]] if dtypes[t] < len(TENSOR_TYPE_NAMES) else f"type {dtypes[t]}")
+        for kind, slot in (("input", 1), ("output", 2)) for t in subgraphs.ints(slot)[0]
+    )
+    return tensor_counts, frozenset(dtypes), details, main_io
 
 
 def _dims(tensors: _Tables, slot: int, name: str) -> list[Sequence[int]]:

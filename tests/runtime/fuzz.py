@@ -110,7 +110,10 @@ def load_in_child(data: bytes, mode: str, backend: str) -> None:
     if mode == "tfedge":
         import tfedge
 
-        tfedge.Interpreter(data, backend=backend)  # verifies, loads and allocates
+        # probe=False: the structural check alone must turn corruption into ModelError; the
+        # default crash probe (tests/runtime/test_nocrash.py) would hide a gap in it, and
+        # would start one more child per mutant.
+        tfedge.Interpreter(data, backend=backend, probe=False)  # verifies, loads and allocates
         return
     interpreter = importlib.import_module(BACKENDS[backend]).Interpreter(model_content=data)
     interpreter.allocate_tensors()

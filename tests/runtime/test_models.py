@@ -23,6 +23,16 @@ from tfedge.quant import QuantParams, dequantize
 #: isolation probe covers it; here it would hang the test run.
 HANGS = {"nested_while.tflite"}
 
+
+
+@pytest.fixture(autouse=True)
+def no_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No crash probe: this file compares values with the raw backend, which runs every model here
+    in this process anyway; the probe would rerun each (the huge im2col ones take seconds) in a
+    child. tests/runtime/test_nocrash.py and test_isolate.py test the default probe."""
+    monkeypatch.setenv("TFEDGE_PROBE", "0")
+
+
 ALL_MODELS = sorted(p.name for p in MODELS.glob("*.tflite")) if MODELS.is_dir() else []
 
 

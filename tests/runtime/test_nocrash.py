@@ -6,6 +6,7 @@ backends in ``allocate_tensors()``: with the default probe, tfedge refuses it wi
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import warnings
@@ -15,7 +16,7 @@ import pytest
 
 import tfedge
 from support import BACKENDS, MODELS
-from tfedge import _backend, _model, isolate
+from tfedge import _backend, isolate
 
 ABORTS = Path(__file__).resolve().parent.parent / "data" / "runtime-cases" / "blockwise_quantized.tflite"
 
@@ -26,7 +27,6 @@ def fresh_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TFEDGE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("TFEDGE_PROBE", raising=False)
     monkeypatch.setattr(isolate, "_verdicts", {})
-    monkeypatch.setattr(_model, "_probed_files", {})
 
 
 def test_aborting_model_is_refused_in_process(backend: str) -> None:
@@ -57,8 +57,32 @@ def test_cli_ends_with_one_line_and_exit_1(backend: str, command: str, tmp_path:
         capture_output=True, text=True, cwd=tmp_path, check=False, timeout=120,
     )
     assert proc.returncode == 1, proc.stderr
-    assert proc.stdout == ""
+    # info shows what the file declares (see test_info_shows_what_the_file_declares); the others nothing.
+    assert ("input_tensor" in proc.stdout) if command == "info" else proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("tfedge: error: Model file "), proc.stderr
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_info_shows_what_the_file_declares_and_names_the_missing_op(backend: str, json_flag: list[str],
+                                                                     tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfedge", "info", str(MODELS / "custom_sinh.tflite"), "--backend", backend, *json_flag],
+        capture_output=True, text=True, cwd=tmp_path, check=False, timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("tfedge: error: Model file ") and f"uses custom op(s) Sinh that {backend}" in proc.stderr
+    if json_flag:
+        info = json.loads(proc.stdout)
+        assert info["loaded"] is False and info["operators"] == {"CUSTOM:Sinh": 1}
+        assert info["main_graph"] == [{"kind": "input", "name": "x", "shape": [1], "type": "FLOAT32"},
+                                      {"kind": "output", "name": "Identity", "shape": [1], "type": "FLOAT32"}]
+    else:
+        lines = proc.stdout.splitlines()
+        assert lines[0].endswith("custom_sinh.tflite (not loaded: read from the file)")
+        assert lines[2].split() == ["input", "x", "(1,)", "FLOAT32"]
+        assert lines[3].split() == ["output", "Identity", "(1,)", "FLOAT32"]
+        assert lines[4] == "operators  CUSTOM:Sinh x1"
 
 
 def test_second_load_and_pool_start_no_child(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,3 +124,47 @@ def test_missing_delegate_falls_back_to_xnnpack(backend: str, entries: list[str]
 def test_none_still_means_builtin_kernels(backend: str) -> None:
     interp = tfedge.Interpreter(MODELS / "add.tflite", backend=backend, delegates=["gpu", "none"])
     assert interp.delegates_used == ()
+
+
+def test_identity_cache_skips_the_hash_and_never_outlives_a_change(backend: str, monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    monkeypatch.setattr(isolate, "RACY_NS", 0)  # the file was just written: trust its identity at once
+    children: list[str] = []
+    real_child = isolate._in_subprocess
+
+    def counted(data: bytes, name: str, timeout: float) -> tuple[str, str]:
+        children.append(name)
+        return real_child(data, name, timeout)
+
+    monkeypatch.setattr(isolate, "_in_subprocess", counted)
+    model = tmp_path / "m.tflite"
+    model.write_bytes((MODELS / "add.tflite").read_bytes())
+    tfedge.Interpreter(model, backend=backend)
+    assert len(children) == 1
+    assert len(list((tmp_path / "cache" / "probe" / "files").glob("*.json"))) == 1
+
+    hashed: list[int] = []
+    real_sha = isolate.hashlib.sha256
+
+    def sha(data: bytes = b"") -> object:
+        hashed.append(len(data))
+        return real_sha(data)
+
+    monkeypatch.setattr(isolate.hashlib, "sha256", sha)
+    monkeypatch.setattr(isolate, "_verdicts", {})  # a later process: only the disk cache
+    tfedge.Interpreter(model, backend=backend)
+    assert len(children) == 1
+    assert max(hashed) < 1000, "the model's bytes were hashed on an identity hit"
+
+    # Another model in the same place: a new identity, so a new probe of the new bytes.
+    other = (MODELS / "multi_add.tflite").read_bytes()
+    model.write_bytes(other)
+    tfedge.Interpreter(model, backend=backend)
+    assert len(children) == 2
+    assert any(n == len(other) for n in hashed)
+
+
+def test_a_file_written_just_now_is_hashed(tmp_path: Path) -> None:
+    model = tmp_path / "m.tflite"
+    model.write_bytes((MODELS / "add.tflite").read_bytes())
+    assert isolate.file_identity(model) is None
