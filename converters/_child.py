@@ -31,7 +31,7 @@ from .config import ConvertOptions
 __all__ = ["ChildFailed", "convert_in_child"]
 
 #: Seconds a calibrating conversion may take before its child is stopped.
-TIMEOUT = 3600.0
+CONVERSION_TIME_LIMIT = 3600.0
 
 
 class ChildFailed(Exception):
@@ -59,10 +59,11 @@ def convert_in_child(saved_model_dir: str, opts: ConvertOptions, calib: Optional
         if calib is not None:
             np.savez(job / "calibration.npz", **dict(calib.arrays))
         try:
-            proc = subprocess.run([sys.executable, "-m", "tfedge.converters._child", str(job)], timeout=TIMEOUT, check=False)
+            proc = subprocess.run([sys.executable, "-m", "tfedge.converters._child", str(job)],
+                                  timeout=CONVERSION_TIME_LIMIT, check=False)
         except subprocess.TimeoutExpired:
             raise ConversionError(
-                f"Converting {label} to {opts.quantize.value} did not finish in {TIMEOUT:g} s; nothing was written."  # type: ignore[union-attr]
+                f"Converting {label} to {opts.quantize.value} did not finish in {CONVERSION_TIME_LIMIT:g} s; nothing was written."  # type: ignore[union-attr]
             ) from None
         if proc.returncode < 0:
             name = signal.Signals(-proc.returncode).name

@@ -118,7 +118,7 @@ def test_blockwise_quantization_is_refused_on_tflite_runtime() -> None:
     assert str(info.value) == (
         f"Model file '{BLOCKWISE}' uses blockwise quantization, which tflite_runtime {version} does not "
         "implement (it would return wrong values or crash instead of refusing the model). Run it with "
-        'ai_edge_litert: pip install "tfedge[litert]" (Python 3.10-3.13), or backend="ai_edge_litert".'
+        'ai_edge_litert: pip install "tfedge[litert]" (Python 3.10-3.14), or backend="ai_edge_litert".'
     )
 
 
@@ -296,19 +296,14 @@ def test_cli_random_on_free_dimensions_says_what_to_do(capsys: pytest.CaptureFix
                         "with a shape the model takes.)")
 
 
-def test_install_hint_where_no_backend_has_wheels(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_install_hint_names_python_3_14_among_litert_s(monkeypatch: pytest.MonkeyPatch) -> None:
     import platform
     import sys
 
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
-    monkeypatch.setattr(sys, "version_info", (3, 14, 0))
+    monkeypatch.setattr(sys, "version_info", (3, 14, 0))  # ai-edge-litert publishes cp314 wheels
     assert _backend._install_hint() == (
-        "No backend has wheels for Python 3.14 yet: use Python 3.10-3.13 (pip install \"tfedge[litert]\"), or "
-        "tfedge's native binary (python build_native.py)."
-    )
-    monkeypatch.setattr(sys, "version_info", (3, 12, 1))
-    assert _backend._install_hint() == (
-        'Install one: pip install "tfedge[litert]" (Python 3.10-3.13), or "tfedge[tflite]" (Python 3.8-3.11).'
+        'Install one: pip install "tfedge[litert]" (Python 3.10-3.14), or "tfedge[tflite]" (Python 3.8-3.11).'
     )
 
 

@@ -96,11 +96,11 @@ def test_32bit_arm_without_a_backend_points_to_the_native_binary(tmp_path: Path)
     if sys.version_info >= (3, 11):
         assert out.startswith(
             f"No TFLite backend found. On 32-bit ARM no backend has wheels for Python {version}: use tfedge's "
-            "native binary (python build_native.py --arch armv7l, on any Linux machine with qemu-user), or "
+            "native binary (tfedge-build --arch armv7l, on any Linux machine with qemu-user), or "
             'Python 3.9/3.10 with pip install "tfedge[tflite]". Backend '
         ), out
     else:
         assert out.startswith(
             'No TFLite backend found. Install one: pip install "tfedge[tflite]" (tflite-runtime 2.13, the only '
-            "backend with 32-bit ARM wheels), or use tfedge's native binary (python build_native.py --arch armv7l). "
+            "backend with 32-bit ARM wheels), or use tfedge's native binary (tfedge-build --arch armv7l). "
         ), out

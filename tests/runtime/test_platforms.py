@@ -46,7 +46,7 @@ def test_without_a_backend_import_works_and_interpreter_says_what_to_install() -
     with pytest.raises(BackendNotFoundError) as caught:
         tfedge.Interpreter(ADD)
     assert str(caught.value) == (
-        'No TFLite backend found. Install one: pip install "tfedge[litert]" (Python 3.10-3.13), or "tfedge[tflite]" '
+        'No TFLite backend found. Install one: pip install "tfedge[litert]" (Python 3.10-3.14), or "tfedge[tflite]" '
         "(Python 3.8-3.11). "
         "Backend 'ai_edge_litert' could not be imported (ModuleNotFoundError: No module named 'ai_edge_litert'). "
         "Backend 'tflite_runtime' could not be imported (ModuleNotFoundError: No module named 'tflite_runtime')."

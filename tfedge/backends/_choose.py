@@ -38,14 +38,11 @@ def _install_hint() -> str:
         # 32-bit ARM (Raspberry Pi OS armhf): only tflite-runtime 2.13 has wheels, for Python <= 3.10.
         if sys.version_info < (3, 11):
             return ('Install one: pip install "tfedge[tflite]" (tflite-runtime 2.13, the only backend with 32-bit '
-                    "ARM wheels), or use tfedge's native binary (python build_native.py --arch armv7l).")
+                    "ARM wheels), or use tfedge's native binary (tfedge-build --arch armv7l).")
         return (f"On 32-bit ARM no backend has wheels for Python {sys.version_info[0]}.{sys.version_info[1]}: use "
-                "tfedge's native binary (python build_native.py --arch armv7l, on any Linux machine with qemu-user), "
+                "tfedge's native binary (tfedge-build --arch armv7l, on any Linux machine with qemu-user), "
                 'or Python 3.9/3.10 with pip install "tfedge[tflite]".')
-    if sys.version_info >= (3, 14):
-        return (f"No backend has wheels for Python {sys.version_info[0]}.{sys.version_info[1]} yet: use Python "
-                '3.10-3.13 (pip install "tfedge[litert]"), or tfedge\'s native binary (python build_native.py).')
-    return 'Install one: pip install "tfedge[litert]" (Python 3.10-3.13), or "tfedge[tflite]" (Python 3.8-3.11).'
+    return 'Install one: pip install "tfedge[litert]" (Python 3.10-3.14), or "tfedge[tflite]" (Python 3.8-3.11).'
 
 
 _INSTALL_HINT = _install_hint()
@@ -186,4 +183,4 @@ def _feature_error(backend: Backend, missing: Sequence[str], source: str, vet: V
         return ModelError(f"{what} {other.label}, which implements it, fails on it too ({failure}): "
                           "no installed backend runs this model.")
     return ModelError(f"{what} Run it with ai_edge_litert: "
-                      'pip install "tfedge[litert]" (Python 3.10-3.13), or backend="ai_edge_litert".')
+                      'pip install "tfedge[litert]" (Python 3.10-3.14), or backend="ai_edge_litert".')
