@@ -57,7 +57,7 @@ def test_unknown_table_is_a_usage_error(tmp_path: Path) -> None:
                            str(tmp_path / "R.md")], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2
     assert proc.stderr.splitlines()[-1].endswith(
-        "error: unknown table(s) nope; choose from overhead, formats, backends, startup, packaging, pools, tasks"
+        "error: unknown table(s) nope; choose from overhead, formats, backends, startup, packaging, pools, tasks, serve"
     )
     assert not (tmp_path / "R.md").exists()
 
