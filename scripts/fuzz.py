@@ -5,7 +5,7 @@ target asked for, this runs it for ``--runs`` executions or ``--seconds`` second
 from its seeds and its committed corpus, with a per-input time limit and a memory bound, and
 prints a table: executions, coverage (libFuzzer's edges and features), corpus size, findings.
 Findings (an exception the target does not allow, a hang, memory past its bound, a crash)
-are written to ``tests/fuzz/regressions/<target>/``, where ``tests/fuzz/test_fuzz.py`` replays
+are written to ``tests/fuzz/regressions/<target>/``, where ``tests/fuzz/test_fuzz_replay.py`` replays
 them; ``--save-corpus`` folds the new interesting inputs into ``tests/fuzz/corpus/<target>/``
 (small files only). Needs atheris (Python 3.11: ``pip install "tfedge[fuzz]"``)::
 

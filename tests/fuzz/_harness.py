@@ -10,7 +10,7 @@ A target is a module ``tests/fuzz/fuzz_<name>.py`` that defines:
 An input is a *finding* when ``one_input`` lets any other exception out, takes longer than the
 time limit, or grows memory past :func:`memory_bound` (four times the input plus 64 MiB).
 :func:`check_input` decides that, the same way under atheris (``scripts/fuzz.py``) and in the
-deterministic replay that CI runs (``tests/fuzz/test_fuzz.py``).
+deterministic replay that CI runs (``tests/fuzz/test_fuzz_replay.py``).
 
 Run one target under atheris (what ``scripts/fuzz.py`` does for you, with corpus handling)::
 

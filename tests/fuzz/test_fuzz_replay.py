@@ -141,7 +141,7 @@ def test_the_check_tells_findings_from_allowed_errors() -> None:
     assert _harness.check_input(_fake(allowed), b"x") is None
     finding = _harness.check_input(_fake(not_allowed), b"x")
     assert finding is not None and finding.kind == "exception"
-    assert finding.signature.startswith("KeyError@test_fuzz.py:")
+    assert finding.signature.startswith("KeyError@test_fuzz_replay.py:")
     assert finding.message == "KeyError: b'x'"
     finding = _harness.check_input(_fake(greedy), b"x", trace_memory=True)
     assert finding is not None and finding.kind == "memory"
