@@ -602,16 +602,15 @@ FUZZ = Path(__file__).resolve().parents[1] / "fuzz"
 
 @pytest.mark.parametrize("target", ["tasks_detect", "tasks_landmarks"])
 def test_fuzz_seeds_and_regressions_replay(target: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The decoders' fuzz targets on their seeds and on every input that once broke them."""
+    """The decoders' fuzz targets on every stored input, through the fuzz runner's own check (on every Python cell)."""
     import importlib
 
     monkeypatch.syspath_prepend(str(FUZZ))
-    module = importlib.import_module(f"fuzz_{target}")
-    regressions = sorted((FUZZ / "regressions" / target).glob("*"))
-    if target == "tasks_detect":
-        assert len(regressions) >= 5  # NaN boxes, infinite scores (fixed in this change)
-    for data in [*module.seeds(), *(p.read_bytes() for p in regressions)]:
-        try:
-            module.one_input(data)
-        except module.ALLOWED:
-            pass
+    harness = importlib.import_module("_harness")
+    module = harness.load_target(target)
+    inputs = list(harness.stored_inputs(target, module))
+    if target == "tasks_detect":  # NaN boxes, infinite scores (fixed in this change)
+        assert sum(label.startswith("regression ") for label, _ in inputs) >= 5
+    for label, data in inputs:
+        finding = harness.check_input(module, data, time_limit=10.0, trace_memory=True)
+        assert finding is None, f"{target} {label}: {finding}"
