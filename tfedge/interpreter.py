@@ -429,7 +429,7 @@ class Interpreter(DropIn):
         allocated = subgraph in self._session.allocated
         values = [_coerce(inp, value, raw) for inp, value in zip(view.inputs, arrays)]
         resize: list[tuple[_Input, tuple[int, ...]]] = []
-        for inp, value in zip(view.inputs, values):
+        for inp, value, given in zip(view.inputs, values, arrays):
             if allocated and value.shape == runtime.tensor_size(inp.index, subgraph):
                 continue
             signature = inp.spec.shape_signature
@@ -440,7 +440,7 @@ class Interpreter(DropIn):
             ):
                 return _batched(view, values, lambda sample: self._invoke_until_done(view, sample, raw))
             else:
-                raise _shape_error(inp.spec, value)
+                raise _shape_error(inp.spec, value, given)
         if resize or not allocated:
             self._session.allocate(subgraph, [(inp.index, shape) for inp, shape in resize],
                                    lambda exc: _resize_error(exc, resize, self._backend), stacklevel=5)
@@ -736,13 +736,14 @@ def _coerce(inp: _Input, value: Any, raw: bool) -> np.ndarray:
     raise _shape_error(inp.spec, value)
 
 
-def _shape_error(spec: TensorSpec, value: np.ndarray) -> InputError:
-    """The message for an input that does not fit: expected spec, what was given."""
+def _shape_error(spec: TensorSpec, value: np.ndarray, given: Any = None) -> InputError:
+    """The message for an input that does not fit: expected spec, what was given (before any cast)."""
+    dtype = value.dtype if given is None else np.asarray(given).dtype
     hint = ""
-    if spec.dtype in QUANTIZED_DTYPES and spec.quantization is not None and value.dtype.kind == "f":
+    if spec.dtype in QUANTIZED_DTYPES and spec.quantization is not None and dtype.kind == "f":
         hint = " (float values are quantized automatically)"
     return InputError(
         f"Input {spec.name!r} expects shape {spec.describe()}{hint}, "
-        f"got {_shape_str(value.shape)} {value.dtype.name}."
+        f"got {_shape_str(value.shape)} {dtype.name}."
     )
 

@@ -102,6 +102,10 @@ def test_multi_input_batch_sizes_must_agree(backend: str) -> None:
             np.array([["x"] * 3] * 8 * 8).reshape(1, 8, 8, 3),
             "Input 'a' expects shape (1, 8, 8, 3) float32, got (1, 8, 8, 3) str32.",
         ),
+        (  # the dtype given, not the one it was cast to
+            np.zeros((8, 8, 3), np.float64),
+            "Input 'a' expects shape (1, 8, 8, 3) float32, got (8, 8, 3) float64.",
+        ),
     ],
 )
 def test_input_errors_word_for_word(add: tfedge.Interpreter, value: np.ndarray, message: str) -> None:
