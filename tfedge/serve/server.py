@@ -15,11 +15,17 @@ import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from .handlers import Response, Service
 
 __all__ = ["Server"]
+
+#: The reason phrase of each status, looked up once (``HTTPStatus(n)`` per response costs more).
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+_MAX_LINE = 65536  # as http.server: longer request or header lines get 414 / 431
+_MAX_HEADERS = 100
+
 
 class _Handler(BaseHTTPRequestHandler):
     """One connection: reads requests, asks the Service, writes responses."""
@@ -28,6 +34,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "tfedge"
     sys_version = ""
     server: _HTTPServer
+    raw_requestline: bytes
+    fields: Dict[str, str]  # the request's header fields by lower-case name (the first of repeated ones)
 
     def setup(self) -> None:
         self.request.settimeout(self.server.idle_timeout)  # an idle keep-alive connection ends after this
@@ -35,11 +43,72 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def parse_request(self) -> bool:
-        """Request line and headers read: from here the request is in flight (a stop waits for it)."""
+        """The request line and the header fields, as http.server reads them but without the email package.
+
+        ``http.server`` parses header fields with ``email.parser``: some 270 Python calls per
+        request, half of all the server makes for a small infer request; this reads the same
+        lines into a dict, with http.server's limits (100 fields, 64 KiB a line). From
+        here the request is in flight (a stop waits for it). The fields are in ``self.fields``
+        (``self.headers`` stays unset). On a bad request the answer has been sent and it
+        returns False.
+        """
         with self.server.in_flight_lock:
             self.server.in_flight += 1
             self._counted = True
-        return super().parse_request()
+        self.command = None  # type: ignore[assignment]  # as http.server: set once the line is read
+        self.request_version = "HTTP/0.9"
+        self.close_connection = True
+        self.requestline = line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = line.split()
+        if not words:
+            return False
+        if len(words) != 3:
+            self.send_error(400, f"Bad request syntax ({line[:100]!r})")
+            return False
+        command, path, version = words
+        major, dot, minor = version[5:].partition(".")
+        if not (version.startswith("HTTP/") and dot and major.isdigit() and minor.isdigit()
+                and len(major) <= 10 and len(minor) <= 10):
+            self.send_error(400, f"Bad request version ({version[:40]!r})")
+            return False
+        number = (int(major), int(minor))
+        if number >= (2, 0):
+            self.send_error(505, f"Invalid HTTP version ({version[5:45]})")
+            return False
+        self.command, self.path, self.request_version = command, path, version
+        if path.startswith("//"):  # as http.server (gh-87389): never a scheme-less absolute URI
+            self.path = "/" + path.lstrip("/")
+        headers: Dict[str, str] = {}
+        self.fields = headers
+        name = ""
+        for _ in range(_MAX_HEADERS + 1):
+            raw = self.rfile.readline(_MAX_LINE + 1)
+            if len(raw) > _MAX_LINE:
+                self.send_error(431, "Line too long")
+                return False
+            if raw in (b"\r\n", b"\n", b""):
+                break
+            text = raw.decode("iso-8859-1").rstrip("\r\n")
+            if text[:1] in (" ", "\t") and name:  # an obsolete folded continuation of the field before
+                headers[name] = f"{headers[name]} {text.strip()}"
+                continue
+            key, sep, value = text.partition(":")
+            if not sep or not key or key != key.strip():
+                self.send_error(400, f"Bad header line ({text[:60]!r})")
+                return False
+            name = key.lower()
+            if name not in headers:
+                headers[name] = value.strip()
+            else:
+                name = ""  # a repeated field: the first counts, its continuations are dropped
+        else:
+            self.send_error(431, "Too many headers")
+            return False
+        connection = headers.get("connection", "").lower()
+        self.close_connection = connection == "close" or (number < (1, 1) and connection != "keep-alive")
+        if number >= (1, 1) and headers.get("expect", "").lower() == "100-continue":
+            return bool(self.handle_expect_100())
+        return True
 
     def handle_one_request(self) -> None:
         """One request (an idle keep-alive connection waiting here is not in flight)."""
@@ -57,8 +126,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         owner = self.server
-        length = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding") is not None:
+        length = self.fields.get("content-length")
+        if "transfer-encoding" in self.fields:
             self._send_plain(411, "Send the body with a Content-Length, not chunked.")
             return
         if length is None or not length.strip().isdigit():
@@ -82,8 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, body: bytes) -> None:
         start = time.perf_counter()
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        self._write(self.server.service.handle(self.command, self.path, headers, body), start)
+        self._write(self.server.service.handle(self.command, self.path, self.fields, body), start)
 
     def _send_plain(self, status: int, message: str) -> None:
         """A refusal before the body is read; the connection closes (the body is left unread)."""
@@ -96,11 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.draining:
             self.close_connection = True
             response.headers["Connection"] = "close"
-        try:
-            reason = HTTPStatus(response.status).phrase
-        except ValueError:
-            reason = ""
-        lines = [f"HTTP/1.1 {response.status} {reason}", f"Content-Type: {response.content_type}",
+        lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}", f"Content-Type: {response.content_type}",
                  f"Content-Length: {len(response.body)}", *(f"{k}: {v}" for k, v in response.headers.items())]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         # One write: header and body leave in one segment where they fit (no wait for an ACK).
