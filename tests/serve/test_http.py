@@ -154,6 +154,16 @@ def test_not_found_wrong_method_and_length(server: ServerProcess) -> None:
     assert '"GET /v2/health/ready" 200 ' in server.text()
 
 
+def test_native_messages_reach_the_log_as_they_come(server: ServerProcess) -> None:
+    """`tfedge serve` leaves fd 2 on its log (other commands hold it until they end), the per-load line dropped."""
+    fd2 = Path(f"/proc/{server.proc.pid}/fd/2")
+    if not fd2.parent.is_dir():
+        pytest.skip("needs Linux's /proc")
+    assert fd2.resolve() == server.log.resolve()
+    assert "tfedge serve: add, add_q, multi, faces on http://" in server.text()
+    assert "XNNPACK" not in server.text()
+
+
 def _exchange(port: int, data: bytes) -> bytes:
     """Send raw bytes, half-close, and read the answer to the end."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:

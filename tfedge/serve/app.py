@@ -90,11 +90,14 @@ def serve(models: Mapping[str, ModelSource], *, host: str = "127.0.0.1", port: i
         on_ready: Called with the Server once it listens (from the serving thread).
         **interpreter_options: For each :class:`~tfedge.Interpreter` (``backend``, ``delegates``, ...).
 
-    The process's allocator is tuned for serving first (:func:`reuse_freed_memory`).
+    The process's allocator is tuned for serving first (:func:`reuse_freed_memory`), and the
+    interpreters load with ``quiet=True`` (the line each load prints is dropped).
     """
     reuse_freed_memory()
+    # quiet: each load's "Created TensorFlow Lite XNNPACK delegate" line is dropped; the rest
+    # of what the backends print goes to stderr as it comes.
     service = build_service(models, workers=workers, queue=queue, detect=detect, labels=labels, api_key=api_key,
-                            **interpreter_options)
+                            quiet=True, **interpreter_options)
     server = Server(service, host, port, max_body=max_body, quiet=quiet)
     if threading.current_thread() is threading.main_thread():
         server.install_signal_handlers()
