@@ -164,6 +164,33 @@ def test_native_messages_reach_the_log_as_they_come(server: ServerProcess) -> No
     assert "XNNPACK" not in server.text()
 
 
+def test_a_connection_per_request_reuses_the_threads() -> None:
+    """Frigate opens a connection per frame: the server's connection threads are kept, not made each time."""
+    from tfedge.serve import Server, build_service
+
+    service = build_service({"add": ADD}, workers=1)
+    answered_by: set = set()  # the Thread objects themselves, kept alive (an id could be reused)
+    handle = service.handle
+
+    def recording(*args: object) -> object:
+        answered_by.add(threading.current_thread())
+        return handle(*args)  # type: ignore[arg-type]
+
+    service.handle = recording  # type: ignore[method-assign]
+    server = Server(service, "127.0.0.1", 0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.address[1]}"
+        for _ in range(20):
+            assert call(url, "GET", "/v2/health/live")[0] == 200  # a new connection each, one after another
+            time.sleep(0.02)  # the thread goes back to waiting once it sees the client close
+        assert len(answered_by) <= 4, answered_by  # a new thread each time before
+    finally:
+        server.stop()
+        thread.join()
+
+
 def _exchange(port: int, data: bytes) -> bytes:
     """Send raw bytes, half-close, and read the answer to the end."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:

@@ -30,8 +30,8 @@ def reuse_freed_memory() -> bool:
     By default glibc unmaps a freed block of more than about 128 KiB-1 MiB, or trims the
     heap's free top once it exceeds twice that, so every request's buffers (a decoded
     image, its resized copy, a model's outputs) fault in fresh zeroed pages again: on the
-    DeepStack path that was a third of the server's CPU time (benchmarks/RESULTS.md,
-    section 8). With blocks below 16 MiB taken from the heap and up to 64 MiB of free heap
+    DeepStack path that was about 2 ms of kernel time per request of 7 ms of CPU in all
+    (a 512x512 JPEG, x86-64; ``benchmarks/serve.py``). With blocks below 16 MiB taken from the heap and up to 64 MiB of free heap
     kept, a steady stream of requests reuses the same pages; the resident memory is the
     busiest moment's working set, and stays flat after it.
 

@@ -1,30 +1,110 @@
 """The HTTP/1.1 layer: keep-alive connections, the body limit, the access log, a clean stop.
 
-Standard library only (``http.server`` on a thread per connection), so that it builds into
-the native binary on every target. The models' work runs in the pools (which release the
+Standard library only (``http.server``, a thread per open connection, kept for the next one),
+so that it builds into the native binary on every target. The models' work runs in the pools (which release the
 GIL); this layer only reads bytes and hands them to :class:`~tfedge.serve.handlers.Service`.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import queue
 import signal
 import socket
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Optional, Tuple
 
 from .handlers import Response, Service
 
-__all__ = ["Server"]
+__all__ = ["BadHTTP", "RequestHead", "Server", "read_head"]
 
 #: The reason phrase of each status, looked up once (``HTTPStatus(n)`` per response costs more).
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 _MAX_LINE = 65536  # as http.server: longer request or header lines get 414 / 431
 _MAX_HEADERS = 100
+
+
+class BadHTTP(ValueError):
+    """A request line or header field http.server would refuse: ``status`` and the reason."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class RequestHead:
+    """A request's line and header fields, as :func:`read_head` read them."""
+
+    command: str
+    path: str
+    version: str
+    fields: Dict[str, str]  # by lower-case name; the first of repeated ones
+    close: bool  # the connection closes after the answer (HTTP/1.0, or Connection: close)
+    expect_continue: bool  # the client waits for "100 Continue" before the body
+
+
+def read_head(request_line: bytes, rfile: io.BufferedIOBase) -> Optional[RequestHead]:
+    """Parse ``request_line`` and read the header fields that follow from ``rfile``, up to the blank line.
+
+    http.server's rules and limits (100 fields, 64 KiB a line, HTTP/1.x only, a leading
+    ``//`` reduced to ``/``) without its parser of the fields, the ``email`` package: some 270
+    Python calls per request, half of all the server made for a small infer request.
+
+    Returns:
+        The head, or None for an empty request line (nothing to answer).
+
+    Raises:
+        BadHTTP: (400, 431, 505) the line or a field is malformed or too long, or too many.
+    """
+    line = str(request_line, "iso-8859-1").rstrip("\r\n")
+    words = line.split()
+    if not words:
+        return None
+    if len(words) != 3:
+        raise BadHTTP(400, f"Bad request syntax ({line[:100]!r})")
+    command, path, version = words
+    major, dot, minor = version[5:].partition(".")
+    if not (version.startswith("HTTP/") and dot and major.isdigit() and minor.isdigit()
+            and major.isascii() and minor.isascii() and len(major) <= 10 and len(minor) <= 10):
+        raise BadHTTP(400, f"Bad request version ({version[:40]!r})")
+    number = (int(major), int(minor))
+    if number >= (2, 0):
+        raise BadHTTP(505, f"Invalid HTTP version ({version[5:45]})")
+    if path.startswith("//"):  # as http.server (gh-87389): never a scheme-less absolute URI
+        path = "/" + path.lstrip("/")
+    fields: Dict[str, str] = {}
+    name = ""
+    for _ in range(_MAX_HEADERS + 1):
+        raw = rfile.readline(_MAX_LINE + 1)
+        if len(raw) > _MAX_LINE:
+            raise BadHTTP(431, "Line too long")
+        if raw in (b"\r\n", b"\n", b""):
+            break
+        text = raw.decode("iso-8859-1").rstrip("\r\n")
+        if text[:1] in (" ", "\t") and name:  # an obsolete folded continuation of the field before
+            fields[name] = f"{fields[name]} {text.strip()}"
+            continue
+        key, sep, value = text.partition(":")
+        if not sep or not key or key != key.strip():
+            raise BadHTTP(400, f"Bad header line ({text[:60]!r})")
+        name = key.lower()
+        if name not in fields:
+            fields[name] = value.strip()
+        else:
+            name = ""  # a repeated field: the first counts, its continuations are dropped
+    else:
+        raise BadHTTP(431, "Too many headers")
+    connection = fields.get("connection", "").lower()
+    return RequestHead(command, path, version, fields,
+                       close=connection == "close" or (number < (1, 1) and connection != "keep-alive"),
+                       expect_continue=number >= (1, 1) and fields.get("expect", "").lower() == "100-continue")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -43,14 +123,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def parse_request(self) -> bool:
-        """The request line and the header fields, as http.server reads them but without the email package.
+        """The request line and header fields (:func:`read_head`); False when the answer was an error.
 
-        ``http.server`` parses header fields with ``email.parser``: some 270 Python calls per
-        request, half of all the server makes for a small infer request; this reads the same
-        lines into a dict, with http.server's limits (100 fields, 64 KiB a line). From
-        here the request is in flight (a stop waits for it). The fields are in ``self.fields``
-        (``self.headers`` stays unset). On a bad request the answer has been sent and it
-        returns False.
+        From here the request is in flight (a stop waits for it). The fields are in
+        ``self.fields`` (``self.headers``, http.server's email message, stays unset).
         """
         with self.server.in_flight_lock:
             self.server.in_flight += 1
@@ -58,55 +134,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.command = None  # type: ignore[assignment]  # as http.server: set once the line is read
         self.request_version = "HTTP/0.9"
         self.close_connection = True
-        self.requestline = line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
-        words = line.split()
-        if not words:
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        try:
+            head = read_head(self.raw_requestline, self.rfile)
+        except BadHTTP as exc:
+            self.send_error(exc.status, str(exc))
             return False
-        if len(words) != 3:
-            self.send_error(400, f"Bad request syntax ({line[:100]!r})")
+        if head is None:
             return False
-        command, path, version = words
-        major, dot, minor = version[5:].partition(".")
-        if not (version.startswith("HTTP/") and dot and major.isdigit() and minor.isdigit()
-                and len(major) <= 10 and len(minor) <= 10):
-            self.send_error(400, f"Bad request version ({version[:40]!r})")
-            return False
-        number = (int(major), int(minor))
-        if number >= (2, 0):
-            self.send_error(505, f"Invalid HTTP version ({version[5:45]})")
-            return False
-        self.command, self.path, self.request_version = command, path, version
-        if path.startswith("//"):  # as http.server (gh-87389): never a scheme-less absolute URI
-            self.path = "/" + path.lstrip("/")
-        headers: Dict[str, str] = {}
-        self.fields = headers
-        name = ""
-        for _ in range(_MAX_HEADERS + 1):
-            raw = self.rfile.readline(_MAX_LINE + 1)
-            if len(raw) > _MAX_LINE:
-                self.send_error(431, "Line too long")
-                return False
-            if raw in (b"\r\n", b"\n", b""):
-                break
-            text = raw.decode("iso-8859-1").rstrip("\r\n")
-            if text[:1] in (" ", "\t") and name:  # an obsolete folded continuation of the field before
-                headers[name] = f"{headers[name]} {text.strip()}"
-                continue
-            key, sep, value = text.partition(":")
-            if not sep or not key or key != key.strip():
-                self.send_error(400, f"Bad header line ({text[:60]!r})")
-                return False
-            name = key.lower()
-            if name not in headers:
-                headers[name] = value.strip()
-            else:
-                name = ""  # a repeated field: the first counts, its continuations are dropped
-        else:
-            self.send_error(431, "Too many headers")
-            return False
-        connection = headers.get("connection", "").lower()
-        self.close_connection = connection == "close" or (number < (1, 1) and connection != "keep-alive")
-        if number >= (1, 1) and headers.get("expect", "").lower() == "100-continue":
+        self.command, self.path, self.request_version, self.fields = head.command, head.path, head.version, head.fields
+        self.close_connection = head.close
+        if head.expect_continue:
             return bool(self.handle_expect_100())
         return True
 
@@ -204,16 +242,26 @@ class _HTTPServer(ThreadingHTTPServer):
         self.draining = False
         self.in_flight = 0
         self.in_flight_lock = threading.Condition()
+        # Connection threads are kept and reused: a client that opens a connection per request
+        # (Frigate's requests.post) would otherwise pay a new thread, its stack's pages and
+        # its allocator arena's every time. At most max_connections of them, idle ones wait here.
+        self._accepted: queue.SimpleQueue[Tuple[Any, Any]] = queue.SimpleQueue()
+        self._idle_threads = 0
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """A thread for the connection, unless ``max_connections`` are open: then 503 and close."""
+        """An idle or a new thread for the connection, unless ``max_connections`` are open: then 503 and close."""
         with self.in_flight_lock:
             full = self.connections >= self.max_connections
             if not full:
                 self.connections += 1
+                spawn = self._idle_threads == 0
+                if not spawn:
+                    self._idle_threads -= 1  # that thread is taken: it will get this connection
         if not full:
-            super().process_request(request, client_address)
+            self._accepted.put((request, client_address))
+            if spawn:
+                threading.Thread(target=self._connection_thread, name="tfedge-serve-connection", daemon=True).start()
             return
         try:
             request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
@@ -223,12 +271,19 @@ class _HTTPServer(ThreadingHTTPServer):
         self.shutdown_request(request)
         self.service.metrics.observe("", "connection", 503, 0.0)
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self.in_flight_lock:
-                self.connections -= 1
+    def _connection_thread(self) -> None:
+        """Serve one accepted connection after another (daemon: an idle one never holds the process)."""
+        while True:
+            request, client_address = self._accepted.get()
+            done = False
+            try:
+                self.process_request_thread(request, client_address)  # handles, closes, logs an Exception
+                done = True
+            finally:
+                with self.in_flight_lock:
+                    self.connections -= 1
+                    if done:  # else (SystemExit, ...) this thread ends: not counted as idle
+                        self._idle_threads += 1
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A connection that broke (client gone, reset): one line, no traceback."""
