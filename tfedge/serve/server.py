@@ -1,8 +1,9 @@
 """The HTTP/1.1 layer: keep-alive connections, the body limit, the access log, a clean stop.
 
-Standard library only (``http.server``, a thread per open connection, kept for the next one),
-so that it builds into the native binary on every target. The models' work runs in the pools (which release the
-GIL); this layer only reads bytes and hands them to :class:`~tfedge.serve.handlers.Service`.
+Standard library only (``http.server``, a thread per open connection, kept for the next
+one), so that it builds into the native binary on every target. The models' work runs in
+the pools (which release the GIL); this layer only reads bytes and hands them to
+:class:`~tfedge.serve.handlers.Service`.
 """
 
 from __future__ import annotations
