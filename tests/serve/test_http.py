@@ -189,6 +189,9 @@ def test_a_connection_per_request_reuses_the_threads() -> None:
     finally:
         server.stop()
         thread.join()
+    for worker in answered_by:  # and they end with the server
+        worker.join(10)
+        assert not worker.is_alive()
 
 
 def _exchange(port: int, data: bytes) -> bytes:

@@ -246,8 +246,9 @@ class _HTTPServer(ThreadingHTTPServer):
         # Connection threads are kept and reused: a client that opens a connection per request
         # (Frigate's requests.post) would otherwise pay a new thread, its stack's pages and
         # its allocator arena's every time. At most max_connections of them, idle ones wait here.
-        self._accepted: queue.SimpleQueue[Tuple[Any, Any]] = queue.SimpleQueue()
+        self._accepted: queue.SimpleQueue[Optional[Tuple[Any, Any]]] = queue.SimpleQueue()
         self._idle_threads = 0
+        self._thread_count = 0
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -257,7 +258,9 @@ class _HTTPServer(ThreadingHTTPServer):
             if not full:
                 self.connections += 1
                 spawn = self._idle_threads == 0
-                if not spawn:
+                if spawn:
+                    self._thread_count += 1
+                else:
                     self._idle_threads -= 1  # that thread is taken: it will get this connection
         if not full:
             self._accepted.put((request, client_address))
@@ -275,7 +278,10 @@ class _HTTPServer(ThreadingHTTPServer):
     def _connection_thread(self) -> None:
         """Serve one accepted connection after another (daemon: an idle one never holds the process)."""
         while True:
-            request, client_address = self._accepted.get()
+            accepted = self._accepted.get()
+            if accepted is None:  # the server has stopped: end
+                return
+            request, client_address = accepted
             done = False
             try:
                 self.process_request_thread(request, client_address)  # handles, closes, logs an Exception
@@ -285,6 +291,15 @@ class _HTTPServer(ThreadingHTTPServer):
                     self.connections -= 1
                     if done:  # else (SystemExit, ...) this thread ends: not counted as idle
                         self._idle_threads += 1
+                    else:
+                        self._thread_count -= 1
+
+    def end_threads(self) -> None:
+        """Let every connection thread end once its connection is done (call after server_close)."""
+        with self.in_flight_lock:
+            count, self._thread_count, self._idle_threads = self._thread_count, 0, 0
+        for _ in range(count):
+            self._accepted.put(None)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A connection that broke (client gone, reset): one line, no traceback."""
@@ -325,6 +340,7 @@ class Server:
             with self._http.in_flight_lock:
                 while self._http.in_flight and time.monotonic() < deadline:
                     self._http.in_flight_lock.wait(0.1)
+            self._http.end_threads()
 
     def stop(self) -> None:
         """Stop accepting; returns at once (safe from a signal handler)."""
