@@ -433,6 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.stderr_is_tty = sys.stderr is not None and sys.stderr.isatty()  # asked before fd 2 is captured
+    if getattr(args, "live_stderr", False):  # `serve`: fd 2 stays the log (see tfedge.serve.cli)
+        return _run(args)
     try:
         os.fstat(2)
     except OSError:  # started with stderr closed (2>&-): nothing to capture or to keep clean

@@ -154,6 +154,82 @@ def test_not_found_wrong_method_and_length(server: ServerProcess) -> None:
     assert '"GET /v2/health/ready" 200 ' in server.text()
 
 
+def test_native_messages_reach_the_log_as_they_come(server: ServerProcess) -> None:
+    """`tfedge serve` leaves fd 2 on its log (other commands hold it until they end), the per-load line dropped."""
+    fd2 = Path(f"/proc/{server.proc.pid}/fd/2")
+    if not fd2.parent.is_dir():
+        pytest.skip("needs Linux's /proc")
+    assert fd2.resolve() == server.log.resolve()
+    assert "tfedge serve: add, add_q, multi, faces on http://" in server.text()
+    assert "XNNPACK" not in server.text()
+
+
+def test_a_connection_per_request_reuses_the_threads() -> None:
+    """Frigate opens a connection per frame: the server's connection threads are kept, not made each time."""
+    from tfedge.serve import Server, build_service
+
+    service = build_service({"add": ADD}, workers=1)
+    answered_by: set = set()  # the Thread objects themselves, kept alive (an id could be reused)
+    handle = service.handle
+
+    def recording(*args: object) -> object:
+        answered_by.add(threading.current_thread())
+        return handle(*args)  # type: ignore[arg-type]
+
+    service.handle = recording  # type: ignore[method-assign]
+    server = Server(service, "127.0.0.1", 0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.address[1]}"
+        for _ in range(20):
+            assert call(url, "GET", "/v2/health/live")[0] == 200  # a new connection each, one after another
+            time.sleep(0.02)  # the thread goes back to waiting once it sees the client close
+        assert len(answered_by) <= 4, answered_by  # a new thread each time before
+    finally:
+        server.stop()
+        thread.join()
+    for worker in answered_by:  # and they end with the server
+        worker.join(10)
+        assert not worker.is_alive()
+
+
+def _exchange(port: int, data: bytes) -> bytes:
+    """Send raw bytes, half-close, and read the answer to the end."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        return sock.makefile("rb").read()
+
+
+def test_request_lines_and_header_fields(server: ServerProcess) -> None:
+    """The server's own header reader keeps http.server's rules and limits."""
+    live = b"GET /v2/health/live HTTP/1.1\r\n"
+    # fields in any case, a folded continuation line, two requests on one connection
+    answer = _exchange(server.port, live + b"HOST: x\r\nX-Note: a\r\n  b\r\n\r\n" + live + b"\r\n")
+    assert answer.count(b"HTTP/1.1 200 OK") == 2, answer
+    assert _exchange(server.port, b"GET /v2/health/live HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200 ")
+    for request, status, message in [
+        (b"GET /v2/health/live\r\n\r\n", 400, b"Bad request syntax"),
+        (b"GET /v2/health/live HTTP/1.x\r\n\r\n", 400, b"Bad request version"),
+        (b"GET /v2/health/live HTTP/2.0\r\n\r\n", 505, b"Invalid HTTP version"),
+        (live + b"no colon here\r\n\r\n", 400, b"Bad header line"),
+        (live + b"X: y\r\n" * 101 + b"\r\n", 431, b"Too many headers"),
+        (live + b"X: " + b"y" * 70000 + b"\r\n\r\n", 431, b"Line too long"),
+    ]:
+        answer = _exchange(server.port, request)
+        assert answer.startswith(b"HTTP/1.1 %d " % status) and message in answer, (request[:60], answer)
+    # Content-Length read from any case; Expect: 100-continue (curl's, for large bodies) answered first
+    x = np.ones((1, 8, 8, 3), np.float32)
+    body = json.dumps({"inputs": [{"name": "a", "shape": [1, 8, 8, 3], "datatype": "FP32",
+                                   "data": x.ravel().tolist()}]}).encode()
+    head = b"POST /v2/models/add/infer HTTP/1.1\r\ncontent-LENGTH: %d\r\nExpect: 100-continue\r\n\r\n" % len(body)
+    answer = _exchange(server.port, head + body)
+    assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 "), answer[:200]
+    assert np.array_equal(json.loads(answer.split(b"\r\n\r\n", 2)[2])["outputs"][0]["data"],
+                          tfedge.Interpreter(ADD).run(x)["x"].ravel())
+
+
 def test_api_key(tmp_path: Path, photo: np.ndarray) -> None:
     srv = ServerProcess([f"faces={FACES}", "--detect", "faces", "--workers", "1", "--quiet"],
                         tmp_path / "log", env={"TFEDGE_API_KEY": "s3cret"})

@@ -71,7 +71,10 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", metavar="FILE", help="the detector's labels, one per line (default: its metadata)")
     p.add_argument("--api-key", help="require this key (default: $TFEDGE_API_KEY; none when unset)")
     p.add_argument("--quiet", action="store_true", help="no access log")
-    p.set_defaults(func=_cmd_serve)
+    # A server runs for days: what the backends print to fd 2 must reach its log as it happens,
+    # not be held for the end as for the other commands (tfedge.cli.main); serve() drops only
+    # the line each load prints.
+    p.set_defaults(func=_cmd_serve, live_stderr=True)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

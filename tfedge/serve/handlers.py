@@ -114,7 +114,8 @@ def decode_image(data: bytes) -> np.ndarray:
 
     try:
         with Image.open(io.BytesIO(data)) as img:
-            return np.asarray(img.convert("RGB"))
+            # An RGB JPEG is read as it is: convert("RGB") would only copy it (the same pixels).
+            return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
     except Image.DecompressionBombError:
         raise RequestError(f"The image has more than {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels: "
                            "send a smaller one.", 413) from None

@@ -1,25 +1,112 @@
 """The HTTP/1.1 layer: keep-alive connections, the body limit, the access log, a clean stop.
 
-Standard library only (``http.server`` on a thread per connection), so that it builds into
-the native binary on every target. The models' work runs in the pools (which release the
-GIL); this layer only reads bytes and hands them to :class:`~tfedge.serve.handlers.Service`.
+Standard library only (``http.server``, a thread per open connection, kept for the next
+one), so that it builds into the native binary on every target. The models' work runs in
+the pools (which release the GIL); this layer only reads bytes and hands them to
+:class:`~tfedge.serve.handlers.Service`.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import queue
 import signal
 import socket
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from .handlers import Response, Service
 
-__all__ = ["Server"]
+__all__ = ["BadHTTP", "RequestHead", "Server", "read_head"]
+
+#: The reason phrase of each status, looked up once (``HTTPStatus(n)`` per response costs more).
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+_MAX_LINE = 65536  # as http.server: longer request or header lines get 414 / 431
+_MAX_HEADERS = 100
+
+
+class BadHTTP(ValueError):
+    """A request line or header field http.server would refuse: ``status`` and the reason."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class RequestHead:
+    """A request's line and header fields, as :func:`read_head` read them."""
+
+    command: str
+    path: str
+    version: str
+    fields: Dict[str, str]  # by lower-case name; the first of repeated ones
+    close: bool  # the connection closes after the answer (HTTP/1.0, or Connection: close)
+    expect_continue: bool  # the client waits for "100 Continue" before the body
+
+
+def read_head(request_line: bytes, rfile: io.BufferedIOBase) -> Optional[RequestHead]:
+    """Parse ``request_line`` and read the header fields that follow from ``rfile``, up to the blank line.
+
+    http.server's rules and limits (100 fields, 64 KiB a line, HTTP/1.x only, a leading
+    ``//`` reduced to ``/``) without its parser of the fields, the ``email`` package: some 270
+    Python calls per request, half of all the server made for a small infer request.
+
+    Returns:
+        The head, or None for an empty request line (nothing to answer).
+
+    Raises:
+        BadHTTP: (400, 431, 505) the line or a field is malformed or too long, or too many.
+    """
+    line = str(request_line, "iso-8859-1").rstrip("\r\n")
+    words = line.split()
+    if not words:
+        return None
+    if len(words) != 3:
+        raise BadHTTP(400, f"Bad request syntax ({line[:100]!r})")
+    command, path, version = words
+    major, dot, minor = version[5:].partition(".")
+    if not (version.startswith("HTTP/") and dot and major.isdigit() and minor.isdigit()
+            and major.isascii() and minor.isascii() and len(major) <= 10 and len(minor) <= 10):
+        raise BadHTTP(400, f"Bad request version ({version[:40]!r})")
+    number = (int(major), int(minor))
+    if number >= (2, 0):
+        raise BadHTTP(505, f"Invalid HTTP version ({version[5:45]})")
+    if path.startswith("//"):  # as http.server (gh-87389): never a scheme-less absolute URI
+        path = "/" + path.lstrip("/")
+    fields: Dict[str, str] = {}
+    name = ""
+    for _ in range(_MAX_HEADERS + 1):
+        raw = rfile.readline(_MAX_LINE + 1)
+        if len(raw) > _MAX_LINE:
+            raise BadHTTP(431, "Line too long")
+        if raw in (b"\r\n", b"\n", b""):
+            break
+        text = raw.decode("iso-8859-1").rstrip("\r\n")
+        if text[:1] in (" ", "\t") and name:  # an obsolete folded continuation of the field before
+            fields[name] = f"{fields[name]} {text.strip()}"
+            continue
+        key, sep, value = text.partition(":")
+        if not sep or not key or key != key.strip():
+            raise BadHTTP(400, f"Bad header line ({text[:60]!r})")
+        name = key.lower()
+        if name not in fields:
+            fields[name] = value.strip()
+        else:
+            name = ""  # a repeated field: the first counts, its continuations are dropped
+    else:
+        raise BadHTTP(431, "Too many headers")
+    connection = fields.get("connection", "").lower()
+    return RequestHead(command, path, version, fields,
+                       close=connection == "close" or (number < (1, 1) and connection != "keep-alive"),
+                       expect_continue=number >= (1, 1) and fields.get("expect", "").lower() == "100-continue")
+
 
 class _Handler(BaseHTTPRequestHandler):
     """One connection: reads requests, asks the Service, writes responses."""
@@ -28,6 +115,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "tfedge"
     sys_version = ""
     server: _HTTPServer
+    raw_requestline: bytes
+    fields: Dict[str, str]  # the request's header fields by lower-case name (the first of repeated ones)
 
     def setup(self) -> None:
         self.request.settimeout(self.server.idle_timeout)  # an idle keep-alive connection ends after this
@@ -35,11 +124,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def parse_request(self) -> bool:
-        """Request line and headers read: from here the request is in flight (a stop waits for it)."""
+        """The request line and header fields (:func:`read_head`); False when the answer was an error.
+
+        From here the request is in flight (a stop waits for it). The fields are in
+        ``self.fields`` (``self.headers``, http.server's email message, stays unset).
+        """
         with self.server.in_flight_lock:
             self.server.in_flight += 1
             self._counted = True
-        return super().parse_request()
+        self.command = None  # type: ignore[assignment]  # as http.server: set once the line is read
+        self.request_version = "HTTP/0.9"
+        self.close_connection = True
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        try:
+            head = read_head(self.raw_requestline, self.rfile)
+        except BadHTTP as exc:
+            self.send_error(exc.status, str(exc))
+            return False
+        if head is None:
+            return False
+        self.command, self.path, self.request_version, self.fields = head.command, head.path, head.version, head.fields
+        self.close_connection = head.close
+        if head.expect_continue:
+            return bool(self.handle_expect_100())
+        return True
 
     def handle_one_request(self) -> None:
         """One request (an idle keep-alive connection waiting here is not in flight)."""
@@ -57,8 +165,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         owner = self.server
-        length = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding") is not None:
+        length = self.fields.get("content-length")
+        if "transfer-encoding" in self.fields:
             self._send_plain(411, "Send the body with a Content-Length, not chunked.")
             return
         if length is None or not length.strip().isdigit():
@@ -82,8 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, body: bytes) -> None:
         start = time.perf_counter()
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        self._write(self.server.service.handle(self.command, self.path, headers, body), start)
+        self._write(self.server.service.handle(self.command, self.path, self.fields, body), start)
 
     def _send_plain(self, status: int, message: str) -> None:
         """A refusal before the body is read; the connection closes (the body is left unread)."""
@@ -96,11 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.draining:
             self.close_connection = True
             response.headers["Connection"] = "close"
-        try:
-            reason = HTTPStatus(response.status).phrase
-        except ValueError:
-            reason = ""
-        lines = [f"HTTP/1.1 {response.status} {reason}", f"Content-Type: {response.content_type}",
+        lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}", f"Content-Type: {response.content_type}",
                  f"Content-Length: {len(response.body)}", *(f"{k}: {v}" for k, v in response.headers.items())]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         # One write: header and body leave in one segment where they fit (no wait for an ACK).
@@ -140,16 +243,29 @@ class _HTTPServer(ThreadingHTTPServer):
         self.draining = False
         self.in_flight = 0
         self.in_flight_lock = threading.Condition()
+        # Connection threads are kept and reused: a client that opens a connection per request
+        # (Frigate's requests.post) would otherwise pay a new thread, its stack's pages and
+        # its allocator arena's every time. At most max_connections of them, idle ones wait here.
+        self._accepted: queue.SimpleQueue[Optional[Tuple[Any, Any]]] = queue.SimpleQueue()
+        self._idle_threads = 0
+        self._thread_count = 0
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """A thread for the connection, unless ``max_connections`` are open: then 503 and close."""
+        """An idle or a new thread for the connection, unless ``max_connections`` are open: then 503 and close."""
         with self.in_flight_lock:
             full = self.connections >= self.max_connections
             if not full:
                 self.connections += 1
+                spawn = self._idle_threads == 0
+                if spawn:
+                    self._thread_count += 1
+                else:
+                    self._idle_threads -= 1  # that thread is taken: it will get this connection
         if not full:
-            super().process_request(request, client_address)
+            self._accepted.put((request, client_address))
+            if spawn:
+                threading.Thread(target=self._connection_thread, name="tfedge-serve-connection", daemon=True).start()
             return
         try:
             request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
@@ -159,12 +275,31 @@ class _HTTPServer(ThreadingHTTPServer):
         self.shutdown_request(request)
         self.service.metrics.observe("", "connection", 503, 0.0)
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self.in_flight_lock:
-                self.connections -= 1
+    def _connection_thread(self) -> None:
+        """Serve one accepted connection after another (daemon: an idle one never holds the process)."""
+        while True:
+            accepted = self._accepted.get()
+            if accepted is None:  # the server has stopped: end
+                return
+            request, client_address = accepted
+            done = False
+            try:
+                self.process_request_thread(request, client_address)  # handles, closes, logs an Exception
+                done = True
+            finally:
+                with self.in_flight_lock:
+                    self.connections -= 1
+                    if done:  # else (SystemExit, ...) this thread ends: not counted as idle
+                        self._idle_threads += 1
+                    else:
+                        self._thread_count -= 1
+
+    def end_threads(self) -> None:
+        """Let every connection thread end once its connection is done (call after server_close)."""
+        with self.in_flight_lock:
+            count, self._thread_count, self._idle_threads = self._thread_count, 0, 0
+        for _ in range(count):
+            self._accepted.put(None)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A connection that broke (client gone, reset): one line, no traceback."""
@@ -205,6 +340,7 @@ class Server:
             with self._http.in_flight_lock:
                 while self._http.in_flight and time.monotonic() < deadline:
                     self._http.in_flight_lock.wait(0.1)
+            self._http.end_threads()
 
     def stop(self) -> None:
         """Stop accepting; returns at once (safe from a signal handler)."""
