@@ -116,13 +116,15 @@ def test_stream_tracked_without_the_detector(kind: str, faces: Landmarker, poses
         (alone,) = single.find(frame)
         # The same object: the region differs (from the landmarks, not the detector). The
         # face to a few pixels; the body (hips out of the photo, a region of ~1200 px: 5
-        # image pixels per input pixel) its head and shoulders to 3% of the region.
+        # image pixels per input pixel) its head and shoulders to 5% of the region: its
+        # tracking is chaotic (the hips are guessed), so a change of +-1 level in the
+        # picture's pixels moves these points by up to 3.3% of the region by frame 8.
         if kind == "face":
             error = np.hypot(*(tracked.points[:, :2] - alone.points[:, :2]).T)
             assert np.median(error) < 3.0 and error.max() < 8.0, i
         else:
             error = np.hypot(*(tracked.points[:13, :2] - alone.points[:13, :2]).T)
-            assert error.max() < 0.03 * max(tracked.region.width, alone.region.width), i
+            assert error.max() < 0.05 * max(tracked.region.width, alone.region.width), i
     assert tracker.detector_runs == 1  # the first frame only
     tracker.reset()
     tracker(frames[0])
