@@ -21,6 +21,7 @@ MP = Path(__file__).resolve().parents[1] / "data" / "mediapipe"
 FACE_DETECTOR, FACE_LANDMARKS = MP / "face_detection_short_range.tflite", MP / "face_landmark.tflite"
 PALM_DETECTOR, HAND_LANDMARKS = MP / "palm_detection_lite.tflite", MP / "hand_landmark_lite.tflite"
 POSE_DETECTOR, POSE_LANDMARKS = MP / "pose_detection.tflite", MP / "pose_landmark_full.tflite"
+FIST = Path(__file__).resolve().parents[1] / "data" / "photos" / "fist.jpg"  # a real photo of a hand (pygame's)
 
 # MediaPipe's face mesh: eye corners (outer, inner) of the person's right and left eye, the nose tip.
 RIGHT_EYE, LEFT_EYE, NOSE_TIP = (33, 133), (263, 362), 1
@@ -155,6 +156,42 @@ def test_hand_landmarker_runs_and_finds_no_hand_where_there_is_none() -> None:
     hands = Landmarker("hand", Interpreter(PALM_DETECTOR), Interpreter(HAND_LANDMARKS))
     for name in ("astronaut", "coffee", "chelsea", "camera"):
         assert hands.find(getattr(skimage_data, name)()) == []
+
+
+def _in_region(points: np.ndarray, region: Region) -> np.ndarray:
+    """Image points (N, 2) in the region's own upright frame, 0..1 across and down."""
+    c, s = math.cos(region.rotation), math.sin(region.rotation)
+    d = points - [region.x, region.y]
+    return np.stack([(d[:, 0] * c + d[:, 1] * s) / region.width, (d[:, 1] * c - d[:, 0] * s) / region.height], 1) + 0.5
+
+
+def test_hand_on_a_real_photo_moved_and_mirrored() -> None:
+    from PIL import Image
+
+    photo = np.asarray(Image.open(FIST).convert("RGB"))  # a fist raised, the back of the hand to the camera
+    hands = Landmarker("hand", Interpreter(PALM_DETECTOR), Interpreter(HAND_LANDMARKS))
+    (palm,) = detect(hands.detector, photo)
+    (hand,) = hands.find(photo)
+    assert hand.points.shape == (21, 3) and hand.score > 0.9
+    # The region is the palm's box grown by MediaPipe's rules (squared, shifted half a box
+    # toward the fingers, 2.6x); all 21 points lie inside it, the wrist below the palm's box.
+    x0, y0, x1, y1 = palm.box
+    assert hand.region.width == pytest.approx(2.6 * max(x1 - x0, y1 - y0))
+    uv = _in_region(hand.points[:, :2], hand.region)
+    assert uv.min() > 0 and uv.max() < 1
+    assert hand.points[0, 1] > y1 and x0 < hand.points[0, 0] < x1
+    assert np.ptp(hand.points[:, :2], axis=0).min() > 0.3 * (x1 - x0)  # spread over the hand, not one spot
+    slack = hand.region.width
+    (moved,) = hands.find(np.pad(photo, ((30, 0), (50, 0), (0, 0))))  # 50 px right, 30 px down
+    np.testing.assert_allclose(moved.points[:, :2], hand.points[:, :2] + [50, 30], atol=0.03 * slack)
+    assert moved.handedness == hand.handedness
+    # Mirrored: the same joints, mirrored (a fist's folded fingers are guessed: the median
+    # point within 4% of the region, every point within 8%); the other hand.
+    (mirrored,) = hands.find(photo[:, ::-1])
+    error = np.hypot(*(mirrored.points[:, :2] * [-1, 1] + [photo.shape[1], 0] - hand.points[:, :2]).T)
+    assert np.median(error) < 0.04 * slack and error.max() < 0.08 * slack
+    assert {hand.handedness, mirrored.handedness} == {"Left", "Right"}
+    assert min(hand.handedness_score, mirrored.handedness_score) > 0.7
 
 
 class _StubLandmarks:
