@@ -51,11 +51,12 @@ class _Buffers:
         self.rows = np.arange(height, dtype=np.float32)
         self.x = np.empty(shape, np.float32)
         self.y = np.empty(shape, np.float32)
-        self.xi = np.empty(shape, np.int32)
-        self.yi = np.empty(shape, np.int32)
+        self.whole = np.empty(shape, np.int64)
         self.index = np.empty(shape, np.intp)
-        # Weights (w and 256 - w) repeated in 4 uint16 lanes: int64 to compute, uint16 to use.
-        self.weights = np.empty((4, height, width), np.int64)
+        # Weights (w and 256 - w) repeated in 4 uint16 lanes: int64 to compute, uint16 to use;
+        # across, then (the same arrays) down: the fewer bytes touched, the less of the
+        # landmark model's own data is pushed out of the caches.
+        self.weights = np.empty((2, height, width), np.int64)
         self.pixels = np.empty((4, height, width), np.uint32)
         self.lanes = np.empty((4, height, width, 4), np.uint16)
         self.out = np.empty((1, height, width, 3), np.float32)
@@ -71,6 +72,14 @@ class _Buffers:
         if self.raw.size < size:
             self.raw = np.empty(size + size // 4, np.uint8)
         return self.raw
+
+
+def _weights(position: np.ndarray, weights: np.ndarray) -> None:
+    """The fraction of ``position`` (1/256 pixels) as w and 256 - w, each repeated in 4 uint16 lanes."""
+    w, iw = weights
+    np.bitwise_and(position, _ONE - 1, out=w)
+    w *= _LANES
+    np.subtract(_LANES * _ONE, w, out=iw)
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -154,20 +163,14 @@ class Warp:
             np.minimum(x, np.float32((bw - 1) * _ONE), out=x)
             np.maximum(y, np.float32(0), out=y)
             np.minimum(y, np.float32((bh - 1) * _ONE), out=y)
-        xi, yi, index, weights = bufs.xi, bufs.yi, bufs.index, bufs.weights
-        np.copyto(xi, x, casting="unsafe")  # >= 0: truncation is floor
-        np.copyto(yi, y, casting="unsafe")
-        # The weights, each repeated in 4 uint16 lanes: w and 256 - w across, then down.
-        np.bitwise_and(xi, _ONE - 1, out=weights[0], casting="unsafe")
-        np.bitwise_and(yi, _ONE - 1, out=weights[2], casting="unsafe")
-        weights[0] *= _LANES
-        weights[2] *= _LANES
-        np.subtract(_LANES * _ONE, weights[0], out=weights[1])
-        np.subtract(_LANES * _ONE, weights[2], out=weights[3])
-        xi >>= _FRAC
-        yi >>= _FRAC
-        np.multiply(yi, bw, out=index, casting="unsafe")
-        index += xi
+        whole, index, weights = bufs.whole, bufs.index, bufs.weights
+        np.copyto(whole, x, casting="unsafe")  # >= 0: truncation is floor
+        np.copyto(index, y, casting="unsafe")
+        index >>= _FRAC
+        index *= bw
+        _weights(whole, weights)
+        whole >>= _FRAC
+        index += whole
         pixels = bufs.pixels
         np.take(source, index, out=pixels[0])  # the pixel, then its right, lower and lower right neighbours
         np.take(source[1:], index, out=pixels[1])
@@ -176,21 +179,22 @@ class Warp:
         lanes = bufs.lanes
         np.copyto(lanes, pixels.view(np.uint8).reshape(lanes.shape))  # each byte in a uint16 lane
         n = height * width * 4
-        p = lanes.reshape(4, n)
-        wx, iwx, wy, iwy = weights.view(np.uint16).reshape(4, n)
-        top, right, bottom, corner = p
-        top *= iwx
-        right *= wx
+        top, right, bottom, corner = lanes.reshape(4, n)
+        w, iw = weights.view(np.uint16).reshape(2, n)
+        top *= iw
+        right *= w
         top += right
         top += _ROUND
         top >>= _SHIFT
-        bottom *= iwx
-        corner *= wx
+        bottom *= iw
+        corner *= w
         bottom += corner
         bottom += _ROUND
         bottom >>= _SHIFT
-        top *= iwy
-        bottom *= wy
+        np.copyto(whole, y, casting="unsafe")
+        _weights(whole, weights)  # down
+        top *= iw
+        bottom *= w
         top += bottom  # at most 255 * 256: no lane overflows
         return lanes[0]
 

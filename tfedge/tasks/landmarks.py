@@ -332,13 +332,17 @@ class Landmarker:
         raw = np.asarray(outputs[self._points], dtype=np.float32).reshape(k.points, k.values)
         if not np.isfinite(raw[:, :3]).all():
             return None
-        uv = raw[:, :2] / np.array([info.width, info.height], dtype=np.float32)
-        xy = region.to_image(uv.astype(np.float64))
-        z = raw[:, 2:3].astype(np.float64) / info.width / k.normalize_z * region.width
-        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: dropped just below
-            points = np.concatenate([xy, z], axis=1).astype(np.float32)
-        if not np.isfinite(points).all():
+        # Input pixels (u, v, z) to image pixels: one 3 x 3 product (float64: no overflow here).
+        c, s = math.cos(region.rotation), math.sin(region.rotation)
+        sx, sy = region.width / info.width, region.height / info.height
+        turn = np.array([[sx * c, sx * s, 0.0], [-sy * s, sy * c, 0.0], [0.0, 0.0, sx / k.normalize_z]])
+        shift = np.array([region.x - (info.width * sx * c - info.height * sy * s) / 2,
+                          region.y - (info.width * sx * s + info.height * sy * c) / 2, 0.0])
+        image_points = raw[:, :3].astype(np.float64) @ turn
+        image_points += shift
+        if not np.abs(image_points).max() < 3e38:
             return None  # huge values from a broken model, beyond float32 in image pixels
+        points = image_points.astype(np.float32)
         visibility = None
         if k.values >= 4:
             visibility = (1 / (1 + np.exp(-np.clip(raw[:k.keep, 3], -80, 80)))).astype(np.float32)
