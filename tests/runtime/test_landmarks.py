@@ -251,6 +251,41 @@ def test_hand_points_mapped_back_through_a_rotated_region() -> None:
     assert hands._landmarks(image, region) is None  # below the presence threshold
 
 
+def _bilinear(image: np.ndarray, region: Region, height: int, width: int) -> np.ndarray:
+    """The crop by the book, in float64: each output pixel's centre in the image, 4 neighbours, edges repeated."""
+    h, w = image.shape[:2]
+    j, i = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    xy = region.to_image(np.stack([j / width, i / height], axis=-1)) - 0.5
+    x, y = np.clip(xy[..., 0], 0, w - 1), np.clip(xy[..., 1], 0, h - 1)
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+    pixels = image.astype(np.float64)
+    top = pixels[y0, x0] * (1 - fx) + pixels[y0, x1] * fx
+    bottom = pixels[y1, x0] * (1 - fx) + pixels[y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def test_crop_in_fixed_point_matches_the_bilinear_formula(photo: np.ndarray) -> None:
+    from tfedge.tasks.landmarks import crop
+
+    rng = np.random.default_rng(0)
+    regions = [Region(250.0, 130.0, 220.0, 220.0, 0.2), Region(10.0, 10.0, 300.0, 300.0, 1.0),  # over an edge
+               Region(500.0, 500.0, 1280.0, 1280.0, -2.0), Region(-100.0, 50.0, 50.0, 50.0, 0.0),  # outside
+               Region(511.0, 511.0, 30.0, 30.0, 0.5)]  # around the last pixel
+    regions += [Region(*rng.uniform(-50, 560, 2), *rng.uniform(2, 900, 2), rng.uniform(-3.2, 3.2)) for _ in range(4)]
+    images = [photo, photo[:, ::-1], photo[17:300, 5:400], photo.astype(np.float32), photo[:1, :1], photo[:5, :1]]
+    for image in images:
+        for region in regions:
+            for height, width in ((192, 192), (7, 5)):
+                got = crop(image, region, height, width)
+                want = _bilinear(image, region, height, width)
+                assert got.shape == (height, width, 3) and got.dtype == np.float32
+                # 1/256 of a pixel in position and of a level in value, rounded once between the rows.
+                error = np.abs(got - want)
+                assert error.max() < 2.0 and error.mean() < 0.3, (image.shape, region, height)
+
+
 def test_region_rules() -> None:
     r = Region(100.0, 100.0, 40.0, 20.0, 0.0)
     # MediaPipe's RectTransformation: shifted by a fraction of the height along its own y,
