@@ -171,11 +171,13 @@ class Warp:
         _weights(whole, weights)
         whole >>= _FRAC
         index += whole
+        # The pixel, then its right, lower and lower right neighbours. The indices lie in the box
+        # by construction; mode="clip" because numpy buffers ``out`` in the default mode.
         pixels = bufs.pixels
-        np.take(source, index, out=pixels[0])  # the pixel, then its right, lower and lower right neighbours
-        np.take(source[1:], index, out=pixels[1])
-        np.take(source[bw:], index, out=pixels[2])
-        np.take(source[bw + 1:], index, out=pixels[3])
+        np.take(source, index, out=pixels[0], mode="clip")
+        np.take(source[1:], index, out=pixels[1], mode="clip")
+        np.take(source[bw:], index, out=pixels[2], mode="clip")
+        np.take(source[bw + 1:], index, out=pixels[3], mode="clip")
         lanes = bufs.lanes
         np.copyto(lanes, pixels.view(np.uint8).reshape(lanes.shape))  # each byte in a uint16 lane
         n = height * width * 4
