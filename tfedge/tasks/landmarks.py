@@ -34,7 +34,7 @@ from ._image import ImageInput, ImageLike, Model, image_input, load_image
 from ._warp import Warp, crop
 from .detect import Detection, SsdAnchors, _plan, detect
 
-__all__ = ["KINDS", "Landmarker", "Landmarks", "Region", "crop"]
+__all__ = ["KINDS", "Landmarker", "Landmarks", "Region"]
 
 
 @dataclass(frozen=True)
