@@ -14,8 +14,8 @@ possible (each pass over the output costs about as much as the arithmetic in it)
 - the blend runs in ``uint16`` lanes (one per channel), weights repeated per lane by one
   multiply: ``(p00 * (256 - wx) + p01 * wx + 128) >> 8`` per row, then the same between
   the rows, which leaves each channel in 8.8 fixed point: 1/256 of a pixel position and of
-  a level (OpenCV's ``warpAffine``, which MediaPipe uses, keeps 1/32 of a pixel and rounds
-  to whole levels);
+  a level (MediaPipe's CPU path, OpenCV's ``warpPerspective`` on the 8-bit image, keeps
+  1/32 of a pixel and rounds to whole levels);
 - the input's normalization is folded into the one pass that writes each channel's floats.
 
 Every buffer is made once per output size and thread: fresh arrays of these sizes cost more
