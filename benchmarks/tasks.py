@@ -7,16 +7,18 @@ Three ways, run back to back in each round; each ratio is the median of its per-
   normalization, SSD decode against the anchors, weighted NMS, boxes to image pixels;
 - ``detect 512x512``: ``detect`` on the full photo, letterbox resize included.
 
-And each landmarker (``--landmarks``), per frame of astronaut() against its models' own
-``run()`` on prepared tensors, each way back to back in a round:
+And each landmarker (``--landmarks``), per frame of a photo (astronaut() for the face and the
+body, tests/data/photos/fist.jpg for the hand) against its models' own ``run()`` on prepared
+tensors, each way back to back in a round:
 
 - ``<kind> tracked``: ``landmarker(frame)`` while tracking holds (the landmark model only:
   crop, rotate, normalize, run, points to image pixels, next region); against the landmark
   model's ``run()``;
 - ``<kind> find``: ``landmarker.find(frame)`` (detector, region, landmarks); against the
   sum of both models' ``run()``.
-- ``hand region``: no photo of a hand ships with scikit-image, so the hand landmarker's
-  per-frame work on a fixed region (what a tracked frame does) against its model's ``run()``.
+
+The hand is tracked with ``max_results=1``: with MediaPipe's default of 2 hands the detector
+runs on every frame that shows one hand.
 
     python benchmarks/tasks.py [--rounds 15] [--calls 200] [--threads 1] [--landmarks] [--json]
 """
@@ -38,6 +40,7 @@ MODEL = MP / "face_detection_short_range.tflite"
 LANDMARKERS = {"face": ("face_detection_short_range", "face_landmark"),
                "pose": ("pose_detection", "pose_landmark_full"),
                "hand": ("palm_detection_lite", "hand_landmark_lite")}
+FIST = ROOT / "tests" / "data" / "photos" / "fist.jpg"  # a real photo of a hand (scikit-image has none)
 
 
 def measure(rounds: int, calls: int, threads: int) -> dict[str, float]:
@@ -67,50 +70,41 @@ def measure_landmarks(rounds: int, calls: int, threads: int) -> dict[str, float]
     """Seconds per frame of each landmarker way and of its models' run(), and the ratios."""
     import numpy as np
     import skimage.data
+    from PIL import Image
 
     from tfedge import Interpreter
-    from tfedge.tasks import Landmarker, Region
+    from tfedge.tasks import Landmarker
     from tfedge.tasks._image import image_input, prepare
     from tfedge.tasks.landmarks import crop
 
-    photo = skimage.data.astronaut()
     result: dict[str, float] = {}
     for kind, (det_name, lm_name) in LANDMARKERS.items():
+        photo = np.asarray(Image.open(FIST).convert("RGB")) if kind == "hand" else skimage.data.astronaut()
         detector = Interpreter(MP / f"{det_name}.tflite", num_threads=threads)
         landmarker = Interpreter(MP / f"{lm_name}.tflite", num_threads=threads)
-        tracker = Landmarker(kind, detector, landmarker)
+        tracker = Landmarker(kind, detector, landmarker, max_results=1)
         info = image_input(landmarker)
         det_tensor = prepare(photo, image_input(detector), letterbox=True)[0].copy()
         ways: dict[str, object] = {"detector run": lambda: detector.run(det_tensor)}
-        if kind == "hand":
-            region = Region(256.0, 256.0, 200.0, 200.0, 0.3)
-            lm_tensor = (crop(photo, region, info.height, info.width)[None] / 255.0).astype(np.float32)
-            ways["landmark run"] = lambda: landmarker.run(lm_tensor)
-            ways["region"] = lambda: tracker._landmarks(photo, region)
-        else:
-            if len(tracker(photo)) != 1:
-                raise SystemExit(f"the {kind} landmarker did not find one {kind} in astronaut(): nothing to measure")
-            region = tracker._tracked[0].region
-            lm_tensor = (crop(photo, region, info.height, info.width)[None] / 255.0).astype(np.float32)
-            ways["landmark run"] = lambda: landmarker.run(lm_tensor)
-            ways["tracked"] = lambda: tracker(photo)
-            ways["find"] = lambda: tracker.find(photo)
+        if len(tracker(photo)) != 1:
+            raise SystemExit(f"the {kind} landmarker did not find one {kind} in its photo: nothing to measure")
+        region = tracker._tracked[0].region
+        lm_tensor = (crop(photo, region, info.height, info.width)[None] / 255.0).astype(np.float32)
+        ways["landmark run"] = lambda: landmarker.run(lm_tensor)
+        ways["tracked"] = lambda: tracker(photo)
+        ways["find"] = lambda: tracker.find(photo)
         runs_before = tracker.detector_runs
         samples = paired_rounds(ways, rounds=rounds, calls=calls)  # type: ignore[arg-type]
-        if kind != "hand":
-            # find() runs the detector on each of its calls (warm-up and rounds); a tracked frame never should.
-            find_calls = max(1, calls // 10) + rounds * calls
-            result[f"{kind} detector runs in tracked frames"] = tracker.detector_runs - runs_before - find_calls
+        # find() runs the detector on each of its calls (warm-up and rounds); a tracked frame never should.
+        find_calls = max(1, calls // 10) + rounds * calls
+        result[f"{kind} detector runs in tracked frames"] = tracker.detector_runs - runs_before - find_calls
         for clock, times in samples.items():
             for name, values in times.items():
                 result[f"{kind} {name} us ({clock})"] = round(statistics.median(values) * 1e6, 1)
             alone = times["landmark run"]
             both = [a + b for a, b in zip(times["detector run"], alone)]
-            if kind == "hand":
-                result[f"hand region / landmark run ({clock})"] = _ratio(times["region"], alone)
-            else:
-                result[f"{kind} tracked / landmark run ({clock})"] = _ratio(times["tracked"], alone)
-                result[f"{kind} find / both runs ({clock})"] = _ratio(times["find"], both)
+            result[f"{kind} tracked / landmark run ({clock})"] = _ratio(times["tracked"], alone)
+            result[f"{kind} find / both runs ({clock})"] = _ratio(times["find"], both)
     return result
 
 

@@ -21,6 +21,7 @@ MP = Path(__file__).resolve().parents[1] / "data" / "mediapipe"
 FACE_DETECTOR, FACE_LANDMARKS = MP / "face_detection_short_range.tflite", MP / "face_landmark.tflite"
 PALM_DETECTOR, HAND_LANDMARKS = MP / "palm_detection_lite.tflite", MP / "hand_landmark_lite.tflite"
 POSE_DETECTOR, POSE_LANDMARKS = MP / "pose_detection.tflite", MP / "pose_landmark_full.tflite"
+FIST = Path(__file__).resolve().parents[1] / "data" / "photos" / "fist.jpg"  # a real photo of a hand (pygame's)
 
 # MediaPipe's face mesh: eye corners (outer, inner) of the person's right and left eye, the nose tip.
 RIGHT_EYE, LEFT_EYE, NOSE_TIP = (33, 133), (263, 362), 1
@@ -116,13 +117,15 @@ def test_stream_tracked_without_the_detector(kind: str, faces: Landmarker, poses
         (alone,) = single.find(frame)
         # The same object: the region differs (from the landmarks, not the detector). The
         # face to a few pixels; the body (hips out of the photo, a region of ~1200 px: 5
-        # image pixels per input pixel) its head and shoulders to 3% of the region.
+        # image pixels per input pixel) its head and shoulders to 5% of the region: its
+        # tracking is chaotic (the hips are guessed), so a change of +-1 level in the
+        # picture's pixels moves these points by up to 3.3% of the region by frame 8.
         if kind == "face":
             error = np.hypot(*(tracked.points[:, :2] - alone.points[:, :2]).T)
             assert np.median(error) < 3.0 and error.max() < 8.0, i
         else:
             error = np.hypot(*(tracked.points[:13, :2] - alone.points[:13, :2]).T)
-            assert error.max() < 0.03 * max(tracked.region.width, alone.region.width), i
+            assert error.max() < 0.05 * max(tracked.region.width, alone.region.width), i
     assert tracker.detector_runs == 1  # the first frame only
     tracker.reset()
     tracker(frames[0])
@@ -153,6 +156,42 @@ def test_hand_landmarker_runs_and_finds_no_hand_where_there_is_none() -> None:
     hands = Landmarker("hand", Interpreter(PALM_DETECTOR), Interpreter(HAND_LANDMARKS))
     for name in ("astronaut", "coffee", "chelsea", "camera"):
         assert hands.find(getattr(skimage_data, name)()) == []
+
+
+def _in_region(points: np.ndarray, region: Region) -> np.ndarray:
+    """Image points (N, 2) in the region's own upright frame, 0..1 across and down."""
+    c, s = math.cos(region.rotation), math.sin(region.rotation)
+    d = points - [region.x, region.y]
+    return np.stack([(d[:, 0] * c + d[:, 1] * s) / region.width, (d[:, 1] * c - d[:, 0] * s) / region.height], 1) + 0.5
+
+
+def test_hand_on_a_real_photo_moved_and_mirrored() -> None:
+    from PIL import Image
+
+    photo = np.asarray(Image.open(FIST).convert("RGB"))  # a fist raised, the back of the hand to the camera
+    hands = Landmarker("hand", Interpreter(PALM_DETECTOR), Interpreter(HAND_LANDMARKS))
+    (palm,) = detect(hands.detector, photo)
+    (hand,) = hands.find(photo)
+    assert hand.points.shape == (21, 3) and hand.score > 0.9
+    # The region is the palm's box grown by MediaPipe's rules (squared, shifted half a box
+    # toward the fingers, 2.6x); all 21 points lie inside it, the wrist below the palm's box.
+    x0, y0, x1, y1 = palm.box
+    assert hand.region.width == pytest.approx(2.6 * max(x1 - x0, y1 - y0))
+    uv = _in_region(hand.points[:, :2], hand.region)
+    assert uv.min() > 0 and uv.max() < 1
+    assert hand.points[0, 1] > y1 and x0 < hand.points[0, 0] < x1
+    assert np.ptp(hand.points[:, :2], axis=0).min() > 0.3 * (x1 - x0)  # spread over the hand, not one spot
+    slack = hand.region.width
+    (moved,) = hands.find(np.pad(photo, ((30, 0), (50, 0), (0, 0))))  # 50 px right, 30 px down
+    np.testing.assert_allclose(moved.points[:, :2], hand.points[:, :2] + [50, 30], atol=0.03 * slack)
+    assert moved.handedness == hand.handedness
+    # Mirrored: the same joints, mirrored (a fist's folded fingers are guessed: the median
+    # point within 4% of the region, every point within 8%); the other hand.
+    (mirrored,) = hands.find(photo[:, ::-1])
+    error = np.hypot(*(mirrored.points[:, :2] * [-1, 1] + [photo.shape[1], 0] - hand.points[:, :2]).T)
+    assert np.median(error) < 0.04 * slack and error.max() < 0.08 * slack
+    assert {hand.handedness, mirrored.handedness} == {"Left", "Right"}
+    assert min(hand.handedness_score, mirrored.handedness_score) > 0.7
 
 
 class _StubLandmarks:
@@ -210,6 +249,41 @@ def test_hand_points_mapped_back_through_a_rotated_region() -> None:
     assert next_region.width > 100
     stub.presence = 0.2
     assert hands._landmarks(image, region) is None  # below the presence threshold
+
+
+def _bilinear(image: np.ndarray, region: Region, height: int, width: int) -> np.ndarray:
+    """The crop by the book, in float64: each output pixel's centre in the image, 4 neighbours, edges repeated."""
+    h, w = image.shape[:2]
+    j, i = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    xy = region.to_image(np.stack([j / width, i / height], axis=-1)) - 0.5
+    x, y = np.clip(xy[..., 0], 0, w - 1), np.clip(xy[..., 1], 0, h - 1)
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+    pixels = image.astype(np.float64)
+    top = pixels[y0, x0] * (1 - fx) + pixels[y0, x1] * fx
+    bottom = pixels[y1, x0] * (1 - fx) + pixels[y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def test_crop_in_fixed_point_matches_the_bilinear_formula(photo: np.ndarray) -> None:
+    from tfedge.tasks.landmarks import crop
+
+    rng = np.random.default_rng(0)
+    regions = [Region(250.0, 130.0, 220.0, 220.0, 0.2), Region(10.0, 10.0, 300.0, 300.0, 1.0),  # over an edge
+               Region(500.0, 500.0, 1280.0, 1280.0, -2.0), Region(-100.0, 50.0, 50.0, 50.0, 0.0),  # outside
+               Region(511.0, 511.0, 30.0, 30.0, 0.5)]  # around the last pixel
+    regions += [Region(*rng.uniform(-50, 560, 2), *rng.uniform(2, 900, 2), rng.uniform(-3.2, 3.2)) for _ in range(4)]
+    images = [photo, photo[:, ::-1], photo[17:300, 5:400], photo.astype(np.float32), photo[:1, :1], photo[:5, :1]]
+    for image in images:
+        for region in regions:
+            for height, width in ((192, 192), (7, 5)):
+                got = crop(image, region, height, width)
+                want = _bilinear(image, region, height, width)
+                assert got.shape == (height, width, 3) and got.dtype == np.float32
+                # 1/256 of a pixel in position and of a level in value, rounded once between the rows.
+                error = np.abs(got - want)
+                assert error.max() < 2.0 and error.mean() < 0.3, (image.shape, region, height)
 
 
 def test_region_rules() -> None:

@@ -23,7 +23,6 @@ for frame in video:
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -32,6 +31,7 @@ import numpy as np
 from ..errors import InputError, ModelError
 from ._fit import describe_outputs, fit_hint
 from ._image import ImageInput, ImageLike, Model, image_input, load_image
+from ._warp import Warp, crop
 from .detect import Detection, SsdAnchors, _plan, detect
 
 __all__ = ["KINDS", "Landmarker", "Landmarks", "Region"]
@@ -147,70 +147,6 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-min(max(x, -80.0), 80.0)))
 
 
-def crop(image: np.ndarray, region: Region, height: int, width: int) -> np.ndarray:
-    """The ``region`` of ``image`` resampled upright to (height, width, C) float32 (bilinear, edges repeated).
-
-    The map from output to image pixels is affine: built from one row and one column
-    (float32), then one gather of the 4 neighbours of every output pixel, as ``resize_bilinear``.
-    """
-    h, w = image.shape[:2]
-    c, s = np.float32(math.cos(region.rotation)), np.float32(math.sin(region.rotation))
-    du = ((np.arange(width, dtype=np.float32) + 0.5) / width - 0.5) * np.float32(region.width)
-    dv = ((np.arange(height, dtype=np.float32) + 0.5) / height - 0.5) * np.float32(region.height)
-    # Image positions of the output pixels' centres, as sample indices (pixel centres at k + 0.5).
-    x = (du * c)[None, :] - (dv * s)[:, None] + np.float32(region.x - 0.5)
-    y = (du * s)[None, :] + (dv * c)[:, None] + np.float32(region.y - 0.5)
-    np.clip(x, 0, w - 1, out=x)
-    np.clip(y, 0, h - 1, out=y)
-    x0 = x.astype(np.intp)  # floor: x >= 0
-    y0 = y.astype(np.intp)
-    fx = x - np.floor(x)  # float32 (x - x0 would be float64: twice the memory traffic below)
-    fy = y - np.floor(y)
-    index, gathered, p = _crop_buffers(height, width, image.shape[2], image.dtype)
-    # The flat indices of the 4 neighbours, written into this thread's reused buffers: fresh
-    # arrays of this size cost more in page faults than the arithmetic.
-    np.multiply(y0, w, out=index[0])
-    index[0] += x0
-    np.minimum(x0 + 1, w - 1, out=index[1])
-    index[1] += index[0]
-    index[1] -= x0
-    np.minimum(y0 + 1, h - 1, out=index[2])
-    index[2] -= y0
-    index[2] *= w
-    np.add(index[2], index[1], out=index[3])
-    index[2] += index[0]
-    flat = np.ascontiguousarray(image).reshape(h * w, -1)
-    np.take(flat, index, axis=0, out=gathered)
-    channels = flat.shape[1]
-    np.copyto(p, gathered.reshape(p.shape), casting="unsafe")
-    wx = np.repeat(fx, channels, axis=1)  # per channel: broadcasting over a last axis of 3 is slow
-    p[1] -= p[0]
-    p[1] *= wx
-    p[0] += p[1]  # top row
-    p[3] -= p[2]
-    p[3] *= wx
-    p[2] += p[3]  # bottom row
-    p[2] -= p[0]
-    p[2] *= np.repeat(fy, channels, axis=1)
-    return (p[0] + p[2]).reshape(height, width, channels)
-
-
-_crop_local = threading.local()
-
-
-def _crop_buffers(height: int, width: int, channels: int, dtype: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """This thread's buffers for :func:`crop`: indices (4, H, W), gathered pixels, float32 rows (4, H, W * C)."""
-    held = getattr(_crop_local, "buffers", None)
-    if held is None:
-        held = _crop_local.buffers = {}
-    key = (height, width, channels, np.dtype(dtype).str)
-    bufs = held.get(key)
-    if bufs is None:
-        bufs = held[key] = (np.empty((4, height, width), np.intp), np.empty((4, height, width, channels), dtype),
-                            np.empty((4, height, width * channels), np.float32))
-    return bufs
-
-
 def _box_region(box: Tuple[float, float, float, float], rotation: float) -> Region:
     x0, y0, x1, y1 = box
     return Region((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0, rotation)
@@ -297,6 +233,13 @@ class Landmarker:
         self._filters: List[_OneEuro] = []
         self._check_detector()
         self._input, self._points, self._presence, self._handedness = self._outputs()
+        info = self._input
+        self._warp = Warp(info.height, info.width)
+        # The input's normalization per channel, folded into the crop (None: converted after it).
+        self._norm: Optional[Tuple[List[float], List[float]]] = None
+        if info.channels == 3 and not info.raw:
+            scale = np.broadcast_to(1.0 / info.std, (3,))
+            self._norm = ([float(v) for v in scale], [float(v) for v in np.broadcast_to(-info.mean, (3,)) * scale])
 
     def _check_detector(self) -> None:
         plan = _plan(self.detector, self.anchors)
@@ -371,14 +314,12 @@ class Landmarker:
     def _landmarks(self, pixels: np.ndarray, region: Region) -> Optional[Landmarks]:
         """The landmark model on ``region``: points in image pixels, or None when it finds nothing there."""
         info, k = self._input, self.kind
-        patch = crop(pixels, region, info.height, info.width)
-        if info.channels == 1:
-            patch = patch[..., :1] * 0.299 + patch[..., 1:2] * 0.587 + patch[..., 2:3] * 0.114
-        if info.uniform:  # in place on the crop's own array
-            patch *= info.scale
-            patch += info.offset
-            tensor = patch[None]
+        if self._norm is not None:
+            tensor = self._warp.tensor(pixels, region, *self._norm)  # normalized in the crop's own pass
         else:
+            patch = crop(pixels, region, info.height, info.width)
+            if info.channels == 1:
+                patch = patch[..., :1] * 0.299 + patch[..., 1:2] * 0.587 + patch[..., 2:3] * 0.114
             tensor = ((patch - info.mean) / info.std).astype(np.float32)[None]
         outputs = self.landmarker.run(tensor)
         presence = float(np.asarray(outputs[self._presence]).reshape(-1)[0])
@@ -391,13 +332,17 @@ class Landmarker:
         raw = np.asarray(outputs[self._points], dtype=np.float32).reshape(k.points, k.values)
         if not np.isfinite(raw[:, :3]).all():
             return None
-        uv = raw[:, :2] / np.array([info.width, info.height], dtype=np.float32)
-        xy = region.to_image(uv.astype(np.float64))
-        z = raw[:, 2:3].astype(np.float64) / info.width / k.normalize_z * region.width
-        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: dropped just below
-            points = np.concatenate([xy, z], axis=1).astype(np.float32)
-        if not np.isfinite(points).all():
+        # Input pixels (u, v, z) to image pixels: one 3 x 3 product (float64: no overflow here).
+        c, s = math.cos(region.rotation), math.sin(region.rotation)
+        sx, sy = region.width / info.width, region.height / info.height
+        turn = np.array([[sx * c, sx * s, 0.0], [-sy * s, sy * c, 0.0], [0.0, 0.0, sx / k.normalize_z]])
+        shift = np.array([region.x - (info.width * sx * c - info.height * sy * s) / 2,
+                          region.y - (info.width * sx * s + info.height * sy * c) / 2, 0.0])
+        image_points = raw[:, :3].astype(np.float64) @ turn
+        image_points += shift
+        if not np.abs(image_points).max() < 3e38:
             return None  # huge values from a broken model, beyond float32 in image pixels
+        points = image_points.astype(np.float32)
         visibility = None
         if k.values >= 4:
             visibility = (1 / (1 + np.exp(-np.clip(raw[:k.keep, 3], -80, 80)))).astype(np.float32)
