@@ -145,3 +145,21 @@ def test_native_build_list_is_what_serve_imports() -> None:
     brought = {name for name in json.loads(out.replace("'", '"')) if not name.startswith("_")}
     assert brought <= set(STDLIB_PACKAGES) | set(OPTIONAL_STDLIB), brought - set(STDLIB_PACKAGES)
     assert "http" in brought and "socketserver" in brought
+
+
+def test_native_entry_serves_unless_a_command_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A --serve binary's entry: no command (or options only) is `serve` with the build's models first."""
+    import tfedge.cli
+    from tfedge.serve import native
+
+    seen: list = []
+    monkeypatch.setattr(tfedge.cli, "main", lambda argv: seen.append(argv) or 0)
+    defaults = ["embedded:faces", "--detect", "faces"]
+    for argv, expected in (([], ["serve", *defaults]),
+                           (["--port", "9000"], ["serve", *defaults, "--port", "9000"]),
+                           (["extra.tflite"], ["serve", *defaults, "extra.tflite"]),
+                           (["info"], ["info"]), (["run", "--random"], ["run", "--random"]),
+                           (["serve", "a.tflite"], ["serve", "a.tflite"]), (["--version"], ["--version"]),
+                           (["--help"], ["--help"])):
+        assert native.main(argv, serve_args=defaults) == 0
+        assert seen.pop() == expected, argv
