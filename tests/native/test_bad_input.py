@@ -121,10 +121,8 @@ def test_two_models_with_one_name(tmp_path: Path, capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--detect", "faces"], "--detect set(s) up the server: add --serve [NAME=]MODEL.tflite."),
         (["--port", "9000", "--host", "0.0.0.0"],
          "--host, --port set(s) up the server: add --serve [NAME=]MODEL.tflite."),
-        (["--serve", "adder={add}", "--detect", "faces"], "--detect 'faces' names no --serve model. Served: 'adder'."),
         (["--serve", "adder={add}", "--port", "70000"], "--port must be from 1 to 65535, got 70000."),
         (["--serve", "adder={add}", "--app", "{app}"],
          "--serve builds the tfedge command as a server; an --app has its own command line. Leave out one of them."),
@@ -145,14 +143,14 @@ def test_bad_serve_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 def test_serve_config(tmp_path: Path) -> None:
     """--serve embeds the models, keeps what serving needs, and names the binary and its default command."""
     args = cli.build_parser().parse_args(["--serve", f"adder={MODELS / 'add.tflite'}", "--model",
-                                          f"sub={MODELS / 'sub.tflite'}", "--detect", "adder", "--port", "8123",
+                                          f"sub={MODELS / 'sub.tflite'}", "--port", "8123",
                                           "--dist", str(tmp_path / "dist")])
     built = cli.config_from_args(args)
     assert [m.name for m in built.models] == ["sub", "adder"] and built.serve == ("adder",)
-    assert built.serve_args == ("embedded:adder", "--detect", "adder") and built.port == 8123
+    assert built.serve_args == ("embedded:adder",) and built.port == 8123
     assert built.name == f"tfedge-serve-{__version__}-linux-{built.target.arch.value}"
     kept = set(config.EXCLUDED_MODULES) - set(built.excluded)
-    assert {"http", "http.server", "socketserver", "email", "html", "unicodedata", *config.SERVE_MODULES} == kept
+    assert {"http", "http.server", "socketserver", "email", "html", *config.SERVE_MODULES} == kept
     assert BuildConfig.from_json(built.to_json()) == built
     plain = cli.config_from_args(cli.build_parser().parse_args(["--dist", str(tmp_path / "dist")]))
     assert plain.serve == () and plain.excluded == config.EXCLUDED_MODULES and plain.stem == "tfedge"

@@ -163,3 +163,16 @@ def test_native_entry_serves_unless_a_command_is_named(monkeypatch: pytest.Monke
                            (["--help"], ["--help"])):
         assert native.main(argv, serve_args=defaults) == 0
         assert seen.pop() == expected, argv
+
+
+def test_detect_without_pillow_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--detect needs Pillow (a native binary has none): one line at start, not a 500 per request."""
+    from tfedge.serve import app
+
+    monkeypatch.setattr(app, "find_spec", lambda name: None)
+    models = {"faces": str(Path(__file__).resolve().parents[1] / "data" / "litert-testdata" / "add.tflite")}
+    with pytest.raises(RequestError) as info:
+        app.build_service(models, detect="faces", workers=1)
+    assert str(info.value) == ("--detect 'faces' needs Pillow to decode DeepStack's images, and it is not installed: "
+                               'pip install "tfedge[draw]" (a native binary does not carry it: serve the detector '
+                               "with tfedge serve from Python).")

@@ -39,7 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--serve", action="append", default=[], metavar="[NAME=]FILE.tflite",
                        help="embed a model and serve it: the binary's default command becomes `tfedge serve` "
                             "with its models, and a systemd unit is written beside it (repeatable)")
-    serve.add_argument("--detect", metavar="NAME", help="the --serve model that answers DeepStack's detection")
     serve.add_argument("--host", default="127.0.0.1", help="the address in the systemd unit (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="the port in the systemd unit (default 8000)")
     parser.add_argument("--arch", choices=[a.value for a in Arch], help="target architecture (default: this machine's)")
@@ -107,7 +106,7 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
                          lto=args.lto, jobs=max(args.jobs, 0), no_blas=no_blas and not cross)
     if not served:
         return config
-    return config.with_(serve=tuple(m.name for m in served), detect=args.detect, host=args.host, port=args.port,
+    return config.with_(serve=tuple(m.name for m in served), host=args.host, port=args.port,
                         excluded=serve_excluded(config.excluded))
 
 
@@ -115,21 +114,17 @@ def _check_serve_args(args: argparse.Namespace, served: Sequence[str]) -> None:
     """Fail unless the serving options fit together.
 
     Raises:
-        BuildError: --detect, --host or --port without --serve, --serve with --app, a --detect
-            that names no --serve model, or a port out of range.
+        BuildError: --host or --port without --serve, --serve with --app, or a port out of range.
     """
     if not served:
-        given = [flag for flag, value, default in (("--detect", args.detect, None), ("--host", args.host, "127.0.0.1"),
-                                                   ("--port", args.port, 8000)) if value != default]
+        given = [flag for flag, value, default in (("--host", args.host, "127.0.0.1"), ("--port", args.port, 8000))
+                 if value != default]
         if given:
             raise BuildError(f"{', '.join(given)} set(s) up the server: add --serve [NAME=]MODEL.tflite.")
         return
     if args.app is not None:
         raise BuildError("--serve builds the tfedge command as a server; an --app has its own command line. "
                          "Leave out one of them.")
-    if args.detect is not None and args.detect not in served:
-        raise BuildError(f"--detect {args.detect!r} names no --serve model. Served: "
-                         f"{', '.join(repr(name) for name in served)}.")
     if not 1 <= args.port <= 65535:
         raise BuildError(f"--port must be from 1 to 65535, got {args.port}.")
 

@@ -159,8 +159,8 @@ class BuildConfig:
 
     ``excluded`` is what Nuitka must not follow (EXCLUDED_MODULES unless a feature
     needs some of it); ``no_blas`` builds with a numpy compiled without BLAS. ``serve``
-    names the embedded models a ``--serve`` binary serves by default (with ``detect``
-    answering DeepStack's detection); ``host`` and ``port`` go into its systemd unit.
+    names the embedded models a ``--serve`` binary serves by default; ``host`` and
+    ``port`` go into its systemd unit.
     """
 
     target: Target
@@ -176,7 +176,6 @@ class BuildConfig:
     serve: Tuple[str, ...] = ()
     port: int = 8000
     host: str = "127.0.0.1"
-    detect: Optional[str] = None
 
     @property
     def stem(self) -> str:
@@ -191,7 +190,7 @@ class BuildConfig:
     @property
     def serve_args(self) -> Tuple[str, ...]:
         """What a ``--serve`` binary's default command serves: ``serve`` and these (then the user's arguments)."""
-        return (*(f"{EMBEDDED_PREFIX}{name}" for name in self.serve), *(("--detect", self.detect) if self.detect else ()))
+        return tuple(f"{EMBEDDED_PREFIX}{name}" for name in self.serve)
 
     def to_json(self) -> str:
         """The config as JSON, for the build process that compiles it (another venv, a root)."""
@@ -201,7 +200,6 @@ class BuildConfig:
             "models": [[m.name, str(m.path)] for m in self.models],
             "docker": self.docker, "lto": self.lto, "jobs": self.jobs, "no_blas": self.no_blas,
             "excluded": list(self.excluded), "serve": list(self.serve), "port": self.port, "host": self.host,
-            "detect": self.detect,
         })
 
     @classmethod
@@ -213,7 +211,7 @@ class BuildConfig:
                    models=tuple(ModelFile(name, Path(path)) for name, path in data["models"]),
                    docker=data["docker"], lto=data["lto"], jobs=data["jobs"], no_blas=data["no_blas"],
                    excluded=tuple(data["excluded"]), serve=tuple(data["serve"]), port=data["port"],
-                   host=data["host"], detect=data["detect"])
+                   host=data["host"])
 
     def with_(self, **changes: Any) -> BuildConfig:
         """A copy with ``changes``."""

@@ -16,10 +16,10 @@ __all__ = ["OPTIONAL_STDLIB", "STDLIB_PACKAGES", "main"]
 
 #: Top-level standard-library packages serve imports (http.server and what it pulls: email
 #: for header parsing, html, mimetypes, calendar for dates; shlex for the systemd unit;
-#: traceback for the log of a 500; unicodedata for the IDNA codec, which http.server's
-#: bind uses to look up the host's name).
+#: traceback for the log of a 500). Not unicodedata: the server skips http.server's lookup
+#: of the host's name, whose IDNA codec needs it.
 STDLIB_PACKAGES = ("calendar", "email", "html", "http", "mimetypes", "quopri", "shlex", "socket", "socketserver",
-                   "string", "traceback", "unicodedata")
+                   "string", "traceback")
 
 #: Imported when present, not needed: ``http.client`` falls back without ``ssl`` (no HTTPS here).
 OPTIONAL_STDLIB = ("ssl",)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import socketserver
 import sys
 import threading
 import time
@@ -141,6 +142,16 @@ class _HTTPServer(ThreadingHTTPServer):
         self.in_flight = 0
         self.in_flight_lock = threading.Condition()
         super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        """Bind, without http.server's lookup of the host's name (``socket.getfqdn``).
+
+        Nothing here uses the name; the lookup is a DNS query at start, and its IDNA codec
+        would make the native binary carry ``unicodedata`` (0.4 MB) for it.
+        """
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """A thread for the connection, unless ``max_connections`` are open: then 503 and close."""
