@@ -352,6 +352,16 @@ def test_the_excluded_modules_are_the_configs(tmp_path: Path) -> None:
     assert BuildConfig.from_json(serving.to_json()) == serving
 
 
+def test_the_cjk_codecs_are_deleted_before_packing(tmp_path: Path) -> None:
+    """Nuitka takes every encoding's extension module; the plugin deletes the excluded ones before packing."""
+    dropped = compile.dropped_extensions(config.EXCLUDED_MODULES)
+    assert {"_codecs_jp", "_codecs_cn", "_multibytecodec", "_ssl", "unicodedata"} <= set(dropped)
+    assert "http" not in dropped and "_socket" not in dropped
+    cmd = compile.nuitka_command(_config(tmp_path), entry=Path(compile.__file__), workdir=tmp_path, manifest=None)
+    plugin = Path(next(a for a in cmd if a.startswith("--user-plugin=")).partition("=")[2])
+    assert plugin.is_file() and f'"{compile.DROP_ENV}"' in plugin.read_text()
+
+
 def test_no_blas_under_emulation_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     other = "aarch64" if targets.host_arch() is Arch.X86_64 else "x86_64"
     code, err = _run(capsys, "--no-blas", "--arch", other, "--dist", str(tmp_path / "dist"))

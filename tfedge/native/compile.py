@@ -31,6 +31,8 @@ from .toolchain import build_env
 __all__ = ["build_here", "build_key", "glibc_floor", "install_into_dist", "nuitka_command", "self_check",
            "stage_sources", "write_manifest"]
 
+#: The environment variable nuitka_plugin.py reads (the extension modules it deletes).
+DROP_ENV = "TFEDGE_NATIVE_DROP"
 _GLIBC_VERSION = re.compile(r"GLIBC_(\d+)\.(\d+)")
 #: The model the finished binary runs when none is embedded (LiteRT's add.tflite, Apache 2.0).
 SELF_CHECK_MODEL = Path(__file__).resolve().parent / "data" / "add.tflite"
@@ -111,6 +113,9 @@ def nuitka_command(config: BuildConfig, *, entry: Path, workdir: Path, manifest:
         "--noinclude-numba-mode=nofollow",
         *(f"--nofollow-import-to={name}" for name in (*config.excluded, *(b.value for b in other))),
         "--no-deployment-flag=self-execution",
+        # Nuitka takes some excluded extension modules anyway (the CJK codecs: it includes
+        # every encoding); this plugin deletes them before the payload is packed.
+        f"--user-plugin={Path(__file__).resolve().with_name('nuitka_plugin.py')}",
         f"--report={workdir / 'nuitka-report.xml'}",
     ]
     if config.mode is Mode.ONEFILE:
@@ -126,6 +131,19 @@ def nuitka_command(config: BuildConfig, *, entry: Path, workdir: Path, manifest:
         cmd += [f"--include-data-files={m.path}=tfedge/_embedded/{m.name}.tflite" for m in config.models]
     cmd.append(str(entry))
     return cmd
+
+
+def dropped_extensions(names: Sequence[str]) -> List[str]:
+    """The top-level names among ``names`` that are extension modules here (``_codecs_jp``, ``_ssl``...)."""
+    from importlib.machinery import EXTENSION_SUFFIXES
+    from importlib.util import find_spec
+
+    found = []
+    for name in names:
+        spec = find_spec(name) if "." not in name else None
+        if spec is not None and spec.origin and spec.origin.endswith(tuple(EXTENSION_SUFFIXES)):
+            found.append(name)
+    return found
 
 
 def write_manifest(models: Sequence[ModelFile], folder: Path) -> Path:
@@ -352,6 +370,7 @@ def build_here(config: BuildConfig, progress: Optional[Progress] = None) -> Path
         if stripped is not None:
             path.insert(0, str(stripped))
         env["PYTHONPATH"] = os.pathsep.join(path)
+        env[DROP_ENV] = ",".join(dropped_extensions(config.excluded))
         manifest = None
         if config.models:
             (work / "embedded").mkdir()
