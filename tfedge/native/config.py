@@ -115,8 +115,9 @@ EXCLUDED_MODULES: Tuple[str, ...] = (
     "threadpoolctl",
     # Measured file by file in the x86_64 binary: numpy parts that tfedge never calls (FFT,
     # 0.5 MB; the C API's test module; polynomials). Not numpy.ma: numpy.median (tfedge
-    # bench) imports it. The CJK codecs stay listed, but Nuitka takes their extension
-    # modules anyway (it includes every encoding at startup): 0.5 MB left to win.
+    # bench) imports it. The CJK codecs (0.5 MB), which only a decode from Shift-JIS, Big5 or
+    # GB2312 would load: Nuitka takes their extension modules anyway (it includes every
+    # encoding), so nuitka_plugin.py deletes them before packing.
     "numpy.fft", "numpy._core._multiarray_tests", "numpy.polynomial",
     "_codecs_jp", "_codecs_hk", "_codecs_cn", "_codecs_kr", "_codecs_tw", "_codecs_iso2022", "_multibytecodec",
     # Measured again with an import trace of every command the binary offers (info, check,
