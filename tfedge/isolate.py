@@ -208,7 +208,9 @@ def _remember(key: str, result: ProbeResult, path: Path | None) -> None:
 
 def _compiled() -> bool:
     """True in a compiled binary (Nuitka, PyInstaller), where ``python -m`` does not exist."""
-    return "__compiled__" in globals() or bool(getattr(sys, "frozen", False))
+    # A Nuitka binary's __main__ is always compiled; tfedge itself may be in it as bytecode.
+    return ("__compiled__" in globals() or hasattr(sys.modules.get("__main__"), "__compiled__")
+            or bool(getattr(sys, "frozen", False)))
 
 
 def _in_subprocess(data: bytes, backend: str, timeout: float) -> tuple[str, str]:

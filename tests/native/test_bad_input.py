@@ -118,6 +118,44 @@ def test_two_models_with_one_name(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "Two models are named 'm'" in err and "Name them apart with --model NAME=FILE." in err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--port", "9000", "--host", "0.0.0.0"],
+         "--host, --port set(s) up the server: add --serve [NAME=]MODEL.tflite."),
+        (["--serve", "adder={add}", "--port", "70000"], "--port must be from 1 to 65535, got 70000."),
+        (["--serve", "adder={add}", "--app", "{app}"],
+         "--serve builds the tfedge command as a server; an --app has its own command line. Leave out one of them."),
+        (["--serve", "m={add}", "--model", "m={add}"], "Two models are named 'm'"),
+    ],
+)
+def test_bad_serve_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                             message: str) -> None:
+    app = tmp_path / "app.py"
+    app.write_text("import tfedge\n")
+    args = [a.format(add=MODELS / "add.tflite", app=app) for a in argv]
+    code, err = _run(capsys, *args, "--dist", str(tmp_path / "dist"))
+    assert code == 1
+    assert err.startswith(f"build_native: error: {message}"), err
+    assert not (tmp_path / "dist").exists()
+
+
+def test_serve_config(tmp_path: Path) -> None:
+    """--serve embeds the models, keeps what serving needs, and names the binary and its default command."""
+    args = cli.build_parser().parse_args(["--serve", f"adder={MODELS / 'add.tflite'}", "--model",
+                                          f"sub={MODELS / 'sub.tflite'}", "--port", "8123",
+                                          "--dist", str(tmp_path / "dist")])
+    built = cli.config_from_args(args)
+    assert [m.name for m in built.models] == ["sub", "adder"] and built.serve == ("adder",)
+    assert built.serve_args == ("embedded:adder",) and built.port == 8123
+    assert built.name == f"tfedge-serve-{__version__}-linux-{built.target.arch.value}"
+    kept = set(config.EXCLUDED_MODULES) - set(built.excluded)
+    assert {"http", "http.server", "socketserver", "email", "html", *config.SERVE_MODULES} == kept
+    assert BuildConfig.from_json(built.to_json()) == built
+    plain = cli.config_from_args(cli.build_parser().parse_args(["--dist", str(tmp_path / "dist")]))
+    assert plain.serve == () and plain.excluded == config.EXCLUDED_MODULES and plain.stem == "tfedge"
+
+
 def _config(tmp_path: Path, target: str = "x86_64-tflite-runtime") -> BuildConfig:
     return BuildConfig(target=target_named(target), mode=Mode.ONEFILE, dist=tmp_path / "dist")
 
@@ -312,6 +350,16 @@ def test_the_excluded_modules_are_the_configs(tmp_path: Path) -> None:
     assert "--nofollow-import-to=http" not in cmd and "--nofollow-import-to=socketserver" not in cmd
     assert "--nofollow-import-to=tensorflow" in cmd
     assert BuildConfig.from_json(serving.to_json()) == serving
+
+
+def test_the_cjk_codecs_are_deleted_before_packing(tmp_path: Path) -> None:
+    """Nuitka takes every encoding's extension module; the plugin deletes the excluded ones before packing."""
+    dropped = compile.dropped_extensions(config.EXCLUDED_MODULES)
+    assert {"_codecs_jp", "_codecs_cn", "_multibytecodec", "_ssl", "unicodedata"} <= set(dropped)
+    assert "http" not in dropped and "_socket" not in dropped
+    cmd = compile.nuitka_command(_config(tmp_path), entry=Path(compile.__file__), workdir=tmp_path, manifest=None)
+    plugin = Path(next(a for a in cmd if a.startswith("--user-plugin=")).partition("=")[2])
+    assert plugin.is_file() and f'"{compile.DROP_ENV}"' in plugin.read_text()
 
 
 def test_no_blas_under_emulation_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -154,3 +154,13 @@ def test_the_blas_build_is_bigger_and_gives_the_same_outputs(native: tuple[Path,
         _tfedge([str(exe), "run", path, "--input", str(tmp_path / "in.npz"), "--output", str(tmp_path / out)], env)
     with np.load(tmp_path / "full.npz") as a, np.load(tmp_path / "lean.npz") as b:
         assert a.files == b.files and all(a[k].tobytes() == b[k].tobytes() for k in a.files)
+
+
+def test_default_build_says_how_to_get_the_server(native: tuple[Path, dict[str, str]]) -> None:
+    """The default build leaves the server out (tfedge-build --serve keeps it), and says so in one line."""
+    binary, env = native
+    proc = subprocess.run([str(binary), "serve", "embedded:adder", "--port", "0"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr == ("tfedge: error: This binary was built without the server. Build one that serves: "
+                           "tfedge-build --serve [NAME=]MODEL.tflite.\n")

@@ -166,3 +166,34 @@ def test_serve_keeps_freed_memory_for_the_next_request() -> None:
         pytest.skip("not glibc: reuse_freed_memory() leaves the allocator alone")
     assert int(default) > 10 * 256, runs  # glibc's defaults: 4 MiB of fresh pages per "request"
     assert int(after) < 256, runs  # tuned: the same pages again
+
+
+def test_native_entry_serves_unless_a_command_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A --serve binary's entry: no command (or options only) is `serve` with the build's models first."""
+    import tfedge.cli
+    from tfedge.serve import native
+
+    seen: list = []
+    monkeypatch.setattr(tfedge.cli, "main", lambda argv: seen.append(argv) or 0)
+    defaults = ["embedded:faces", "--detect", "faces"]
+    for argv, expected in (([], ["serve", *defaults]),
+                           (["--port", "9000"], ["serve", *defaults, "--port", "9000"]),
+                           (["extra.tflite"], ["serve", *defaults, "extra.tflite"]),
+                           (["info"], ["info"]), (["run", "--random"], ["run", "--random"]),
+                           (["serve", "a.tflite"], ["serve", "a.tflite"]), (["--version"], ["--version"]),
+                           (["--help"], ["--help"])):
+        assert native.main(argv, serve_args=defaults) == 0
+        assert seen.pop() == expected, argv
+
+
+def test_detect_without_pillow_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--detect needs Pillow (a native binary has none): one line at start, not a 500 per request."""
+    from tfedge.serve import app
+
+    monkeypatch.setattr(app, "find_spec", lambda name: None)
+    models = {"faces": str(Path(__file__).resolve().parents[1] / "data" / "litert-testdata" / "add.tflite")}
+    with pytest.raises(RequestError) as info:
+        app.build_service(models, detect="faces", workers=1)
+    assert str(info.value) == ("--detect 'faces' needs Pillow to decode DeepStack's images, and it is not installed: "
+                               'pip install "tfedge[draw]" (a native binary does not carry it: serve the detector '
+                               "with tfedge serve from Python).")

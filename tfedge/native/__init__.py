@@ -3,10 +3,12 @@
 ``tfedge-build`` (installed by ``pip install "tfedge[native]"``; ``python build_native.py``
 in a checkout is the same command) compiles the installed tfedge runtime with Nuitka into
 ``dist/tfedge-<version>-linux-<arch>``: one file that runs on the device with nothing
-installed (not even Python). Only the runtime goes in: one TFLite backend, numpy (as
-bytecode, without BLAS by default) and the few stdlib modules they import; never
-TensorFlow, the converters, the other backend, pip, setuptools or tests. The payload is
-zstd-compressed and unpacked once, on first start, into ``~/.cache/tfedge/native-<key>``.
+installed (not even Python). Only the runtime goes in: one TFLite backend, tfedge and
+numpy (as bytecode; numpy without BLAS by default) and the few stdlib modules they import;
+never TensorFlow, the converters, the other backend, pip, setuptools or tests, nor the
+server unless ``--serve`` asks for a binary whose default command is ``tfedge serve`` (it
+also writes a systemd unit beside it). The payload is zstd-compressed and unpacked once,
+on first start, into ``~/.cache/tfedge/native-<key>``.
 
 Each target (what a user has: x86_64, 64-bit Raspberry Pi OS bookworm, JetPack 5, 32-bit
 Pi OS) is one record in :mod:`tfedge.native.targets`, with the fastest backend that runs

@@ -13,7 +13,8 @@ from typing import Optional, Sequence
 
 from . import __doc__ as _doc
 from .compile import build_here
-from .config import BuildConfig, BuildError, Mode, ReportedError, check_app, parse_model_arg, unique_models
+from .config import (BuildConfig, BuildError, Mode, ReportedError, check_app, parse_model_arg, serve_excluded,
+                     unique_models)
 from .docker import write_docker_context
 from .noblas import ensure_noblas_env
 from .probe import check_models
@@ -21,6 +22,7 @@ from .progress import Progress, log
 from .root import build_in_root
 from .targets import TARGETS, Arch, Backend, TargetError, host_arch, select_target, target_named
 from .toolchain import build_env, check_toolchain
+from ..serve.systemd import write_unit
 
 __all__ = ["build", "build_parser", "config_from_args", "main"]
 
@@ -33,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--app", type=Path, help="compile this app (which imports tfedge) instead of the tfedge command")
     parser.add_argument("--model", action="append", default=[], metavar="[NAME=]FILE.tflite",
                         help="embed a model (repeatable); the app gets it with tfedge.embedded_model(NAME)")
+    serve = parser.add_argument_group("serving (tfedge serve as the binary's default command)")
+    serve.add_argument("--serve", action="append", default=[], metavar="[NAME=]FILE.tflite",
+                       help="embed a model and serve it: the binary's default command becomes `tfedge serve` "
+                            "with its models, and a systemd unit is written beside it (repeatable)")
+    serve.add_argument("--host", default="127.0.0.1", help="the address in the systemd unit (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="the port in the systemd unit (default 8000)")
     parser.add_argument("--arch", choices=[a.value for a in Arch], help="target architecture (default: this machine's)")
     parser.add_argument("--glibc", metavar="X.Y",
                         help="the device's glibc (ldd --version): picks the fastest target that runs there "
@@ -90,10 +98,35 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
         )
     if args.app is not None:
         check_app(args.app)
-    models = unique_models([parse_model_arg(text) for text in args.model])
-    return BuildConfig(target=target, mode=mode, dist=args.dist.resolve(),
-                       app=args.app.resolve() if args.app else None, models=models, docker=args.docker,
-                       lto=args.lto, jobs=max(args.jobs, 0), no_blas=no_blas and not cross)
+    served = [parse_model_arg(text) for text in args.serve]
+    _check_serve_args(args, [m.name for m in served])
+    models = unique_models([parse_model_arg(text) for text in args.model] + served)
+    config = BuildConfig(target=target, mode=mode, dist=args.dist.resolve(),
+                         app=args.app.resolve() if args.app else None, models=models, docker=args.docker,
+                         lto=args.lto, jobs=max(args.jobs, 0), no_blas=no_blas and not cross)
+    if not served:
+        return config
+    return config.with_(serve=tuple(m.name for m in served), host=args.host, port=args.port,
+                        excluded=serve_excluded(config.excluded))
+
+
+def _check_serve_args(args: argparse.Namespace, served: Sequence[str]) -> None:
+    """Fail unless the serving options fit together.
+
+    Raises:
+        BuildError: --host or --port without --serve, --serve with --app, or a port out of range.
+    """
+    if not served:
+        given = [flag for flag, value, default in (("--host", args.host, "127.0.0.1"), ("--port", args.port, 8000))
+                 if value != default]
+        if given:
+            raise BuildError(f"{', '.join(given)} set(s) up the server: add --serve [NAME=]MODEL.tflite.")
+        return
+    if args.app is not None:
+        raise BuildError("--serve builds the tfedge command as a server; an --app has its own command line. "
+                         "Leave out one of them.")
+    if not 1 <= args.port <= 65535:
+        raise BuildError(f"--port must be from 1 to 65535, got {args.port}.")
 
 
 def _stop_on_sigterm() -> None:
@@ -155,6 +188,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         config = config_from_args(args)
         target = build(config)
+        if config.serve:
+            unit = write_unit(target, config.serve_args, port=config.port, host=config.host,
+                              install_path=f"/usr/local/bin/{config.stem}")
+            log(f"wrote the systemd unit {unit} (install it as /etc/systemd/system/{config.stem}.service; "
+                "docs/serve.md says how)")
         if config.docker:
             context = write_docker_context(target, config)
             log(f"wrote the Docker build context {context}")

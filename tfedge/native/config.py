@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Tuple
 
 from .._version import __version__
+from ..embedded import EMBEDDED_PREFIX
 from ..errors import ModelError, TfedgeError
 from ..verify import verify_model
 from .targets import Target, target_named
@@ -18,6 +19,7 @@ from .targets import Target, target_named
 __all__ = [
     "EXCLUDED_MODULES",
     "FORBIDDEN_IMPORTS",
+    "SERVE_MODULES",
     "BuildConfig",
     "BuildError",
     "Mode",
@@ -25,6 +27,7 @@ __all__ = [
     "ReportedError",
     "check_app",
     "parse_model_arg",
+    "serve_excluded",
     "unique_models",
 ]
 
@@ -46,6 +49,11 @@ class Mode(str, Enum):
 
 #: Imports that must never reach a native binary (checked in the app before building).
 FORBIDDEN_IMPORTS = ("tensorflow", "keras", "tf_keras", "converters")
+
+#: tfedge's server (``tfedge serve``): in a ``--serve`` build only.
+SERVE_MODULES: Tuple[str, ...] = ("tfedge.serve.app", "tfedge.serve.handlers", "tfedge.serve.server",
+                                  "tfedge.serve.protocol", "tfedge.serve.metrics", "tfedge.serve.multipart",
+                                  "tfedge.serve.native", "tfedge.serve.systemd")
 
 #: Packages and stdlib parts the runtime never uses; Nuitka must not follow them even when
 #: something imports them lazily (the other backend is added per build). A feature that
@@ -106,12 +114,34 @@ EXCLUDED_MODULES: Tuple[str, ...] = (
     # numpy.show_runtime() only.
     "threadpoolctl",
     # Measured file by file in the x86_64 binary: numpy parts that tfedge never calls (FFT,
-    # 0.5 MB; the C API's test module; polynomials) and the CJK codecs (1.3 MB) of
-    # `encodings`, which only a decode from Shift-JIS, Big5 or GB2312 would load. Not
-    # numpy.ma: numpy.median (tfedge bench) imports it.
+    # 0.5 MB; the C API's test module; polynomials). Not numpy.ma: numpy.median (tfedge
+    # bench) imports it. The CJK codecs (0.5 MB), which only a decode from Shift-JIS, Big5 or
+    # GB2312 would load: Nuitka takes their extension modules anyway (it includes every
+    # encoding), so nuitka_plugin.py deletes them before packing.
     "numpy.fft", "numpy._core._multiarray_tests", "numpy.polynomial",
     "_codecs_jp", "_codecs_hk", "_codecs_cn", "_codecs_kr", "_codecs_tw", "_codecs_iso2022", "_multibytecodec",
+    # Measured again with an import trace of every command the binary offers (info, check,
+    # run, bench, the tasks, errors with --verbose): stdlib modules Nuitka includes on its
+    # own ("non-excluded parts of the standard library") that none of them imports, and
+    # numpy's typing and matrix helpers.
+    "html", "_markupbase", "_pyio", "configparser", "cmd", "colorsys", "filecmp", "fileinput", "getopt",
+    "graphlib", "imp", "importlib.resources", "importlib.readers", "importlib.simple", "_strptime",
+    "nturl2path", "sre_compile", "sre_constants", "sre_parse", "__hello__", "__phello__", "_aix_support",
+    "_osx_support", "_bootsubprocess", "pprint", "gzip", "py_compile", "encodings.bz2_codec",
+    "encodings.punycode", "encodings.rot_13", "encodings.hex_codec", "encodings.base64_codec",
+    "numpy.typing", "numpy.matlib", "numpy.ma.mrecords",
+    # The server's own modules (0.8 MB of compiled code): only a --serve build carries them
+    # (tfedge.serve.cli stays: `tfedge serve` then says how to build a binary that serves).
+    *SERVE_MODULES,
 )
+
+def serve_excluded(excluded: Sequence[str]) -> Tuple[str, ...]:
+    """``excluded`` without what ``tfedge serve`` needs: the server's modules and their stdlib packages."""
+    from ..serve.native import STDLIB_PACKAGES
+
+    return tuple(name for name in excluded
+                 if name not in SERVE_MODULES and name.split(".")[0] not in STDLIB_PACKAGES)
+
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -129,7 +159,9 @@ class BuildConfig:
     """Everything one build needs, checked.
 
     ``excluded`` is what Nuitka must not follow (EXCLUDED_MODULES unless a feature
-    needs some of it); ``no_blas`` builds with a numpy compiled without BLAS.
+    needs some of it); ``no_blas`` builds with a numpy compiled without BLAS. ``serve``
+    names the embedded models a ``--serve`` binary serves by default; ``host`` and
+    ``port`` go into its systemd unit.
     """
 
     target: Target
@@ -142,12 +174,24 @@ class BuildConfig:
     jobs: int = 0
     no_blas: bool = False
     excluded: Tuple[str, ...] = field(default=EXCLUDED_MODULES)
+    serve: Tuple[str, ...] = ()
+    port: int = 8000
+    host: str = "127.0.0.1"
+
+    @property
+    def stem(self) -> str:
+        """What the binary is called on the device: ``tfedge``, ``tfedge-serve`` or the app's name."""
+        return self.app.stem if self.app else "tfedge-serve" if self.serve else "tfedge"
 
     @property
     def name(self) -> str:
         """File (or folder) name of the result in ``dist/``."""
-        stem = self.app.stem if self.app else "tfedge"
-        return f"{stem}-{__version__}-linux-{self.target.arch.value}"
+        return f"{self.stem}-{__version__}-linux-{self.target.arch.value}"
+
+    @property
+    def serve_args(self) -> Tuple[str, ...]:
+        """What a ``--serve`` binary's default command serves: ``serve`` and these (then the user's arguments)."""
+        return tuple(f"{EMBEDDED_PREFIX}{name}" for name in self.serve)
 
     def to_json(self) -> str:
         """The config as JSON, for the build process that compiles it (another venv, a root)."""
@@ -156,7 +200,7 @@ class BuildConfig:
             "app": str(self.app) if self.app else None,
             "models": [[m.name, str(m.path)] for m in self.models],
             "docker": self.docker, "lto": self.lto, "jobs": self.jobs, "no_blas": self.no_blas,
-            "excluded": list(self.excluded),
+            "excluded": list(self.excluded), "serve": list(self.serve), "port": self.port, "host": self.host,
         })
 
     @classmethod
@@ -167,7 +211,8 @@ class BuildConfig:
                    app=Path(data["app"]) if data["app"] else None,
                    models=tuple(ModelFile(name, Path(path)) for name, path in data["models"]),
                    docker=data["docker"], lto=data["lto"], jobs=data["jobs"], no_blas=data["no_blas"],
-                   excluded=tuple(data["excluded"]))
+                   excluded=tuple(data["excluded"]), serve=tuple(data["serve"]), port=data["port"],
+                   host=data["host"])
 
     def with_(self, **changes: Any) -> BuildConfig:
         """A copy with ``changes``."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from importlib.util import find_spec
 from typing import Any, Callable, Mapping, Optional
 
 from .._model import ModelSource
 from ..pool import InterpreterPool
 from ..tasks.classify import Labels, read_labels
 from .handlers import Model, Service, check_detector
+from .protocol import RequestError
 from .server import Server
 
 __all__ = ["API_KEY_ENV", "build_service", "reuse_freed_memory", "serve"]
@@ -63,6 +65,11 @@ def build_service(models: Mapping[str, ModelSource], *, workers: Optional[int] =
         RequestError: ``detect`` names no model in ``models``.
     """
     check_detector(detect, models)  # before the slow part
+    if detect is not None and find_spec("PIL") is None:
+        # Refused at start, not with a 500 on every request (a native binary carries no Pillow).
+        raise RequestError(f"--detect {detect!r} needs Pillow to decode DeepStack's images, and it is not "
+                           'installed: pip install "tfedge[draw]" (a native binary does not carry it: serve '
+                           "the detector with tfedge serve from Python).")
     served = {name: Model(name, InterpreterPool(source, size=workers, **interpreter_options), queue)
               for name, source in models.items()}
     names = read_labels(labels)

@@ -79,7 +79,17 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     """Run the server until SIGTERM or Ctrl-C; exit 0 then."""
-    from .app import API_KEY_ENV, serve
+    try:
+        from .app import API_KEY_ENV, serve
+    except ImportError:
+        from ..errors import TfedgeError
+        from ..isolate import _compiled
+
+        if not _compiled():
+            raise
+        # A native binary built without --serve leaves the server out (and its stdlib parts).
+        raise TfedgeError("This binary was built without the server. Build one that serves: "
+                          "tfedge-build --serve [NAME=]MODEL.tflite.") from None
 
     models = parse_models(([args.model] if args.model else []) + list(args.more))
     options: Dict[str, Any] = {"backend": args.backend, "strict": args.strict}

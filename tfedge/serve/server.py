@@ -13,6 +13,7 @@ import json
 import queue
 import signal
 import socket
+import socketserver
 import sys
 import threading
 import time
@@ -250,6 +251,16 @@ class _HTTPServer(ThreadingHTTPServer):
         self._idle_threads = 0
         self._thread_count = 0
         super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        """Bind, without http.server's lookup of the host's name (``socket.getfqdn``).
+
+        Nothing here uses the name; the lookup is a DNS query at start, and its IDNA codec
+        would make the native binary carry ``unicodedata`` (0.4 MB) for it.
+        """
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """An idle or a new thread for the connection, unless ``max_connections`` are open: then 503 and close."""

@@ -51,6 +51,9 @@ NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=yes
 PrivateTmp=yes
+# The only writable folder: a native binary unpacks itself there once (tfedge's caches go there too).
+CacheDirectory=tfedge
+Environment=XDG_CACHE_HOME=%C/tfedge
 
 [Install]
 WantedBy=multi-user.target

@@ -1,0 +1,189 @@
+"""A binary built with ``tfedge-build --serve``: it serves its embedded model by default, and its systemd unit.
+
+One build (``native_build``: the ``native`` CI cell runs it) shared by every test here; the
+server it starts is asked as a client would ask it, on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tfedge
+from support import MODELS
+from tfedge import __version__
+from tfedge.native.targets import host_arch
+
+pytestmark = pytest.mark.native_build
+
+BUILD = str(Path(sys.executable).parent / "tfedge-build")
+ADD = MODELS / "add.tflite"
+
+
+class Served:
+    """The binary's default command (``tfedge serve`` with its models) on a free loopback port."""
+
+    def __init__(self, binary: Path, env: dict[str, str], log: Path, *args: str) -> None:
+        self.log = log
+        self._out = open(log, "wb")
+        self.proc = subprocess.Popen([str(binary), "--port", "0", *args], stdout=subprocess.DEVNULL,
+                                     stderr=self._out, env=env)
+        deadline = time.monotonic() + 120
+        while not (found := re.search(r"on http://127\.0\.0\.1:(\d+) ", self.text())):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"the binary did not start serving:\n{self.text()}")
+            time.sleep(0.05)
+        self.port = int(found.group(1))
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            connection.close()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """``tfedge-build --serve adder=add.tflite --port 8123`` (built once) and the environment to run it in."""
+    arch = host_arch()
+    if arch is None:
+        pytest.fail(f"tfedge-build builds for x86_64, aarch64 and armv7l, not {os.uname().machine}")
+    tmp = tmp_path_factory.mktemp("serve-build")
+    proc = subprocess.run([BUILD, "--serve", f"adder={ADD}", "--port", "8123", "--dist", str(tmp / "dist")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    binary = Path(proc.stdout.strip())
+    assert binary == tmp / "dist" / f"tfedge-serve-{__version__}-linux-{arch.value}"
+    assert sorted(p.name for p in binary.parent.iterdir()) == [
+        f"{binary.name}{suffix}" for suffix in ("", ".build.log", ".report.xml", ".service")
+    ]
+    # The model ran once on the backend before Nuitka, and the binary served before it was installed.
+    assert "build_native: running the models once on " in proc.stderr
+    assert f"build_native: wrote the systemd unit {binary}.service " in proc.stderr
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp / "cache"))
+    env.pop("TFEDGE_BACKEND", None)
+    return binary, env
+
+
+@pytest.fixture(scope="module")
+def server(built: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    binary, env = built
+    served = Served(binary, env, tmp_path_factory.mktemp("serve-log") / "server.log", "--workers", "1")
+    yield served
+    assert served.stop() == 0, served.text()
+
+
+def test_ready_and_model_metadata(server: Served) -> None:
+    assert server.request("GET", "/v2/health/ready")[0] == 200
+    status, _, body = server.request("GET", "/v2/models/adder")
+    assert status == 200
+    spec = tfedge.Interpreter(str(ADD)).input_specs()[0]
+    meta = json.loads(body)
+    assert meta["name"] == "adder"
+    assert [(t["name"], t["datatype"], t["shape"]) for t in meta["inputs"]] == [
+        (spec.name, "FP32", list(spec.shape_signature))]
+
+
+def test_binary_infer_equals_run_in_python(server: Served) -> None:
+    interp = tfedge.Interpreter(str(ADD))
+    spec = interp.input_specs()[0]
+    x = np.random.default_rng(0).standard_normal(spec.shape, dtype=np.float32)
+    expected = interp.run({spec.name: x})
+    try:
+        import tritonclient.http as httpclient
+    except ImportError:  # the native cell's venv: the binary tensor extension by hand
+        header = json.dumps({"inputs": [{"name": spec.name, "shape": list(x.shape), "datatype": "FP32",
+                                         "parameters": {"binary_data_size": x.nbytes}}],
+                             "parameters": {"binary_data_output": True}}).encode()
+        status, headers, body = server.request(
+            "POST", "/v2/models/adder/infer", header + x.tobytes(),
+            {"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"})
+        assert status == 200, body
+        length = int(headers["inference-header-content-length"])
+        outputs, offset = {}, length
+        for out in json.loads(body[:length])["outputs"]:
+            size = out["parameters"]["binary_data_size"]
+            outputs[out["name"]] = np.frombuffer(body[offset:offset + size], np.float32).reshape(out["shape"])
+            offset += size
+    else:
+        client = httpclient.InferenceServerClient(f"127.0.0.1:{server.port}")
+        inp = httpclient.InferInput(spec.name, list(x.shape), "FP32")
+        inp.set_data_from_numpy(x, binary_data=True)
+        result = client.infer("adder", [inp])
+        outputs = {name: result.as_numpy(name) for name in expected}
+        client.close()
+    assert sorted(outputs) == sorted(expected)
+    for name, want in expected.items():
+        assert outputs[name].tobytes() == want.tobytes(), name
+
+
+def test_bad_request_is_400_and_the_server_keeps_serving(server: Served) -> None:
+    status, _, body = server.request("POST", "/v2/models/adder/infer", b'{"inputs": [{"name": ',
+                                     {"Content-Type": "application/json"})
+    assert status == 400
+    assert "error" in json.loads(body)
+    assert server.request("GET", "/v2/models/adder/ready")[0] == 200
+    assert server.proc.poll() is None
+
+
+def test_other_commands_are_still_there(built: tuple[Path, dict[str, str]]) -> None:
+    binary, env = built
+    out = subprocess.run([str(binary), "info"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("model      embedded:adder (")
+
+
+def test_sigterm_exits_0(built: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    binary, env = built
+    served = Served(binary, env, tmp_path / "server.log", "--quiet")
+    assert served.request("GET", "/v2/health/live")[0] == 200
+    assert served.stop() == 0, served.text()
+    assert "Traceback" not in served.text()
+
+
+def test_systemd_unit(built: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    binary, _ = built
+    unit = Path(f"{binary}.service").read_text()
+    assert "ExecStart=/usr/local/bin/tfedge-serve serve embedded:adder --host 127.0.0.1 --port 8123\n" in unit
+    for line in ("Restart=on-failure", "User=tfedge", "DynamicUser=yes", "CacheDirectory=tfedge",
+                 "Environment=XDG_CACHE_HOME=%C/tfedge", "KillSignal=SIGTERM", "WantedBy=multi-user.target"):
+        assert f"\n{line}\n" in unit, line
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        return
+    # systemd checks that ExecStart is an executable: the same unit, pointing at the binary built.
+    copy = tmp_path / "tfedge-serve.service"
+    copy.write_text(unit.replace("/usr/local/bin/tfedge-serve", str(binary)))
+    proc = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
