@@ -118,7 +118,8 @@ CELLS: Tuple[Cell, ...] = (
     ) + DOCS, ("ai_edge_litert", "tflite_runtime"), what="3.11, every extra: converters, native build, both backends"),
     # What `pip install "tfedge[native]"` gives on Python 3.11 (numpy 2, ai-edge-litert): the default
     # binary built from it (numpy without BLAS, cached in ~/.cache/tfedge/build-envs) and run.
-    Cell("native", "3.11", (("{wheel}[native,test]",),),
+    # scikit-image: the astronaut, the photo the --serve binary's DeepStack test sends as a JPEG.
+    Cell("native", "3.11", (("{wheel}[native,test]", "scikit-image>=0.22"),),
          (pytest("tests/native/test_build.py", "tests/native/test_serve_build.py", "-m", "native_build"),),
          ("ai_edge_litert",),
          what="tfedge-build from a plain [native] install (numpy 2): the default binary and a --serve one, run"),

@@ -127,6 +127,11 @@ def test_two_models_with_one_name(tmp_path: Path, capsys: pytest.CaptureFixture[
         (["--serve", "adder={add}", "--app", "{app}"],
          "--serve builds the tfedge command as a server; an --app has its own command line. Leave out one of them."),
         (["--serve", "m={add}", "--model", "m={add}"], "Two models are named 'm'"),
+        (["--detect", "adder"], "--detect set(s) up the server: add --serve [NAME=]MODEL.tflite."),
+        (["--serve", "adder={add}", "--detect", "faces"], "--detect 'faces' names no --serve model. Served: adder."),
+        (["--arch", "armv7l", "--serve", "adder={add}", "--detect", "adder"],
+         "--detect needs Pillow in the binary, and PyPI has no armv7l Pillow wheels: the armv7l binary serves KServe "
+         "v2 only; leave out --detect, or serve the detector with tfedge serve from Python on the device."),
     ],
 )
 def test_bad_serve_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
@@ -150,10 +155,34 @@ def test_serve_config(tmp_path: Path) -> None:
     assert built.serve_args == ("embedded:adder",) and built.port == 8123
     assert built.name == f"tfedge-serve-{__version__}-linux-{built.target.arch.value}"
     kept = set(config.EXCLUDED_MODULES) - set(built.excluded)
-    assert {"http", "http.server", "socketserver", "email", "html", *config.SERVE_MODULES} == kept
+    # Pillow too (its JPEG and PNG decoders; _decimal for their fractions): installed here, so it goes in.
+    assert {"http", "http.server", "socketserver", "email", "html", "PIL", "_decimal", *config.SERVE_MODULES} == kept
+    assert built.pillow and built.detect is None
     assert BuildConfig.from_json(built.to_json()) == built
+    detector = cli.config_from_args(cli.build_parser().parse_args(
+        ["--serve", f"adder={MODELS / 'add.tflite'}", "--detect", "adder", "--dist", str(tmp_path / "dist")]))
+    assert detector.serve_args == ("embedded:adder", "--detect", "adder")
+    assert BuildConfig.from_json(detector.to_json()) == detector
     plain = cli.config_from_args(cli.build_parser().parse_args(["--dist", str(tmp_path / "dist")]))
     assert plain.serve == () and plain.excluded == config.EXCLUDED_MODULES and plain.stem == "tfedge"
+
+
+def test_serve_without_pillow(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow not installed: --detect stops before anything is built; without it, the binary serves KServe v2 only."""
+    real = cli.find_spec
+    monkeypatch.setattr(cli, "find_spec", lambda name, *a: None if name == "PIL" else real(name, *a))
+    code, err = _run(capsys, "--serve", f"adder={MODELS / 'add.tflite'}", "--detect", "adder",
+                     "--dist", str(tmp_path / "dist"))
+    assert (code, err) == (1, "build_native: error: --detect needs Pillow in the binary (it decodes DeepStack's "
+                               'JPEGs), and it is not installed here: pip install pillow (or "tfedge[native]"), '
+                               "then build again.\n")
+    assert not (tmp_path / "dist").exists()
+    built = cli.config_from_args(cli.build_parser().parse_args(
+        ["--serve", f"adder={MODELS / 'add.tflite'}", "--dist", str(tmp_path / "dist")]))
+    assert not built.pillow and "PIL" in built.excluded and "_decimal" in built.excluded
+    assert capsys.readouterr().err == ("build_native: Pillow is not installed here, so the binary serves no DeepStack "
+                                       "detection (--detect); pip install pillow to build one that does\n")
 
 
 def _config(tmp_path: Path, target: str = "x86_64-tflite-runtime") -> BuildConfig:

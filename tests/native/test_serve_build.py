@@ -7,6 +7,7 @@ server it starts is asked as a client would ask it, on a free loopback port.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import re
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.native_build
 
 BUILD = str(Path(sys.executable).parent / "tfedge-build")
 ADD = MODELS / "add.tflite"
+FACES = Path(__file__).resolve().parents[1] / "data" / "mediapipe" / "face_detection_short_range.tflite"
 
 
 class Served:
@@ -75,13 +77,13 @@ class Served:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """``tfedge-build --serve adder=add.tflite --port 8123`` (built once) and the environment to run it in."""
+    """``tfedge-build --serve adder=add.tflite --serve faces=... --detect faces --port 8123`` (built once), its environment."""
     arch = host_arch()
     if arch is None:
         pytest.fail(f"tfedge-build builds for x86_64, aarch64 and armv7l, not {os.uname().machine}")
     tmp = tmp_path_factory.mktemp("serve-build")
-    proc = subprocess.run([BUILD, "--serve", f"adder={ADD}", "--port", "8123", "--dist", str(tmp / "dist")],
-                          capture_output=True, text=True)
+    proc = subprocess.run([BUILD, "--serve", f"adder={ADD}", "--serve", f"faces={FACES}", "--detect", "faces",
+                           "--port", "8123", "--dist", str(tmp / "dist")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     binary = Path(proc.stdout.strip())
     assert binary == tmp / "dist" / f"tfedge-serve-{__version__}-linux-{arch.value}"
@@ -175,7 +177,8 @@ def test_sigterm_exits_0(built: tuple[Path, dict[str, str]], tmp_path: Path) -> 
 def test_systemd_unit(built: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     binary, _ = built
     unit = Path(f"{binary}.service").read_text()
-    assert "ExecStart=/usr/local/bin/tfedge-serve serve embedded:adder --host 127.0.0.1 --port 8123\n" in unit
+    assert ("ExecStart=/usr/local/bin/tfedge-serve serve embedded:adder embedded:faces --detect faces "
+            "--host 127.0.0.1 --port 8123\n") in unit
     for line in ("Restart=on-failure", "User=tfedge", "DynamicUser=yes", "CacheDirectory=tfedge",
                  "Environment=XDG_CACHE_HOME=%C/tfedge", "KillSignal=SIGTERM", "WantedBy=multi-user.target"):
         assert f"\n{line}\n" in unit, line
@@ -187,3 +190,67 @@ def test_systemd_unit(built: tuple[Path, dict[str, str]], tmp_path: Path) -> Non
     copy.write_text(unit.replace("/usr/local/bin/tfedge-serve", str(binary)))
     proc = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def _form(**parts: tuple[str | None, bytes]) -> tuple[bytes, dict[str, str]]:
+    """A multipart/form-data body as ``requests`` makes it (Frigate's ``requests.post(data=..., files=...)``)."""
+    boundary = "a5d1f3c0e2b94f6c8d7e9a0b1c2d3e4f"
+    body = b""
+    for name, (filename, content) in parts.items():
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + content + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def _encoded(pixels: np.ndarray, kind: str) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format=kind)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    skdata = pytest.importorskip("skimage.data")  # the native cell installs it
+    return np.asarray(skdata.astronaut())
+
+
+def test_deepstack_as_frigate_sends_it_equals_detect_in_python(server: Served, astronaut: np.ndarray) -> None:
+    from PIL import Image
+
+    from tfedge.tasks import detect
+
+    data = _encoded(astronaut, "JPEG")
+    # Frigate's deepstack detector: requests.post(api_url, data={"api_key": ...}, files={"image": jpeg_bytes}).
+    status, _, body = server.request("POST", "/v1/vision/detection", *_form(api_key=(None, b""), image=("image", data)))
+    assert status == 200, body
+    answer = json.loads(body)
+    decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    expected = sorted(detect(tfedge.Interpreter(str(FACES)), decoded, score_threshold=0.4), key=lambda d: -d.score)
+    assert expected, "the astronaut's face should be found"
+    assert answer == {"success": True, "predictions": [
+        {"label": d.label or str(d.index), "confidence": round(float(d.score), 6), "x_min": int(round(d.box[0])),
+         "y_min": int(round(d.box[1])), "x_max": int(round(d.box[2])), "y_max": int(round(d.box[3]))}
+        for d in expected]}
+    # PNG is the other format the binary decodes.
+    status, _, body = server.request("POST", "/v1/vision/detection", *_form(image=("a.png", _encoded(astronaut, "PNG"))))
+    assert status == 200, body
+    assert [p["label"] for p in json.loads(body)["predictions"]] == [p["label"] for p in answer["predictions"]]
+
+
+def test_deepstack_truncated_jpeg_and_left_out_formats_are_400(server: Served, astronaut: np.ndarray) -> None:
+    truncated = _encoded(astronaut, "JPEG")[:2000]
+    status, _, body = server.request("POST", "/v1/vision/detection", *_form(image=("image", truncated)))
+    assert status == 400, body
+    assert json.loads(body)["success"] is False
+    assert json.loads(body)["error"].startswith("The 'image' field is not an image Pillow can read (")
+    # GIF's decoder is in Pillow but not in the binary: an image it cannot identify, one line, 400.
+    status, _, body = server.request("POST", "/v1/vision/detection",
+                                     *_form(image=("a.gif", _encoded(astronaut[:64, :64], "GIF"))))
+    assert status == 400, body
+    error = json.loads(body)["error"]
+    assert error.startswith("The 'image' field is not an image Pillow can read (cannot identify image file")
+    assert error.endswith("send a whole JPEG or PNG file.") and "\n" not in error
+    assert server.request("GET", "/v2/models/faces/ready")[0] == 200
+    assert server.proc.poll() is None

@@ -187,7 +187,7 @@ def test_native_entry_serves_unless_a_command_is_named(monkeypatch: pytest.Monke
 
 
 def test_detect_without_pillow_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    """--detect needs Pillow (a native binary has none): one line at start, not a 500 per request."""
+    """--detect needs Pillow (an armv7l binary has none): one line at start, not a 500 per request."""
     from tfedge.serve import app
 
     monkeypatch.setattr(app, "find_spec", lambda name: None)
@@ -195,5 +195,5 @@ def test_detect_without_pillow_is_refused_at_start(monkeypatch: pytest.MonkeyPat
     with pytest.raises(RequestError) as info:
         app.build_service(models, detect="faces", workers=1)
     assert str(info.value) == ("--detect 'faces' needs Pillow to decode DeepStack's images, and it is not installed: "
-                               'pip install "tfedge[draw]" (a native binary does not carry it: serve the detector '
-                               "with tfedge serve from Python).")
+                               'pip install "tfedge[draw]" (a native binary: build it with tfedge-build --serve ... '
+                               "--detect NAME, which carries Pillow on x86_64 and aarch64).")

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -20,7 +21,7 @@ from .noblas import ensure_noblas_env
 from .probe import check_models
 from .progress import Progress, log
 from .root import build_in_root
-from .targets import TARGETS, Arch, Backend, TargetError, host_arch, select_target, target_named
+from .targets import TARGETS, Arch, Backend, Target, TargetError, host_arch, select_target, target_named
 from .toolchain import build_env, check_toolchain
 from ..serve.systemd import write_unit
 
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--serve", action="append", default=[], metavar="[NAME=]FILE.tflite",
                        help="embed a model and serve it: the binary's default command becomes `tfedge serve` "
                             "with its models, and a systemd unit is written beside it (repeatable)")
+    serve.add_argument("--detect", metavar="NAME",
+                       help="the served model that answers DeepStack's POST /v1/vision/detection (Frigate, "
+                            "Blue Iris); the binary carries Pillow's JPEG and PNG decoders for it")
     serve.add_argument("--host", default="127.0.0.1", help="the address in the systemd unit (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="the port in the systemd unit (default 8000)")
     parser.add_argument("--arch", choices=[a.value for a in Arch], help="target architecture (default: this machine's)")
@@ -106,19 +110,43 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
                          lto=args.lto, jobs=max(args.jobs, 0), no_blas=no_blas and not cross)
     if not served:
         return config
-    return config.with_(serve=tuple(m.name for m in served), host=args.host, port=args.port,
-                        excluded=serve_excluded(config.excluded))
+    pillow = _pillow(target, args.detect)
+    return config.with_(serve=tuple(m.name for m in served), host=args.host, port=args.port, detect=args.detect,
+                        pillow=pillow, excluded=serve_excluded(config.excluded, pillow=pillow))
+
+
+def _pillow(target: Target, detect: Optional[str]) -> bool:
+    """Whether a --serve build carries Pillow: where the target has it (x86_64: when installed here).
+
+    Raises:
+        BuildError: ``--detect`` where it cannot (armv7l: no Pillow wheels; x86_64: not installed).
+    """
+    if not target.pillow:
+        if detect is not None:
+            raise BuildError(f"--detect needs Pillow in the binary, and PyPI has no {target.arch.value} Pillow wheels: "
+                             f"the {target.arch.value} binary serves KServe v2 only; leave out --detect, or serve the "
+                             "detector with tfedge serve from Python on the device.")
+        return False
+    if target.suite is not None or find_spec("PIL") is not None:
+        return True  # a root installs it; here, the build venv takes this venv's
+    if detect is not None:
+        raise BuildError("--detect needs Pillow in the binary (it decodes DeepStack's JPEGs), and it is not "
+                         "installed here: pip install pillow (or \"tfedge[native]\"), then build again.")
+    log("Pillow is not installed here, so the binary serves no DeepStack detection (--detect); "
+        "pip install pillow to build one that does")
+    return False
 
 
 def _check_serve_args(args: argparse.Namespace, served: Sequence[str]) -> None:
     """Fail unless the serving options fit together.
 
     Raises:
-        BuildError: --host or --port without --serve, --serve with --app, or a port out of range.
+        BuildError: --detect, --host or --port without --serve, --serve with --app, a port out of
+            range, or --detect naming no served model.
     """
     if not served:
-        given = [flag for flag, value, default in (("--host", args.host, "127.0.0.1"), ("--port", args.port, 8000))
-                 if value != default]
+        given = [flag for flag, value, default in (("--detect", args.detect, None), ("--host", args.host, "127.0.0.1"),
+                                                   ("--port", args.port, 8000)) if value != default]
         if given:
             raise BuildError(f"{', '.join(given)} set(s) up the server: add --serve [NAME=]MODEL.tflite.")
         return
@@ -127,6 +155,8 @@ def _check_serve_args(args: argparse.Namespace, served: Sequence[str]) -> None:
                          "Leave out one of them.")
     if not 1 <= args.port <= 65535:
         raise BuildError(f"--port must be from 1 to 65535, got {args.port}.")
+    if args.detect is not None and args.detect not in served:
+        raise BuildError(f"--detect {args.detect!r} names no --serve model. Served: {', '.join(served)}.")
 
 
 def _stop_on_sigterm() -> None:
@@ -140,7 +170,7 @@ def _stop_on_sigterm() -> None:
 
 def _in_noblas_env(config: BuildConfig, progress: Progress) -> Path:
     """Compile ``config`` with the no-BLAS venv's Python (made once); the result's path."""
-    python = ensure_noblas_env(config.target.backend, progress)
+    python = ensure_noblas_env(config.target.backend, progress, pillow=config.pillow)
     with tempfile.TemporaryDirectory(prefix="tfedge-build-") as tmp:
         from .compile import stage_sources
 

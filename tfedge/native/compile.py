@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Dict, List, Optional, Sequence
+from typing import IO, Dict, List, Optional, Sequence, Tuple
 
 from .._version import __version__
 from ..embedded import MANIFEST_FORMAT, MANIFEST_NAME
@@ -63,15 +63,40 @@ def build_key(config: BuildConfig, entry: Path, sources: Path) -> str:
     # without BLAS) must not share a folder, or each start of one re-extracts over the other.
     from importlib.util import find_spec
 
-    for package in ("numpy", config.target.backend.value):
+    for package, libs in _compiled_packages(config):
         spec = find_spec(package)
         if spec is None or not spec.submodule_search_locations:
             continue
         folder = Path(next(iter(spec.submodule_search_locations)))
-        libraries = [*folder.rglob("*.so*"), *folder.with_name(f"{package}.libs").glob("*.so*")]
+        libraries = [*folder.rglob("*.so*"), *folder.with_name(libs).glob("*.so*")]
         for library in sorted(libraries):
             digest.update(f"{library.relative_to(folder.parent)}\0".encode() + library.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _compiled_packages(config: BuildConfig) -> List[Tuple[str, str]]:
+    """The packages with shared libraries that go in, each with the folder of the libraries its wheel bundles."""
+    packages = [("numpy", "numpy.libs"), (config.target.backend.value, f"{config.target.backend.value}.libs")]
+    return packages + [("PIL", "pillow.libs")] if config.pillow else packages
+
+
+def pillow_options(config: BuildConfig) -> List[str]:
+    """Nuitka's options for Pillow in a ``config.pillow`` build: its JPEG and PNG decoders in, the rest out.
+
+    Raises:
+        BuildError: Pillow is not installed in the Python that builds.
+    """
+    if not config.pillow:
+        return []
+    try:
+        from ..serve.native import PILLOW_KEPT, pillow_left_out
+
+        left_out = pillow_left_out()
+    except ImportError:
+        raise BuildError(f"Pillow is not installed in the build's Python ({sys.executable}): pip install pillow "
+                         "there, or leave out --detect.") from None
+    return [*(f"--include-module=PIL.{name}" for name in PILLOW_KEPT),
+            *(f"--nofollow-import-to={name}" for name in left_out)]
 
 
 def nuitka_command(config: BuildConfig, *, entry: Path, workdir: Path, manifest: Optional[Path],
@@ -112,6 +137,7 @@ def nuitka_command(config: BuildConfig, *, entry: Path, workdir: Path, manifest:
         "--noinclude-dask-mode=nofollow",
         "--noinclude-numba-mode=nofollow",
         *(f"--nofollow-import-to={name}" for name in (*config.excluded, *(b.value for b in other))),
+        *pillow_options(config),
         "--no-deployment-flag=self-execution",
         # Nuitka takes some excluded extension modules anyway (the CJK codecs: it includes
         # every encoding); this plugin deletes them before the payload is packed.
@@ -196,8 +222,8 @@ def install_into_dist(source: Path, dist: Path, name: str) -> Path:
     return target
 
 
-def _stripped_copies(backend: Backend, folder: Path) -> Optional[Path]:
-    """Copies of numpy and the backend with their shared libraries' symbols stripped.
+def _stripped_copies(packages: Sequence[Tuple[str, str]], folder: Path) -> Optional[Path]:
+    """Copies of ``packages`` (numpy, the backend, Pillow) with their shared libraries' symbols stripped.
 
     The wheels' shared libraries keep symbol tables that the device never reads. Nuitka
     picks the copies up because their folder comes first on PYTHONPATH. Returns that
@@ -209,13 +235,13 @@ def _stripped_copies(backend: Backend, folder: Path) -> Optional[Path]:
         return None
     import importlib.util
 
-    for package in ("numpy", backend.value):
+    for package, libs_name in packages:
         spec = importlib.util.find_spec(package)
         if spec is None or spec.origin is None:
             continue
         source = Path(spec.origin).parent
         shutil.copytree(source, folder / package, ignore=shutil.ignore_patterns("__pycache__", "tests"))
-        libs = source.parent / f"{package}.libs"
+        libs = source.parent / libs_name
         if libs.is_dir():
             shutil.copytree(libs, folder / libs.name)
     libraries = [str(f) for f in folder.rglob("*.so*") if f.is_file()]
@@ -291,8 +317,9 @@ def _serve_check(executable: Path, config: BuildConfig, env: Dict[str, str]) -> 
     """Start a ``--serve`` binary's default command on a free loopback port, ask it, stop it with SIGTERM.
 
     Raises:
-        BuildError: it does not listen within 120 s, does not answer ready and each model's
-            metadata with 200, or does not exit 0 on SIGTERM.
+        BuildError: it does not listen within 120 s, does not answer ready, each model's
+            metadata and (with a detector) a JPEG's and a PNG's detection with 200, or does
+            not exit 0 on SIGTERM.
     """
     import http.client
     import signal
@@ -310,16 +337,21 @@ def _serve_check(executable: Path, config: BuildConfig, env: Dict[str, str]) -> 
                 port = int(found.group(1)) if found else None
             if port is None:
                 raise _failed(config, ["tfedge-serve", *args], proc.poll(), _text(err))
-            for path in ("/v2/health/ready", *(f"/v2/models/{name}" for name in config.serve)):
+            asks: List[Tuple[str, str, Optional[bytes], Dict[str, str]]] = [
+                ("GET", path, None, {}) for path in ("/v2/health/ready", *(f"/v2/models/{n}" for n in config.serve))]
+            if config.detect:  # its decoders: a JPEG and a PNG
+                asks += [("POST", "/v1/vision/detection", *_detection_form(kind)) for kind in ("JPEG", "PNG")]
+            for method, path, body, headers in asks:
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
                 try:
-                    connection.request("GET", path)
-                    status = connection.getresponse().status
+                    connection.request(method, path, body=body, headers=headers)
+                    response = connection.getresponse()
+                    status, answer = response.status, response.read()[:200].decode("utf-8", "replace")
                 finally:
                     connection.close()
                 if status != 200:
-                    raise BuildError(f"The binary built answers GET {path} with {status}, not 200; it was not "
-                                     f"installed. Full log: {config.dist / (config.name + '.build.log')}")
+                    raise BuildError(f"The binary built answers {method} {path} with {status}, not 200 ({answer}); "
+                                     f"it was not installed. Full log: {config.dist / (config.name + '.build.log')}")
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(60)
             if code != 0:
@@ -328,6 +360,23 @@ def _serve_check(executable: Path, config: BuildConfig, env: Dict[str, str]) -> 
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def _detection_form(kind: str) -> Tuple[bytes, Dict[str, str]]:
+    """A DeepStack request (multipart, a 64x48 gradient as a ``kind`` file in ``image``) and its headers."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.zeros((48, 64, 3), np.uint8)
+    pixels[..., 0] = np.arange(64, dtype=np.uint8) * 4
+    data = io.BytesIO()
+    Image.fromarray(pixels).save(data, format=kind)
+    boundary = "tfedge-self-check"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"check\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + data.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
 def _text(file: IO[bytes]) -> str:
@@ -364,8 +413,8 @@ def build_here(config: BuildConfig, progress: Optional[Progress] = None) -> Path
             main = "tfedge.serve.native import main" if config.serve else "tfedge.cli import main"
             call = f"main(serve_args={list(config.serve_args)!r})" if config.serve else "main()"
             entry.write_text(f"from {main}\n\nif __name__ == '__main__':\n    raise SystemExit({call})\n")
-        progress.stage("stripping numpy and the backend")
-        stripped = _stripped_copies(config.target.backend, work / "stripped")
+        progress.stage(f"stripping numpy{', Pillow' if config.pillow else ''} and the backend")
+        stripped = _stripped_copies(_compiled_packages(config), work / "stripped")
         progress.done()
         if stripped is not None:
             path.insert(0, str(stripped))

@@ -130,17 +130,24 @@ EXCLUDED_MODULES: Tuple[str, ...] = (
     "_osx_support", "_bootsubprocess", "pprint", "gzip", "py_compile", "encodings.bz2_codec",
     "encodings.punycode", "encodings.rot_13", "encodings.hex_codec", "encodings.base64_codec",
     "numpy.typing", "numpy.matlib", "numpy.ma.mrecords",
+    # Pillow (tfedge.tasks reads image files with it): only a --serve build with Pillow
+    # carries it, and only its JPEG and PNG decoders (tfedge.serve.native.PILLOW_KEPT).
+    "PIL",
     # The server's own modules (0.8 MB of compiled code): only a --serve build carries them
     # (tfedge.serve.cli stays: `tfedge serve` then says how to build a binary that serves).
     *SERVE_MODULES,
 )
 
-def serve_excluded(excluded: Sequence[str]) -> Tuple[str, ...]:
-    """``excluded`` without what ``tfedge serve`` needs: the server's modules and their stdlib packages."""
-    from ..serve.native import STDLIB_PACKAGES
+def serve_excluded(excluded: Sequence[str], *, pillow: bool = False) -> Tuple[str, ...]:
+    """``excluded`` without what ``tfedge serve`` needs: the server's modules and their stdlib packages.
 
-    return tuple(name for name in excluded
-                 if name not in SERVE_MODULES and name.split(".")[0] not in STDLIB_PACKAGES)
+    With ``pillow``, without Pillow and the stdlib modules its JPEG and PNG decoders import
+    too (the build leaves out the rest of Pillow: :func:`tfedge.serve.native.pillow_left_out`).
+    """
+    from ..serve.native import PILLOW_STDLIB, STDLIB_PACKAGES
+
+    kept = (*SERVE_MODULES, *(("PIL", *PILLOW_STDLIB) if pillow else ()))
+    return tuple(name for name in excluded if name not in kept and name.split(".")[0] not in STDLIB_PACKAGES)
 
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -160,8 +167,10 @@ class BuildConfig:
 
     ``excluded`` is what Nuitka must not follow (EXCLUDED_MODULES unless a feature
     needs some of it); ``no_blas`` builds with a numpy compiled without BLAS. ``serve``
-    names the embedded models a ``--serve`` binary serves by default; ``host`` and
-    ``port`` go into its systemd unit.
+    names the embedded models a ``--serve`` binary serves by default; ``detect`` the one
+    that answers DeepStack's detection (a default argument of the binary, ``--detect``);
+    ``pillow``: the binary carries Pillow's JPEG and PNG decoders. ``host`` and ``port``
+    go into its systemd unit.
     """
 
     target: Target
@@ -177,6 +186,8 @@ class BuildConfig:
     serve: Tuple[str, ...] = ()
     port: int = 8000
     host: str = "127.0.0.1"
+    detect: Optional[str] = None
+    pillow: bool = False
 
     @property
     def stem(self) -> str:
@@ -191,7 +202,8 @@ class BuildConfig:
     @property
     def serve_args(self) -> Tuple[str, ...]:
         """What a ``--serve`` binary's default command serves: ``serve`` and these (then the user's arguments)."""
-        return tuple(f"{EMBEDDED_PREFIX}{name}" for name in self.serve)
+        detect = ("--detect", self.detect) if self.detect else ()
+        return (*(f"{EMBEDDED_PREFIX}{name}" for name in self.serve), *detect)
 
     def to_json(self) -> str:
         """The config as JSON, for the build process that compiles it (another venv, a root)."""
@@ -201,6 +213,7 @@ class BuildConfig:
             "models": [[m.name, str(m.path)] for m in self.models],
             "docker": self.docker, "lto": self.lto, "jobs": self.jobs, "no_blas": self.no_blas,
             "excluded": list(self.excluded), "serve": list(self.serve), "port": self.port, "host": self.host,
+            "detect": self.detect, "pillow": self.pillow,
         })
 
     @classmethod
@@ -212,7 +225,7 @@ class BuildConfig:
                    models=tuple(ModelFile(name, Path(path)) for name, path in data["models"]),
                    docker=data["docker"], lto=data["lto"], jobs=data["jobs"], no_blas=data["no_blas"],
                    excluded=tuple(data["excluded"]), serve=tuple(data["serve"]), port=data["port"],
-                   host=data["host"])
+                   host=data["host"], detect=data["detect"], pillow=data["pillow"])
 
     def with_(self, **changes: Any) -> BuildConfig:
         """A copy with ``changes``."""

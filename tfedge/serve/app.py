@@ -66,10 +66,10 @@ def build_service(models: Mapping[str, ModelSource], *, workers: Optional[int] =
     """
     check_detector(detect, models)  # before the slow part
     if detect is not None and find_spec("PIL") is None:
-        # Refused at start, not with a 500 on every request (a native binary carries no Pillow).
+        # Refused at start, not with a 500 on every request (a binary built without Pillow: armv7l).
         raise RequestError(f"--detect {detect!r} needs Pillow to decode DeepStack's images, and it is not "
-                           'installed: pip install "tfedge[draw]" (a native binary does not carry it: serve '
-                           "the detector with tfedge serve from Python).")
+                           'installed: pip install "tfedge[draw]" (a native binary: build it with tfedge-build '
+                           "--serve ... --detect NAME, which carries Pillow on x86_64 and aarch64).")
     served = {name: Model(name, InterpreterPool(source, size=workers, **interpreter_options), queue)
               for name, source in models.items()}
     names = read_labels(labels)

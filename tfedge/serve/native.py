@@ -12,7 +12,8 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
-__all__ = ["OPTIONAL_STDLIB", "STDLIB_PACKAGES", "main"]
+__all__ = ["OPTIONAL_STDLIB", "PILLOW_KEPT", "PILLOW_LEFT_OUT", "PILLOW_STDLIB", "STDLIB_PACKAGES", "main",
+           "pillow_left_out"]
 
 #: Top-level standard-library packages serve imports (http.server and what it pulls: email
 #: for header parsing, html, mimetypes, calendar for dates; shlex for the systemd unit;
@@ -23,6 +24,35 @@ STDLIB_PACKAGES = ("calendar", "email", "html", "http", "mimetypes", "quopri", "
 
 #: Imported when present, not needed: ``http.client`` falls back without ``ssl`` (no HTTPS here).
 OPTIONAL_STDLIB = ("ssl",)
+
+#: The Pillow image plugins a serving binary keeps: DeepStack's JPEGs (MPO is a phone's JPEG
+#: with more frames; JPEG's EXIF reader uses TIFF's) and PNG. ``Image.open`` imports the other
+#: plugins by name and skips those that fail to import, so another format is an image Pillow
+#: cannot identify: a 400, as a broken file is.
+PILLOW_KEPT = ("JpegImagePlugin", "MpoImagePlugin", "PngImagePlugin", "TiffImagePlugin")
+
+#: Pillow's modules beside the plugins that decoding never imports; each extension module
+#: brings its libraries from ``pillow.libs`` (FreeType and HarfBuzz, LittleCMS, libwebp,
+#: libavif), and Nuitka would take them all (it includes every plugin ``Image.init`` names).
+PILLOW_LEFT_OUT = ("PIL.ImageCms", "PIL._imagingcms", "PIL.ImageFont", "PIL._imagingft", "PIL.ImageDraw",
+                   "PIL.ImageDraw2", "PIL.ImageMath", "PIL._imagingmath", "PIL.ImageMorph", "PIL._imagingmorph",
+                   "PIL.ImageTk", "PIL._imagingtk", "PIL._tkinter_finder", "PIL.ImageQt", "PIL.ImageShow",
+                   "PIL.ImageGrab", "PIL.features", "PIL._webp", "PIL._avif")
+
+#: Standard-library modules the kept plugins import that the default build leaves out
+#: (PNG's and TIFF's ``fractions`` imports ``decimal``, whose C module this is).
+PILLOW_STDLIB = ("_decimal",)
+
+
+def pillow_left_out() -> tuple[str, ...]:
+    """Every Pillow module a serving binary leaves out: the image plugins but :data:`PILLOW_KEPT`, and :data:`PILLOW_LEFT_OUT`.
+
+    Asked of the Pillow in the build venv (its plugin list changes between versions).
+    """
+    from PIL import Image
+
+    return (*(f"PIL.{name}" for name in Image._plugins if name not in PILLOW_KEPT), *PILLOW_LEFT_OUT)
+
 
 #: What the ``tfedge`` command takes before a subcommand.
 _TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
