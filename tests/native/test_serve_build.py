@@ -161,7 +161,7 @@ def test_bad_request_is_400_and_the_server_keeps_serving(server: Served) -> None
 
 def test_other_commands_are_still_there(built: tuple[Path, dict[str, str]]) -> None:
     binary, env = built
-    out = subprocess.run([str(binary), "info"], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([str(binary), "info", "embedded:adder"], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("model      embedded:adder (")
 

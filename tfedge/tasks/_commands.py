@@ -264,9 +264,11 @@ def _landmarks(args: argparse.Namespace) -> int:
 def _check_draw(out: str) -> None:
     """Refuse --draw before any work when Pillow is missing or the folder does not exist."""
     try:
-        import PIL  # noqa: F401
+        from PIL import ImageDraw  # noqa: F401
     except ImportError:
-        raise InputError('--draw needs Pillow: pip install "tfedge[draw]".') from None
+        # A serving native binary carries Pillow's decoders, not its drawing (nor fonts).
+        raise InputError('--draw needs Pillow: pip install "tfedge[draw]" (a native binary does not draw: '
+                         "draw from Python).") from None
     parent = Path(out).parent
     if not parent.is_dir():
         raise InputError(f"Cannot write {out!r}: the directory {str(parent)!r} does not exist.")
