@@ -324,22 +324,16 @@ def _unroll_for_calibration(src: Source, opts: ConvertOptions) -> None:
     TensorFlow's calibrator dies with SIGSEGV on the WHILE loop (even calibrate-only, even the
     old quantizer), and litert-quantizer, which calibrates by running the float model in
     LiteRT, cannot read the loop body's tensors ("Tensor data is null") nor, past that, find
-    statistics for the loop's arguments. A Keras source is unrolled over its time steps; a
-    SavedModel's graph cannot be, so it is refused with the ways that work.
+    statistics for the loop's arguments. A Keras source is unrolled by Keras; a SavedModel's
+    graph has each loop's body inlined once per time step (see :mod:`.recurrent`).
     """
     from .recurrent import has_while_loop
 
     assert opts.quantize is not None
     if not opts.quantize.needs_calibration or src.kind == "tflite":
         return
-    if not has_while_loop(src.saved_model_dir) or src.unroll_recurrent():
-        return
-    raise ConversionError(
-        f"--quantize {opts.quantize.value} cannot calibrate the recurrent layers of {src.label}: TensorFlow's "
-        "calibrator crashes on their while loop and litert-quantizer cannot calibrate it either. Convert the "
-        ".keras/.h5 file or the Keras model instead (tfedge unrolls the layers), export the SavedModel from a "
-        "model whose recurrent layers have unroll=True, or use --quantize dynamic or float16."
-    )
+    if has_while_loop(src.saved_model_dir):
+        src.unroll_recurrent()
 
 
 def _recurrent_fields(src: Source, operators: Any) -> dict[str, Any]:

@@ -33,6 +33,7 @@ FAST = (
     ("saved_model", "lstm", "int8"),
     ("function", "multi_input", "int8"),
     ("function", "lstm", "float16"),
+    ("function", "gru", "int16x8"),
     ("keras", "lstm", "int8"),
     ("keras", "multi_output", "int16x8"),
     ("h5", "embedding", "dynamic"),
@@ -127,8 +128,6 @@ def expected_error(kind: str, family: str, mode: str) -> Optional[str]:
     elif family == "embedding" and mode == "int16x8":
         # TensorFlow's int16x8 calibration records no range for an integer input (the token ids).
         return "TFLiteConverter failed (int16x8): Max and min for dynamic tensors should be recorded during calibration"
-    elif family in RECURRENT and calibrates and kind in ("saved_model", "function"):
-        return f"--quantize {mode.split()[0] if mode != 'keep-float auto' else 'int8'} cannot calibrate the recurrent layers"
     return None
 
 
