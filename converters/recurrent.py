@@ -76,11 +76,9 @@ def patch_tensor_list_batch(saved_model_dir: str, batch: int) -> Optional[tempfi
     Only the graph (``saved_model.pb``) is rewritten; the variables are linked, not copied.
     Returns None when the graph has no such element shape (nothing to patch).
     """
-    from tensorflow.core.protobuf import saved_model_pb2
     from tensorflow.python.framework import tensor_util
 
-    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
-        model = saved_model_pb2.SavedModel.FromString(f.read())
+    model = _read_graph(saved_model_dir)
     patched = 0
     for meta in model.meta_graphs:
         graphs = [meta.graph_def.node] + [fn.node_def for fn in meta.graph_def.library.function]
@@ -101,7 +99,20 @@ def patch_tensor_list_batch(saved_model_dir: str, batch: int) -> Optional[tempfi
                         patched += 1
     if not patched:
         return None
-    temp = tempfile.TemporaryDirectory(prefix="tfedge-batch-")
+    return _rewritten_copy(saved_model_dir, model, "tfedge-batch-")
+
+
+def _read_graph(saved_model_dir: str) -> Any:
+    """The SavedModel proto of ``saved_model_dir`` (its ``saved_model.pb``)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
+        return saved_model_pb2.SavedModel.FromString(f.read())
+
+
+def _rewritten_copy(saved_model_dir: str, model: Any, prefix: str) -> tempfile.TemporaryDirectory[str]:
+    """A temporary SavedModel: the rewritten graph ``model``, the variables and assets linked, not copied."""
+    temp = tempfile.TemporaryDirectory(prefix=prefix)
     for name in os.listdir(saved_model_dir):
         if name != "saved_model.pb":
             os.symlink(os.path.join(os.path.abspath(saved_model_dir), name), os.path.join(temp.name, name))
@@ -166,10 +177,7 @@ def unrolled_copy(model: Any) -> tuple[Any, list[str]]:
 
 def has_while_loop(saved_model_dir: str) -> bool:
     """True when the SavedModel's graph has a while loop over TensorLists (a recurrent layer)."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
-        model = saved_model_pb2.SavedModel.FromString(f.read())
+    model = _read_graph(saved_model_dir)
     for meta in model.meta_graphs:
         for fn in meta.graph_def.library.function:
             if any(n.op in ("While", "StatelessWhile") for n in fn.node_def) and any(
@@ -197,10 +205,7 @@ def unroll_while_loops(saved_model_dir: str, label: str) -> Optional[tuple[tempf
     Raises:
         ConversionError: a loop has no constant number of iterations, or too many.
     """
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
-        model = saved_model_pb2.SavedModel.FromString(f.read())
+    model = _read_graph(saved_model_dir)
     unrolled: list[str] = []
     for meta in model.meta_graphs:
         library = {fn.signature.name: fn for fn in meta.graph_def.library.function}
@@ -211,13 +216,7 @@ def unroll_while_loops(saved_model_dir: str, label: str) -> Optional[tuple[tempf
                 unrolled += _unroll_function(fn, library, label)
     if not unrolled:
         return None
-    temp = tempfile.TemporaryDirectory(prefix="tfedge-unrolled-")
-    for name in os.listdir(saved_model_dir):
-        if name != "saved_model.pb":
-            os.symlink(os.path.join(os.path.abspath(saved_model_dir), name), os.path.join(temp.name, name))
-    with open(os.path.join(temp.name, "saved_model.pb"), "wb") as f:
-        f.write(model.SerializeToString())
-    return temp, unrolled
+    return _rewritten_copy(saved_model_dir, model, "tfedge-unrolled-"), unrolled
 
 
 def _unroll_function(fn: Any, library: dict[str, Any], label: str) -> list[str]:

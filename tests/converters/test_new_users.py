@@ -179,7 +179,7 @@ def test_an_untranslated_failure_is_one_line(mlp_sm: Path, tmp_path: Path, capsy
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("Please check if the quantized model is in debug mode")
 
-    monkeypatch.setattr(importlib.import_module("tfedge.converters.convert"), "model_operators", broken)
+    monkeypatch.setattr(importlib.import_module("tfedge.converters.stage_validate"), "model_operators", broken)
     code = main([str(mlp_sm), "-o", str(tmp_path / "m.tflite"), "--no-progress"])
     out, err = capsys.readouterr()
     assert code == 1
