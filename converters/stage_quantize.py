@@ -38,12 +38,19 @@ def quantize(job: Job) -> Job:
     opts, src = job.options, job.source
     assert opts.quantize is not None and src is not None and job.data is not None
     content, kept = job.content, job.kept_float
+    selective = bool(opts.keep_float or opts.debug_quantization)
+    if selective and (opts.quantize is not Quantize.INT8 or opts.engine is not Engine.TFLITE
+                      or job.data.calibration is None or isinstance(src, TfliteSource)):
+        raise ConversionError(
+            "--keep-float and --debug-quantization need --quantize int8 with --engine tflite, --calibration "
+            "data and a TensorFlow source (not .tflite)."
+        )
     if isinstance(src, TfliteSource):
         content = _quantize_tflite(job, src)
     elif opts.engine is Engine.LITERT and opts.quantize is not Quantize.NONE:
         with captured_native_output():
             content = _quantize.litert_quantize(content, opts, job.data.calibration)
-    if opts.keep_float or opts.debug_quantization:
+    if selective:
         content, kept = _keep_float(job.but(content=content))
     if job.info is not None:
         content = add_metadata(content, job.info)  # before validation: what is checked is what is written
@@ -78,11 +85,7 @@ def _keep_float(job: Job) -> tuple[bytes, tuple[Any, ...]]:
     src, opts, data = job.source, job.options, job.data
     assert src is not None and data is not None
     calib = data.calibration
-    if opts.quantize is not Quantize.INT8 or opts.engine is not Engine.TFLITE or calib is None or src.kind == "tflite":
-        raise ConversionError(
-            "--keep-float and --debug-quantization need --quantize int8 with --engine tflite, --calibration "
-            "data and a TensorFlow source (not .tflite)."
-        )
+    assert calib is not None  # quantize() checked it
     t = tf()
 
     def converter() -> Any:
