@@ -1,4 +1,4 @@
-"""The "check data" stage: calibration and evaluation data checked before TensorFlow starts.
+"""Checks of calibration and evaluation data, for the check stage (:mod:`.stage_check`), before TensorFlow starts.
 
 :func:`precheck` runs before the source is loaded (so before TensorFlow is imported): a
 missing file, an unreadable one, or non-finite values in a ``.npy``/``.npz`` file or a

@@ -121,7 +121,9 @@ def litert_quantize(float_model: bytes, options: ConvertOptions, calibration: Op
     except ConversionError:
         raise
     except Exception as exc:  # noqa: BLE001 - the quantizer raises anything on unsupported graphs
-        raise ConversionError(f"litert-quantizer failed: {first_line(exc)}") from exc
+        raise ConversionError(
+            f"litert-quantizer failed: {first_line(exc).rstrip('.')}. Try --engine tflite (TensorFlow's calibrator)."
+        ) from exc
     if out.quantized_model is None:
         raise ConversionError("litert-quantizer returned no model.")
     return bytes(out.quantized_model)

@@ -91,6 +91,8 @@ class Source:
         self._temps = [temp] if temp is not None else []
         self.inputs, self.outputs = _read_signature(saved_model_dir, label)
         self._loaded: Any = None
+        #: The reference when it is not the SavedModel read now (set when its loops were unrolled).
+        self._reference: Optional[Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]] = None
 
     def __enter__(self) -> Source:
         return self
@@ -100,13 +102,15 @@ class Source:
 
     def close(self) -> None:
         """Delete temporary exports."""
-        self._loaded = None
+        self._loaded = self._reference = None
         for temp in self._temps:
             temp.cleanup()
         self._temps.clear()
 
     def reference(self) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
         """The signature as a function of numpy inputs, run by TensorFlow (the reference)."""
+        if self._reference is not None:
+            return self._reference
         if self._loaded is None:
             self._loaded = tf().saved_model.load(self.saved_model_dir)
         fn = self._loaded.signatures[SIGNATURE]
@@ -118,25 +122,49 @@ class Source:
         return run
 
     def unroll_recurrent(self) -> bool:
-        """Export the Keras model again with its recurrent layers unrolled; False when not a Keras source.
+        """Unroll the recurrent layers' loops over their time steps; False when there are none.
 
         TensorFlow's int8 calibrator crashes on the WHILE loop a recurrent layer becomes;
         unrolled over its (static) time steps, the layer is plain builtin ops that calibrate.
-        """
-        from .recurrent import unrolled_copy
+        A Keras source is exported again with ``unroll=True``; any other SavedModel has its
+        graph's loops unrolled (the batch fixed to 1 first), and the copy must give the
+        original's outputs on random inputs before it is used.
 
-        if self.keras_model is None:
+        Raises:
+            ConversionError: a loop cannot be unrolled, or the unrolled graph differs.
+        """
+        from .recurrent import unroll_while_loops, unrolled_copy
+
+        names: list[str] = []
+        if self.keras_model is not None:
+            copy, names = unrolled_copy(self.keras_model)
+        if names:
+            path, temp = _keras_retracer(copy, self.label)(None)
+            self._temps.append(temp)
+            self._use(path)
+            self.unroll_note = f"unrolled over their time steps for calibration: {', '.join(names)}"
+            return True
+        if self.has_free_batch:
+            self.with_static_batch(1)  # the TensorLists of the unrolled steps need a static shape
+        found = unroll_while_loops(self.saved_model_dir, self.label)
+        if found is None:
             return False
-        copy, names = unrolled_copy(self.keras_model)
-        if not names:
-            return False
-        path, temp = _keras_retracer(copy, self.label)(None)
+        temp, loops = found
         self._temps.append(temp)
+        original = self.reference()
+        self._use(temp.name)
+        _check_same_outputs(original, self.reference(), self.inputs, self.label)
+        self._reference = original  # the report compares the converted model with the graph as given
+        self.unroll_note = (
+            f"unrolled over their time steps in the SavedModel's graph for calibration: {', '.join(loops)}"
+        )
+        return True
+
+    def _use(self, path: str) -> None:
+        """Read the model from ``path`` from now on (an export or rewrite of the same model)."""
         self.saved_model_dir = path
         self.inputs, self.outputs = _read_signature(path, self.label)
         self._loaded = None
-        self.unroll_note = f"unrolled over their time steps for calibration: {', '.join(names)}"
-        return True
 
     @property
     def has_free_batch(self) -> bool:
@@ -155,9 +183,7 @@ class Source:
         if self._retrace is not None:
             path, temp = self._retrace(batch)
             self._temps.append(temp)
-            self.saved_model_dir = path
-            self.inputs, self.outputs = _read_signature(path, self.label)
-            self._loaded = None
+            self._use(path)
             self.static_batch_note = f"batch fixed to {batch} by tracing the {self.kind} source again"
             return
         from .recurrent import patch_tensor_list_batch
@@ -194,9 +220,31 @@ class Source:
         with captured_native_output():
             t.saved_model.save(holder, path, signatures={SIGNATURE: fixed.get_concrete_function()})
         self._temps.append(temp)
-        self.saved_model_dir = path
-        self.inputs, self.outputs = _read_signature(path, self.label)
-        self._loaded = None
+        self._use(path)
+
+
+def _check_same_outputs(
+    original: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]],
+    rewritten: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]],
+    inputs: tuple[InputSpec, ...],
+    label: str,
+) -> None:
+    """ConversionError unless a rewritten graph gives the original's outputs on seeded random inputs."""
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        sample = {
+            s.name: (rng.integers(0, 8, [d or 1 for d in s.shape]) if s.dtype.kind in "iu" else rng.standard_normal([d or 1 for d in s.shape])).astype(s.dtype)
+            for s in inputs
+        }
+        want, got = original(sample), rewritten(sample)
+        for name, value in want.items():
+            scale = float(np.max(np.abs(value))) if value.size else 0.0
+            error = float(np.max(np.abs(got[name].astype(np.float64) - value))) if value.size else 0.0
+            if not error <= 1e-4 * max(scale, 1.0):
+                raise ConversionError(
+                    f"{label}: unrolling its loops changed output {name!r} (max error {error:.3g}), so they do not "
+                    "run a fixed number of steps; use --quantize dynamic or float16."
+                )
 
 
 def _read_signature(path: str, label: str) -> tuple[tuple[InputSpec, ...], tuple[str, ...]]:
@@ -440,6 +488,7 @@ class TfliteSource(Source):
         self.static_batch_note = None
         self.keras_model = None
         self.unroll_note = None
+        self._reference = None
         self.content = path.read_bytes()
         try:
             interp = tfedge.Interpreter(self.content, quiet=True)

@@ -179,7 +179,7 @@ def test_an_untranslated_failure_is_one_line(mlp_sm: Path, tmp_path: Path, capsy
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("Please check if the quantized model is in debug mode")
 
-    monkeypatch.setattr(importlib.import_module("tfedge.converters.convert"), "model_operators", broken)
+    monkeypatch.setattr(importlib.import_module("tfedge.converters.stage_validate"), "model_operators", broken)
     code = main([str(mlp_sm), "-o", str(tmp_path / "m.tflite"), "--no-progress"])
     out, err = capsys.readouterr()
     assert code == 1
@@ -230,3 +230,19 @@ def test_a_calibrator_crash_is_an_error_message(tmp_path: Path) -> None:
         f"TensorFlow's calibrator crashed (SIGSEGV) converting Source {str(tmp_path / 'sm')!r} to int8; nothing was "
         "written. Check the calibration data looks like real inputs, or try --quantize dynamic or float16, or --engine litert."
     )
+
+
+def test_calibrating_conversions_share_one_worker(saved_model: Path, calib: np.ndarray, tmp_path: Path) -> None:
+    """The calibrating conversions of a process run in one worker (one TensorFlow import), replaced after a crash."""
+    from tfedge.converters import _child
+
+    pids = []
+    for name in ("a", "b"):
+        convert(saved_model, tmp_path / f"{name}.tflite", calibration=calib, quantize="int8", validate=False, progress=False)
+        assert _child._worker is not None and _child._worker.proc.poll() is None
+        pids.append(_child._worker.proc.pid)
+    assert pids[0] == pids[1]
+    _child._worker.proc.kill()  # as a calibrator crash would end it
+    _child._worker.proc.wait()
+    convert(saved_model, tmp_path / "c.tflite", calibration=calib, quantize="int8", validate=False, progress=False)
+    assert _child._worker.proc.pid != pids[0] and (tmp_path / "c.tflite").is_file()

@@ -155,18 +155,49 @@ def test_saved_model_with_a_free_batch_is_patched(sequences: tuple[np.ndarray, n
 
 
 @pytest.mark.parametrize("engine", ["tflite", "litert"])
-def test_saved_model_cannot_be_calibrated(engine: str, sequences: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
-    """Neither calibrator handles the loop (TensorFlow's segfaults, litert-quantizer fails): one clear line."""
+def test_saved_model_loops_are_unrolled_to_calibrate(engine: str, sequences: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    """Neither calibrator handles the loop (TensorFlow's segfaults, litert-quantizer fails): the graph is unrolled.
+
+    TensorFlow's calibrator then converts it; litert-quantizer still cannot read the unrolled
+    float model's tensors, and says so in one line.
+    """
+    model = build("lstm")
+    model.export(str(tmp_path / "sm"), verbose=False)
+    calib, ev = sequences
     if engine == "litert":
         pytest.importorskip("litert_quantizer")
-    build("lstm").export(str(tmp_path / "sm"), verbose=False)
+        with pytest.raises(ConversionError) as info:
+            convert(tmp_path / "sm", tmp_path / "m.tflite", calibration=calib, quantize="int8", engine=engine, progress=False)
+        assert str(info.value).splitlines() == [
+            "litert-quantizer failed: Tensor data is null. Run allocate_tensors() first. Try --engine tflite "
+            "(TensorFlow's calibrator)."
+        ]
+        assert not (tmp_path / "m.tflite").exists()
+        return
+    result = convert(tmp_path / "sm", tmp_path / "m.tflite", calibration=calib, eval_data=ev, quantize="int8", engine=engine, progress=False)
+    assert result.recurrent.startswith(
+        "recurrent layers unrolled over their time steps in the SavedModel's graph for calibration: "
+    ) and f"({STEPS} steps)" in result.recurrent
+    ops = {o.name for o in result.operators}
+    assert "WHILE" not in ops and "QUANTIZE" in ops
+    got = np.concatenate([tfedge.Interpreter(result.output).run(ev[i : i + 1])["output_0"] for i in range(len(ev))])
+    assert cosine(got, reference(model, ev)) >= 0.99
+    assert result.outputs[0].cosine == pytest.approx(cosine(got, reference(model, ev)), abs=1e-5)
+
+
+def test_saved_model_with_a_free_sequence_length_is_refused(sequences: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    """No fixed number of time steps: the loop cannot be unrolled, and the line says what to do."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((None, FEATURES), name="seq")
+    keras.Model(inp, keras.layers.Dense(3)(keras.layers.LSTM(UNITS)(inp))).export(str(tmp_path / "sm"), verbose=False)
     with pytest.raises(ConversionError) as info:
-        convert(tmp_path / "sm", tmp_path / "m.tflite", calibration=sequences[0], quantize="int8", engine=engine, progress=False)
-    assert str(info.value).splitlines()[0] == (
-        f"--quantize int8 cannot calibrate the recurrent layers of Source {str(tmp_path / 'sm')!r}: TensorFlow's "
-        "calibrator crashes on their while loop and litert-quantizer cannot calibrate it either. Convert the "
-        ".keras/.h5 file or the Keras model instead (tfedge unrolls the layers), export the SavedModel from a "
-        "model whose recurrent layers have unroll=True, or use --quantize dynamic or float16."
+        convert(tmp_path / "sm", tmp_path / "m.tflite", calibration=sequences[0], quantize="int8", progress=False)
+    assert str(info.value).splitlines()[0].startswith(
+        f"Source {str(tmp_path / 'sm')!r}: the loop of 'functional"
+    )
+    assert str(info.value).splitlines()[0].endswith(
+        "has no fixed number of steps (its sequence length is free), so it cannot be unrolled to calibrate. Export the "
+        "model with a fixed sequence length (keras.Input((STEPS, FEATURES))), or use --quantize dynamic or float16."
     )
     assert not (tmp_path / "m.tflite").exists()
 
