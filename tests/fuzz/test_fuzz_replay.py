@@ -104,20 +104,33 @@ def test_a_normalization_the_metadata_cannot_hold_is_a_conversion_error(case: st
     assert str(caught.value) == message
 
 
-def test_a_model_the_backend_aborts_on_is_a_model_error_through_the_probe() -> None:
-    """An open finding of the load target (tests/fuzz/known/load): sound structure, abort in the backend.
+def test_a_quantized_op_without_a_scale_is_refused_by_the_structural_check() -> None:
+    """The load target's finding: an int8 ADD writing a tensor (declared float32) with no scale.
 
-    Loaded in this process (``probe=False``, as the load target does) it kills the process
-    (SIGABRT in the backend's ADD kernel: an int8 ADD writes a tensor declared float32 without
-    a quantization scale). The default probe turns it into a ModelError.
+    It aborted both backends in ``allocate_tensors()`` (SIGABRT in QuantizeMultiplierSmallerThanOneExp);
+    the structural check now refuses it, so loading it in this process is safe.
     """
+    from tfedge.errors import ModelError
+    from tfedge.verify import verify_model
+
+    (path,) = (_harness.REGRESSIONS_DIR / "load").glob("crash-c2652cc0*")
+    with pytest.raises(ModelError, match=r"^operator 0 in subgraph 0 \(ADD\) is quantized, but its output tensor 0 in "
+                       r"subgraph 0 has no quantization scale; its kernel needs exactly one\. The backend would abort"):
+        verify_model(path.read_bytes())
+    assert _harness.check_in_child("load", path) is None
+
+
+def test_every_known_open_finding_is_contained_by_the_default_probe() -> None:
+    """tests/fuzz/known/<target>/: findings not caught cheaply; the default probe must refuse each."""
     from tfedge import Interpreter
     from tfedge.errors import ModelError
 
-    (path,) = (FUZZ_DIR / "known" / "load").glob("crash-*")
-    with pytest.raises(ModelError, match=r"^The model crashed the .* backend \(SIGABRT\) in a test run\. "):
-        Interpreter(path.read_bytes())
-    assert _harness.check_in_child("load", path) == "killed by SIGABRT"
+    known = sorted((FUZZ_DIR / "known").glob("*/crash-*"))
+    assert known, "tests/fuzz/known/ holds the open classes (the scale-ratio abort at least)"
+    for path in known:
+        with pytest.raises(ModelError, match=r"^The model crashed the .* backend \(SIGABRT\) in a test run\. "):
+            Interpreter(path.read_bytes())
+        assert _harness.check_in_child(path.parent.name, path) == "killed by SIGABRT", path
 
 
 def _fake(body: object, allowed: tuple[type[BaseException], ...] = (ValueError,)) -> types.ModuleType:
