@@ -21,8 +21,8 @@ FUZZ_DIR = Path(__file__).resolve().parents[2] / "tests" / "fuzz"
 def _reads(path: Path) -> str:
     """The first line of a target module's docstring (what it reads), without importing it."""
     doc = ast.get_docstring(ast.parse(path.read_text())) or ""
-    line = doc.split("\n", 1)[0].strip().rstrip(".")
-    return line.replace("|", "/")
+    line = doc.split("\n", 1)[0].strip().rstrip(".").removeprefix("Fuzz target: ")
+    return line.replace("``", "`").replace("|", "/")
 
 
 def _count(folder: Path) -> int:
@@ -42,11 +42,15 @@ def rows(fuzz_dir: Path = FUZZ_DIR) -> tuple[list[list[str]], list[str]]:
             table.append([name, _reads(module), "not recorded", "", "", str(fixed + open_), str(fixed), str(open_),
                           ""])
             continue
-        load = "–".join(f"{x:g}" for x in record.get("load_average", []))
-        table.append([name, _reads(module), f"{record['executions']:,}", f"{record['cov']} / {record['ft']}",
-                      str(len(record["findings"])), str(fixed + open_), str(fixed), str(open_),
-                      f"{record['date'][:10]}, {record['seconds'] / 60:.0f} min, load {load}"])
-        commands.append(f"- {name}: `{record['command']}` (atheris {record.get('atheris', '?')})")
+        load = "–".join(f"{x:g}" for x in record.get("load_average") or [])
+        run = [record["date"][:10]]
+        run += [f"{record['seconds'] / 60:.0f} min"] if record.get("seconds") else []
+        run += [f"load {load}"] if load else []
+        coverage = f"{record['cov']} / {record['ft']}" if record.get("cov") is not None else "not recorded"
+        table.append([name, _reads(module), f"{record['executions']:,}", coverage, str(len(record["findings"])),
+                      str(fixed + open_), str(fixed), str(open_), ", ".join(run)])
+        commands.append(f"- {name}: `{record['command']}` (atheris {record.get('atheris', '?')})"
+                        + (f" ({record['note']})" if record.get("note") else ""))
     return table, commands
 
 
