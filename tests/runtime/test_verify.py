@@ -318,3 +318,10 @@ def test_the_crash_class_is_refused_by_both_backends_too() -> None:
     data = (MODELS_DIR.parent / "runtime-cases" / "blockwise_quantized.tflite").read_bytes()
     assert _error(data).startswith("operator 0 in subgraph 0 (ADD) is quantized, but its input tensor 3 in "
                                    "subgraph 0 has no quantization scale;")
+
+
+def test_tensor_bytes_is_what_the_tensors_without_data_declare() -> None:
+    assert verify_model(_read("add.tflite")).tensor_bytes == 3 * 8 * 8 * 3 * 4  # three float32 (1, 8, 8, 3)
+    data = _read("add.tflite")  # a declared shape of gigabytes is the model's demand, known before loading
+    struct.pack_into("<i", data, _deref(data, _field(data, _tensor(data, 0, 1), 0)) + 4, 8388609)
+    assert verify_model(data).tensor_bytes == (2 + 8388609) * 8 * 8 * 3 * 4
