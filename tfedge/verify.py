@@ -42,7 +42,7 @@ TENSOR_TYPE_NAMES = (
 )
 
 _HINT = "The file is corrupt or truncated; download or copy it again."
-_QUANT_HINT = ("The backend would abort the process on it. The file is damaged or its quantization was "
+_QUANT_HINT = ("The backend would crash the process on it. The file is damaged or its quantization was "
                "written wrong; quantize the model again or download it again.")
 _SCHEMA_VERSION = 3
 _CUSTOM = 32  # BuiltinOperator.CUSTOM
@@ -94,8 +94,9 @@ _SUBGRAPH_SLOTS_2: dict[int, tuple[int, ...]] = {
 }
 _CASE_BRANCHES = 23  # StablehloCaseOptions: a vector of subgraph indices
 
-# Quantized types: INT8, UINT8, INT16 (schema.fbs codes).
-_QUANTIZED_TYPES = frozenset({9, 3, 7})
+# Quantized types: INT8, UINT8, INT16 (schema.fbs codes), and the zero points each can hold.
+_ZERO_POINTS = {9: (-128, 127), 3: (0, 255), 7: (-32768, 32767)}
+_QUANTIZED_TYPES = frozenset(_ZERO_POINTS)
 # Float32 bit patterns: a positive finite scale is above +0.0 and below +inf (the sign bit,
 # infinities and NaNs are all at or above it).
 _INF_BITS = 0x7F800000
@@ -214,8 +215,8 @@ Mask = Optional[Sequence[bool]]
 
 # Field kinds: a scalar's type code, a vector of 1, 2, 4 or 8-byte elements, a string,
 # a table, or a vector of tables.
-_CODES = {"u8": "B", "i8": "b", "u16": "H", "i32": "i", "u32": "I", "u64": "Q"}
-_WIDTHS = {"u8": 1, "i8": 1, "u16": 2, "i32": 4, "u32": 4, "u64": 8}
+_CODES = {"u8": "B", "i8": "b", "u16": "H", "i32": "i", "u32": "I", "u64": "Q", "i64": "q"}
+_WIDTHS = {"u8": 1, "i8": 1, "u16": 2, "i32": 4, "u32": 4, "u64": 8, "i64": 8}
 _VECTORS = {"v1": 1, "v2": 2, "v4": 4, "v8": 8, "s": 1, "tv": 4}
 
 
@@ -809,6 +810,7 @@ def _tensors(subgraphs: _Tables, buffer_sizes: list[int]
     if any(fields[4]):
         quant = tensors.table(fields[4], "quantization", 7, _QUANTIZATION)
         details = _quantization(quant, shapes)
+        _zero_points(quant, dtypes)
         for row, at, count in zip(quant.rows, *quant.fields[2]):
             scales[row], scale_at[row] = count, at
     if any(fields[9][1]):
@@ -862,6 +864,24 @@ def _quantization(quant: _Tables, shapes: list[Sequence[int]]) -> frozenset[int]
             _fail(f"{quant.where(i)} has {scale} per-channel scales along dimension {dim}, "
                   f"which does not fit the shape {list(shape)}.")
     return used
+
+
+def _zero_points(quant: _Tables, dtypes: Sequence[int]) -> None:
+    """Fail where an integer tensor has a zero point its type cannot hold (XNNPACK crashes on one)."""
+    i64 = quant.f.views["i64"][0]
+    for i, (row, start, count) in enumerate(zip(quant.rows, *quant.fields[3])):
+        limits = _ZERO_POINTS.get(dtypes[row])
+        if not count or limits is None:
+            continue
+        if start & 7:
+            _fail(f"the zero point field of {quant.where(i)} points at 64-bit numbers at byte {start}, "
+                  "which is not a multiple of 8.")
+        points = i64[start >> 3:(start >> 3) + count]
+        low, high = min(points), max(points)
+        if low < limits[0] or high > limits[1]:
+            bad = low if low < limits[0] else high
+            _fail(f"{quant.where(i)} has the zero point {bad}, outside the {TENSOR_TYPE_NAMES[dtypes[row]]} range "
+                  f"[{limits[0]}, {limits[1]}].", _QUANT_HINT)
 
 
 def _sparsity(sparsity: _Tables) -> None:

@@ -115,7 +115,7 @@ def test_a_quantized_op_without_a_scale_is_refused_by_the_structural_check() -> 
 
     (path,) = (_harness.REGRESSIONS_DIR / "load").glob("crash-c2652cc0*")
     with pytest.raises(ModelError, match=r"^operator 0 in subgraph 0 \(ADD\) is quantized, but its output tensor 0 in "
-                       r"subgraph 0 has no quantization scale; its kernel needs exactly one\. The backend would abort"):
+                       r"subgraph 0 has no quantization scale; its kernel needs exactly one\. The backend would crash"):
         verify_model(path.read_bytes())
     assert _harness.check_in_child("load", path) is None
 

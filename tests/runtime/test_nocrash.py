@@ -51,7 +51,7 @@ def test_a_quantized_op_without_a_scale_is_refused_before_any_backend(monkeypatc
         tfedge.Interpreter(model)
     assert str(info.value).startswith(
         f"Model file {str(model)!r}: operator 0 in subgraph 0 (ADD) is quantized, but its input tensor 3 in "
-        "subgraph 0 has no quantization scale; its kernel needs exactly one. The backend would abort the process")
+        "subgraph 0 has no quantization scale; its kernel needs exactly one. The backend would crash the process")
 
 
 @pytest.mark.parametrize("command", ["info", "run", "bench"])

@@ -267,7 +267,7 @@ def test_rank_is_bounded() -> None:
     )
 
 
-QUANT_HINT = ("The backend would abort the process on it. The file is damaged or its quantization was written "
+QUANT_HINT = ("The backend would crash the process on it. The file is damaged or its quantization was written "
               "wrong; quantize the model again or download it again.")
 
 
@@ -325,3 +325,16 @@ def test_tensor_bytes_is_what_the_tensors_without_data_declare() -> None:
     data = _read("add.tflite")  # a declared shape of gigabytes is the model's demand, known before loading
     struct.pack_into("<i", data, _deref(data, _field(data, _tensor(data, 0, 1), 0)) + 4, 8388609)
     assert verify_model(data).tensor_bytes == (2 + 8388609) * 8 * 8 * 3 * 4
+
+
+@pytest.mark.parametrize(("zero_point", "shown"), [(-4224, "-4224"), (128, "128"), (2**40, str(2**40))])
+def test_a_zero_point_outside_the_tensor_type_is_refused(zero_point: int, shown: str) -> None:
+    # The load target's second finding (tests/fuzz/regressions/load/crash-14e7102c...): an int8 zero
+    # point of -4224 on a QUANTIZE output made ai_edge_litert's XNNPACK delegate crash (SIGSEGV).
+    data = _read("pc_conv.tflite")
+    quant = _deref(data, _field(data, _tensor(data, 0, 2), 4))
+    struct.pack_into("<q", data, _deref(data, _field(data, quant, 3)) + 4, zero_point)
+    assert _error(data) == (
+        f"the quantization of tensor 2 in subgraph 0 has the zero point {shown}, outside the INT8 range "
+        f"[-128, 127]. {QUANT_HINT}"
+    )
