@@ -868,20 +868,27 @@ def _quantization(quant: _Tables, shapes: list[Sequence[int]]) -> frozenset[int]
 
 def _zero_points(quant: _Tables, dtypes: Sequence[int]) -> None:
     """Fail where an integer tensor has a zero point its type cannot hold (XNNPACK crashes on one)."""
-    i64 = quant.f.views["i64"][0]
-    for i, (row, start, count) in enumerate(zip(quant.rows, *quant.fields[3])):
-        limits = _ZERO_POINTS.get(dtypes[row])
-        if not count or limits is None:
+    i64, buf = quant.f.views["i64"][0], quant.f.buf
+    starts, counts = quant.fields[3]
+    types = [dtypes[row] for row in quant.rows]
+    for code, (low, high) in _ZERO_POINTS.items():
+        mine = [i for i, (t, n) in enumerate(zip(types, counts)) if t == code and n]
+        if not mine:
             continue
-        if start & 7:
-            _fail(f"the zero point field of {quant.where(i)} points at 64-bit numbers at byte {start}, "
-                  "which is not a multiple of 8.")
-        points = i64[start >> 3:(start >> 3) + count]
-        low, high = min(points), max(points)
-        if low < limits[0] or high > limits[1]:
-            bad = low if low < limits[0] else high
-            _fail(f"{quant.where(i)} has the zero point {bad}, outside the {TENSOR_TYPE_NAMES[dtypes[row]]} range "
-                  f"[{limits[0]}, {limits[1]}].", _QUANT_HINT)
+        if reduce(or_, [starts[i] for i in mine]) & 7:
+            i = _first(starts[i] & 7 for i in mine)
+            _fail(f"the zero point field of {quant.where(mine[i])} points at 64-bit numbers at byte "
+                  f"{starts[mine[i]]}, which is not a multiple of 8.")
+        # One number per tensor, or per channel: those are all 0 (one C-level pass over the bytes).
+        values = [i64[starts[i] >> 3] if counts[i] == 1 else
+                  (0 if not int.from_bytes(buf[starts[i]:starts[i] + 8 * counts[i]], "little")
+                   else min(i64[starts[i] >> 3:(starts[i] >> 3) + counts[i]], key=lambda v: low <= v <= high))  # out of range first
+                  for i in mine]
+        if min(values) < low or max(values) > high:
+            i = mine[_first(not low <= v <= high for v in values)]
+            bad = next(v for v in i64[starts[i] >> 3:(starts[i] >> 3) + counts[i]] if not low <= v <= high)
+            _fail(f"{quant.where(i)} has the zero point {bad}, outside the {TENSOR_TYPE_NAMES[code]} range "
+                  f"[{low}, {high}].", _QUANT_HINT)
 
 
 def _sparsity(sparsity: _Tables) -> None:
@@ -972,25 +979,36 @@ def _check_requantizing(ops: _Tables, opcode: list[int], opcodes: list[tuple[str
     known = [name in _REQUANTIZING and custom is None for name, custom, _ in opcodes]
     if not any(known):
         return
-    types, scales, u32 = facts.types, facts.scales, ops.f.views["u32"][0]
+    types, scales, scale_at = facts.types, facts.scales, facts.scale_at
     bases = [0, *accumulate(facts.counts)]
     inputs, outputs = ops.ints(1), ops.ints(2)
+    # (op, its activation inputs, its outputs) of every quantized op that requantizes, by tensor row
+    quantized = []
     for i, code in enumerate(opcode):
         if not known[code]:
             continue
         activations = _REQUANTIZING[opcodes[code][0]]
         base, ins = bases[ops.rows[i]], inputs[i]
-        picked = range(len(ins)) if activations is None else [k for k in activations if k < len(ins)]
-        acts = [base + ins[k] for k in picked if ins[k] >= 0]
-        if not any(types[t] in _QUANTIZED_TYPES for t in acts):
-            continue
-        outs = [base + t for t in outputs[i]]
-        for t, kind in chain(((t, "input") for t in acts), ((t, "output") for t in outs)):
+        picked = ins if activations is None else [ins[k] for k in activations if k < len(ins)]
+        acts = [base + t for t in picked if t >= 0]
+        if any([types[t] in _QUANTIZED_TYPES for t in acts]):
+            quantized.append((i, acts, [base + t for t in outputs[i]]))
+    rows = list(chain.from_iterable(acts + outs for _, acts, outs in quantized))
+    if not rows:
+        return
+    u32 = ops.f.views["u32"][0]
+    counts = [scales[t] for t in rows]
+    if min(counts) == max(counts) == 1:
+        bits = [u32[scale_at[t] >> 2] for t in rows]  # float32 bits: +0.0, the sign, inf and NaN fail
+        if min(bits) > 0 and max(bits) < _INF_BITS:
+            return
+    for i, acts, outs in quantized:  # the first bad one, for the message
+        for t, kind in [*((t, "input") for t in acts), *((t, "output") for t in outs)]:
             if scales[t] != 1:
                 has = f"{scales[t]} quantization scales" if scales[t] else "no quantization scale"
                 _fail(f"{what(i)} is quantized, but its {kind} {facts.where(t)} has {has}; its kernel "
                       "needs exactly one.", _QUANT_HINT)
-            bits = u32[facts.scale_at[t] >> 2]  # float32 bits: +0.0, the sign, inf and NaN fail
+            bits = u32[scale_at[t] >> 2]
             if not 0 < bits < _INF_BITS:
                 value = struct.unpack("<f", struct.pack("<I", bits))[0]
                 _fail(f"{what(i)} is quantized, but its {kind} {facts.where(t)} has the scale "
