@@ -1008,9 +1008,9 @@ def _check_requantizing(ops: _Tables, opcode: list[int], opcodes: list[tuple[str
                 has = f"{scales[t]} quantization scales" if scales[t] else "no quantization scale"
                 _fail(f"{what(i)} is quantized, but its {kind} {facts.where(t)} has {has}; its kernel "
                       "needs exactly one.", _QUANT_HINT)
-            bits = u32[scale_at[t] >> 2]
-            if not 0 < bits < _INF_BITS:
-                value = struct.unpack("<f", struct.pack("<I", bits))[0]
+            word = u32[scale_at[t] >> 2]
+            if not 0 < word < _INF_BITS:
+                value = struct.unpack("<f", struct.pack("<I", word))[0]
                 _fail(f"{what(i)} is quantized, but its {kind} {facts.where(t)} has the scale "
                       f"{value}; its kernel divides by it, so it must be a positive finite number.",
                       _QUANT_HINT)
