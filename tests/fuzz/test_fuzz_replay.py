@@ -171,3 +171,23 @@ def test_fuzz_script_runs_a_target_and_reports(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     row = next(line.split() for line in run.stdout.splitlines() if line.startswith("verify "))
     assert row[1] == "300" and int(row[2]) > 0 and row[-1] == "0", run.stdout
+
+
+def test_a_run_is_recorded_for_the_results_table(tmp_path: Path) -> None:
+    import json
+
+    spec = importlib.util.spec_from_file_location("fuzz_script", FUZZ_DIR.parents[1] / "scripts" / "fuzz.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = script  # its dataclasses look their module up
+    spec.loader.exec_module(script)
+    outcome = script.Outcome("verify", 1000, 300, 1000, 12, 61.4, ("KeyError@x.py:1",), (7.25, 8.0))
+    path = script.record(outcome, "python scripts/fuzz.py verify --runs 1000 --record", tmp_path)
+    assert path == tmp_path / "verify.json" and sorted(p.name for p in tmp_path.iterdir()) == ["verify.json"]
+    data = json.loads(path.read_text())
+    assert {k: data[k] for k in ("target", "executions", "cov", "ft", "corpus", "seconds", "findings",
+                                 "command", "load_average")} == {
+        "target": "verify", "executions": 1000, "cov": 300, "ft": 1000, "corpus": 12, "seconds": 61,
+        "findings": ["KeyError@x.py:1"], "command": "python scripts/fuzz.py verify --runs 1000 --record",
+        "load_average": [7.2, 8.0]}
+    assert data["date"].endswith(" UTC")
