@@ -22,7 +22,7 @@ def _reads(path: Path) -> str:
     """The first line of a target module's docstring (what it reads), without importing it."""
     doc = ast.get_docstring(ast.parse(path.read_text())) or ""
     line = doc.split("\n", 1)[0].strip().rstrip(".").removeprefix("Fuzz target: ")
-    return line.replace("``", "`").replace("|", "/")
+    return (line[:1].upper() + line[1:]).replace("``", "`").replace("|", "/")
 
 
 def _count(folder: Path) -> int:

@@ -107,7 +107,7 @@ def test_the_fuzzing_section_is_generated_from_the_records(tmp_path: Path) -> No
     (fuzz / "records" / "NOTES.md").write_text("- verify: what was fixed.\n")
     section = fuzzing.table(Context(work_dir=tmp_path, out_dir=tmp_path), fuzz)
     lines = section.body.splitlines()
-    assert lines[2] == ("| load | the load path / `Interpreter` | not recorded |  |  | 1 | 0 | 1 |  |")
+    assert lines[2] == ("| load | The load path / `Interpreter` | not recorded |  |  | 1 | 0 | 1 |  |")
     assert lines[3] == ("| verify | The structural check: verify_model(bytes) | 1,000,000 | 303 / 1053 | 0 | 2 | 2 | 0 | "
                         "2026-12-03, 15 min, load 12–15.5 |")
     assert "- verify: `python scripts/fuzz.py verify --runs 1000000` (atheris 3.0.0)" in lines
