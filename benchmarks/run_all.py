@@ -32,7 +32,9 @@ from tfedge._files import write_atomically  # noqa: E402
 script_dir_last(__file__)
 
 from models import DEFAULT_WORK_DIR  # noqa: E402
-from tables import Context, Section, backends, formats, packaging, pools, runtime_overhead, serve, startup, tasks  # noqa: E402
+from tables import (  # noqa: E402
+    Context, Section, backends, formats, fuzzing, packaging, pools, runtime_overhead, serve, startup, tasks,
+)
 
 #: The tables of RESULTS.md in order, by the name ``--tables`` takes.
 TABLES: dict[str, ModuleType] = {
@@ -44,6 +46,7 @@ TABLES: dict[str, ModuleType] = {
     "pools": pools,
     "tasks": tasks,
     "serve": serve,
+    "fuzzing": fuzzing,  # read from tests/fuzz/records (scripts/fuzz.py --record), not run
 }
 _BUSY_SHARE = 0.2  # share of the machine's CPU used by other processes above which the header says busy
 

@@ -167,9 +167,10 @@ def _np_load(path: Path, what: str) -> np.ndarray | dict[str, np.ndarray]:
             return {k: loaded[k] for k in loaded.files}
     # numpy and zipfile report a damaged file in many ways: OSError, ValueError (a bad header), EOFError,
     # zipfile.BadZipFile, zlib.error (bad compressed data), NotImplementedError (a compression it lacks),
-    # tokenize.TokenError and SyntaxError (a header that is not a Python literal).
+    # tokenize.TokenError and SyntaxError (a header that is not a Python literal), TypeError (a header
+    # literal Python cannot build, such as a set of dicts: ``{{'descr': ...}}``).
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
-            SyntaxError, tokenize.TokenError, OverflowError) as exc:
+            SyntaxError, tokenize.TokenError, OverflowError, TypeError) as exc:
         raise ConversionError(f"{what} {str(path)!r} cannot be read by numpy: {exc}") from exc
 
 

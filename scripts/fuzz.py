@@ -7,9 +7,12 @@ prints a table: executions, coverage (libFuzzer's edges and features), corpus si
 Findings (an exception the target does not allow, a hang, memory past its bound, a crash)
 are written to ``tests/fuzz/regressions/<target>/``, where ``tests/fuzz/test_fuzz_replay.py`` replays
 them; ``--save-corpus`` folds the new interesting inputs into ``tests/fuzz/corpus/<target>/``
-(small files only). Needs atheris (Python 3.11: ``pip install "tfedge[fuzz]"``)::
+(small files only). ``--record`` writes what the run did to ``tests/fuzz/records/<target>.json``
+(executions, coverage, findings, the command, the date, the load average), from which
+``benchmarks/run_all.py`` builds the fuzzing table of RESULTS.md. Needs atheris (Python 3.11:
+``pip install "tfedge[fuzz]"``)::
 
-    python scripts/fuzz.py metadata verify --runs 1000000
+    python scripts/fuzz.py metadata verify --runs 1000000 --save-corpus --record
     python scripts/fuzz.py --seconds 60 --save-corpus      # every target, a minute each
 
 Exits 0 when no target had a finding, 1 when one had, 2 on usage errors.
@@ -18,6 +21,7 @@ Exits 0 when no target had a finding, 1 when one had, 2 on usage errors.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import re
@@ -35,6 +39,8 @@ sys.path.insert(0, str(FUZZ_DIR))  # the harness, never the repository root: tfe
 
 import _harness  # noqa: E402
 
+#: Where ``--record`` writes one JSON record per target (read by benchmarks/tables/fuzzing.py).
+RECORDS_DIR = FUZZ_DIR / "records"
 #: Corpus files over this size are not committed (they are rebuilt from the seeds anyway).
 MAX_CORPUS_FILE = 16 << 10
 
@@ -50,6 +56,7 @@ class Outcome:
     corpus: int
     seconds: float
     findings: tuple[str, ...]
+    loads: tuple[float, float] = (0.0, 0.0)  # 1-minute load average at the start and at the end
 
 
 def _stat(log: str, name: str) -> int:
@@ -119,6 +126,7 @@ def fuzz(name: str, *, runs: int, seconds: int, time_limit: float, rss_limit_mb:
         dirs = [str(grown), *([str(corpus)] if corpus.is_dir() else []), str(seeds)]
         env = {**os.environ, "TFEDGE_FUZZ_LOG": str(log_file), "TFEDGE_FUZZ_REGRESSIONS": str(folder),
                "TFEDGE_FUZZ_TIME_LIMIT": str(time_limit)}
+        load_start = os.getloadavg()[0]
         start = time.monotonic()
         run = subprocess.run([*command, *limits, *dirs], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, errors="replace", check=False)
@@ -138,7 +146,52 @@ def fuzz(name: str, *, runs: int, seconds: int, time_limit: float, rss_limit_mb:
         kept = _save_corpus(command, name, grown, work, max_len or MAX_CORPUS_FILE) if save_corpus else (
             len(list(corpus.iterdir())) if corpus.is_dir() else 0)
         return Outcome(name, _executions(log), edges, features, kept, elapsed,
-                       tuple(findings))
+                       tuple(findings), (load_start, os.getloadavg()[0]))
+
+
+def _atheris_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("atheris")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def record(outcome: Outcome, command: str, folder: Path = RECORDS_DIR) -> Path:
+    """Write what one target's run did to ``folder/<target>.json`` (atomically); its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{outcome.target}.json"
+    data = {
+        "target": outcome.target,
+        "executions": outcome.executions,
+        "cov": outcome.edges,
+        "ft": outcome.features,
+        "corpus": outcome.corpus,
+        "seconds": round(outcome.seconds),
+        "findings": list(outcome.findings),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command,
+        "load_average": [round(x, 1) for x in outcome.loads],
+        "atheris": _atheris_version(),
+    }
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(partial, path)
+    return path
+
+
+def _command_line(name: str, args: argparse.Namespace) -> str:
+    """The command that runs one target as this run did (for the record)."""
+    parts = ["python scripts/fuzz.py", name]
+    parts += [f"--runs {args.runs}"] if args.runs else []
+    parts += [f"--seconds {args.seconds}"] if args.seconds else []
+    parts += [f"--time-limit {args.time_limit:g}"] if args.time_limit != _harness.TIME_LIMIT else []
+    parts += [f"--rss-limit-mb {args.rss_limit_mb}"] if args.rss_limit_mb != 2048 else []
+    parts += [f"--max-len {args.max_len}"] if args.max_len else []
+    parts += ["--keep-going"] if args.keep_going else []
+    parts += ["--save-corpus"] if args.save_corpus else []
+    return " ".join(parts)
 
 
 def table(outcomes: Sequence[Outcome]) -> str:
@@ -162,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rss-limit-mb", type=int, default=2048, help="the fuzzing process's memory cap")
     parser.add_argument("--max-len", type=int, default=0, help="largest input in bytes (default: the seeds')")
     parser.add_argument("--save-corpus", action="store_true", help="fold new inputs into tests/fuzz/corpus/")
+    parser.add_argument("--record", action="store_true",
+                        help="write the run's numbers to tests/fuzz/records/<target>.json (for RESULTS.md)")
     parser.add_argument("--regressions", type=Path, help="where findings go (default tests/fuzz/regressions)")
     parser.add_argument("--keep-going", action="store_true",
                         help="go on after a crash, hang or OOM (libFuzzer's fork mode; use --seconds)")
@@ -184,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        rss_limit_mb=args.rss_limit_mb, max_len=args.max_len, save_corpus=args.save_corpus,
                        regressions=args.regressions, verbose=args.verbose, keep_going=args.keep_going)
         outcomes.append(outcome)
+        if args.record:
+            record(outcome, _command_line(name, args))
         print(f"{name}: {outcome.executions:,} executions, cov {outcome.edges}, ft {outcome.features}, "
               f"{len(outcome.findings)} finding(s)", file=sys.stderr, flush=True)
     print(table(outcomes))

@@ -42,6 +42,8 @@ TENSOR_TYPE_NAMES = (
 )
 
 _HINT = "The file is corrupt or truncated; download or copy it again."
+_QUANT_HINT = ("The backend would crash the process on it. The file is damaged or its quantization was "
+               "written wrong; quantize the model again or download it again.")
 _SCHEMA_VERSION = 3
 _CUSTOM = 32  # BuiltinOperator.CUSTOM
 _MAX_RANK = 16
@@ -92,6 +94,25 @@ _SUBGRAPH_SLOTS_2: dict[int, tuple[int, ...]] = {
 }
 _CASE_BRANCHES = 23  # StablehloCaseOptions: a vector of subgraph indices
 
+# Quantized types: INT8, UINT8, INT16 (schema.fbs codes), and the zero points each can hold.
+_ZERO_POINTS = {9: (-128, 127), 3: (0, 255), 7: (-32768, 32767)}
+_QUANTIZED_TYPES = frozenset(_ZERO_POINTS)
+# Float32 bit patterns: a positive finite scale is above +0.0 and below +inf (the sign bit,
+# infinities and NaNs are all at or above it).
+_INF_BITS = 0x7F800000
+# Builtin ops whose integer kernels requantize: they divide by the scale of their activations
+# (the ``params.scale`` TFLite keeps only for a single scale) when they prepare, and abort the
+# process (a TFLITE_CHECK in QuantizeMultiplier) on a missing, zero or non-finite one. Name ->
+# the indices of the activation inputs among the op's inputs (None: all of them); the other
+# inputs are weights (per-channel scales allowed, not read), and every output is an activation.
+_REQUANTIZING: dict[str, tuple[int, ...] | None] = {
+    **dict.fromkeys(("ADD", "SUB", "MUL", "SQUARED_DIFFERENCE", "CONCATENATION")),
+    **dict.fromkeys(("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL", "AVERAGE_POOL_2D",
+                     "SOFTMAX", "LOGISTIC", "TANH", "MEAN", "SUM", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6",
+                     "PRELU", "QUANTIZE"), (0,)),
+    "TRANSPOSE_CONV": (2,),
+}
+
 
 @dataclass(frozen=True)
 class ModelSummary:
@@ -116,6 +137,10 @@ class ModelSummary:
             2 blockwise, 3 multi-axis); empty for plain scale/zero-point quantization.
         subgraph_inputs: The input tensor indices of each subgraph, in the subgraph's order.
         subgraph_outputs: The output tensor indices of each subgraph, in order.
+        main_io: The main subgraph's inputs and outputs as the file declares them.
+        tensor_bytes: Bytes the tensors without constant data declare (shape times element
+            size; strings and packed types left out): what a backend that plans with the
+            declared shapes, as XNNPACK does, may allocate before it reuses any.
     """
 
     version: int
@@ -134,6 +159,7 @@ class ModelSummary:
     subgraph_inputs: tuple[tuple[int, ...], ...] = ()
     subgraph_outputs: tuple[tuple[int, ...], ...] = ()
     main_io: tuple[TensorInfo, ...] = ()
+    tensor_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -153,9 +179,9 @@ class TensorInfo:
     type: str
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, hint: str = _HINT) -> NoReturn:
     """Raise the ModelError for a damaged file."""
-    raise ModelError(f"{message} {_HINT}")
+    raise ModelError(f"{message} {hint}")
 
 
 def _first(flags: Iterable[object]) -> int:
@@ -189,8 +215,8 @@ Mask = Optional[Sequence[bool]]
 
 # Field kinds: a scalar's type code, a vector of 1, 2, 4 or 8-byte elements, a string,
 # a table, or a vector of tables.
-_CODES = {"u8": "B", "i8": "b", "u16": "H", "i32": "i", "u32": "I", "u64": "Q"}
-_WIDTHS = {"u8": 1, "i8": 1, "u16": 2, "i32": 4, "u32": 4, "u64": 8}
+_CODES = {"u8": "B", "i8": "b", "u16": "H", "i32": "i", "u32": "I", "u64": "Q", "i64": "q"}
+_WIDTHS = {"u8": 1, "i8": 1, "u16": 2, "i32": 4, "u32": 4, "u64": 8, "i64": 8}
 _VECTORS = {"v1": 1, "v2": 2, "v4": 4, "v8": 8, "s": 1, "tv": 4}
 
 
@@ -628,8 +654,9 @@ def verify_model(
     subgraphs = model.tables(2, "subgraph {i}", 5, _SUBGRAPH)
     if not subgraphs.n:
         raise ModelError("the model has no subgraphs, so there is nothing to run. " + _HINT)
-    tensor_counts, tensor_types, details, main_io = _tensors(subgraphs, buffer_sizes)
-    counts, calls = _operators(subgraphs, opcodes, tensor_counts, total)
+    facts, tensor_types, details, main_io = _tensors(subgraphs, buffer_sizes)
+    tensor_counts = facts.counts
+    counts, calls = _operators(subgraphs, opcodes, facts, total)
     _check_no_recursion(calls)
 
     metadata = model.tables(6, "metadata {i}", 2, _METADATA)
@@ -667,6 +694,7 @@ def verify_model(
         tensor_types=tensor_types,
         quantization_details=details,
         main_io=main_io,
+        tensor_bytes=facts.tensor_bytes,
         subgraph_inputs=tuple(tuple(group) for group in subgraphs.ints(1)),
         subgraph_outputs=tuple(tuple(group) for group in subgraphs.ints(2)),
     )
@@ -708,12 +736,24 @@ def _opcodes(codes: _Tables) -> list[tuple[str, str | None, int]]:
     return found
 
 
+@dataclass(frozen=True)
+class _TensorFacts:
+    """What the operator checks need to know of every tensor, by row (subgraphs in order)."""
+
+    counts: list[int]  # tensors per subgraph
+    types: list[int]  # TensorType code per tensor
+    scales: list[int]  # number of quantization scales per tensor (0: not quantized)
+    scale_at: list[int]  # byte where the first scale is (0: none)
+    where: Namer  # names tensor row i
+    tensor_bytes: int = 0  # declared bytes of the tensors without constant data
+
+
 def _tensors(subgraphs: _Tables, buffer_sizes: list[int]
-             ) -> tuple[list[int], frozenset[int], frozenset[int], tuple[TensorInfo, ...]]:
+             ) -> tuple[_TensorFacts, frozenset[int], frozenset[int], tuple[TensorInfo, ...]]:
     """Check every tensor of every subgraph and the subgraphs' inputs and outputs.
 
     Returns:
-        The number of tensors in each subgraph, the tensor types used, the
+        The types and scales of every tensor, the tensor types used, the
         quantization details types used, and the main subgraph's inputs and outputs.
     """
     tensors = subgraphs.tables(0, "tensor {i} in {of}", 10, _TENSOR)
@@ -722,7 +762,7 @@ def _tensors(subgraphs: _Tables, buffer_sizes: list[int]
         _check_indices(subgraphs.ints(slot), tensor_counts,
                        _an(kind, subgraphs.where), "tensor")
     if not tensors.n:
-        return tensor_counts, frozenset(), frozenset(), ()
+        return _TensorFacts(tensor_counts, [], [], [], tensors.where), frozenset(), frozenset(), ()
 
     where, fields = tensors.where, tensors.fields
     shapes = _dims(tensors, 0, "shape")
@@ -766,8 +806,13 @@ def _tensors(subgraphs: _Tables, buffer_sizes: list[int]
               f"buffer {buffers[i]} should hold {elements[i] * size} bytes, but it holds "
               f"{nbytes[i]}.")
     details: frozenset[int] = frozenset()
+    scales, scale_at = [0] * tensors.n, [0] * tensors.n
     if any(fields[4]):
-        details = _quantization(tensors.table(fields[4], "quantization", 7, _QUANTIZATION), shapes)
+        quant = tensors.table(fields[4], "quantization", 7, _QUANTIZATION)
+        details = _quantization(quant, shapes)
+        _zero_points(quant, dtypes)
+        for row, at, count in zip(quant.rows, *quant.fields[2]):
+            scales[row], scale_at[row] = count, at
     if any(fields[9][1]):
         tensors.tables(9, "variant {i} of {of}", 3, _VARIANT)
     # The main subgraph's tensors come first, so its tensor indices are rows.
@@ -778,7 +823,9 @@ def _tensors(subgraphs: _Tables, buffer_sizes: list[int]
                    TENSOR_TYPE_NAMES[dtypes[t]] if dtypes[t] < len(TENSOR_TYPE_NAMES) else f"type {dtypes[t]}")
         for kind, slot in (("input", 1), ("output", 2)) for t in subgraphs.ints(slot)[0]
     )
-    return tensor_counts, frozenset(dtypes), details, main_io
+    declared = sum([e * size for e, size, n in zip(elements, itemsizes, nbytes) if n < 0 and size])
+    facts = _TensorFacts(tensor_counts, list(dtypes), scales, scale_at, where, declared)
+    return facts, frozenset(dtypes), details, main_io
 
 
 def _dims(tensors: _Tables, slot: int, name: str) -> list[Sequence[int]]:
@@ -819,6 +866,31 @@ def _quantization(quant: _Tables, shapes: list[Sequence[int]]) -> frozenset[int]
     return used
 
 
+def _zero_points(quant: _Tables, dtypes: Sequence[int]) -> None:
+    """Fail where an integer tensor has a zero point its type cannot hold (XNNPACK crashes on one)."""
+    i64, buf = quant.f.views["i64"][0], quant.f.buf
+    starts, counts = quant.fields[3]
+    types = [dtypes[row] for row in quant.rows]
+    for code, (low, high) in _ZERO_POINTS.items():
+        mine = [i for i, (t, n) in enumerate(zip(types, counts)) if t == code and n]
+        if not mine:
+            continue
+        if reduce(or_, [starts[i] for i in mine]) & 7:
+            i = _first(starts[i] & 7 for i in mine)
+            _fail(f"the zero point field of {quant.where(mine[i])} points at 64-bit numbers at byte "
+                  f"{starts[mine[i]]}, which is not a multiple of 8.")
+        # One number per tensor, or per channel: those are all 0 (one C-level pass over the bytes).
+        values = [i64[starts[i] >> 3] if counts[i] == 1 else
+                  (0 if not int.from_bytes(buf[starts[i]:starts[i] + 8 * counts[i]], "little")
+                   else min(i64[starts[i] >> 3:(starts[i] >> 3) + counts[i]], key=lambda v: low <= v <= high))  # out of range first
+                  for i in mine]
+        if min(values) < low or max(values) > high:
+            i = mine[_first(not low <= v <= high for v in values)]
+            bad = next(v for v in i64[starts[i] >> 3:(starts[i] >> 3) + counts[i]] if not low <= v <= high)
+            _fail(f"{quant.where(i)} has the zero point {bad}, outside the {TENSOR_TYPE_NAMES[code]} range "
+                  f"[{low}, {high}].", _QUANT_HINT)
+
+
 def _sparsity(sparsity: _Tables) -> None:
     """Check the dimension metadata of SparsityParameters (its schema checks the rest)."""
     dims = sparsity.tables(2, "dimension {i} of {of}", 6, _DIMENSION)
@@ -833,10 +905,11 @@ def _sparsity(sparsity: _Tables) -> None:
 def _operators(
     subgraphs: _Tables,
     opcodes: list[tuple[str, str | None, int]],
-    tensor_counts: list[int],
+    facts: _TensorFacts,
     total: int,
 ) -> tuple[dict[str, int], list[set[int]]]:
     """Check every operator; return op name -> uses and the subgraphs each subgraph calls."""
+    tensor_counts = facts.counts
     ops = subgraphs.tables(3, "operator {i} in {of}", 13, _OPERATOR)
     calls: list[set[int]] = [set() for _ in range(subgraphs.n)]
     if not ops.n:
@@ -856,6 +929,8 @@ def _operators(
     for slot, kind, low in ((1, "input", -1), (2, "output", 0), (8, "intermediate", 0)):
         # An optional input is -1.
         _check_indices(ops.ints(slot), limits, _an(kind, what), "tensor", low)
+    if _QUANTIZED_TYPES.intersection(facts.types):
+        _check_requantizing(ops, opcode, opcodes, facts, what)
     if any(fields[9]) or any(fields[10]):
         for i, (offset, length) in enumerate(zip(fields[9], fields[10])):
             if offset + length > total:
@@ -889,6 +964,56 @@ def _operators(
             for row, callees in zip(rows, called):
                 calls[ops.rows[row]].update(callees)
     return counts, calls
+
+
+def _check_requantizing(ops: _Tables, opcode: list[int], opcodes: list[tuple[str, str | None, int]],
+                        facts: _TensorFacts, what: Namer) -> None:
+    """Fail where a quantized op that requantizes lacks a usable scale on an activation.
+
+    The op is quantized when an activation input has an integer type (the backend gives an
+    output the type of its input, whatever the file declares). Then its activations (inputs
+    and outputs) need exactly one scale, a positive finite number; its weights may have one
+    per channel. Scales elsewhere are not read: a string tensor with a scale of 0 is valid,
+    and kernels that do not requantize ignore them.
+    """
+    known = [name in _REQUANTIZING and custom is None for name, custom, _ in opcodes]
+    if not any(known):
+        return
+    types, scales, scale_at = facts.types, facts.scales, facts.scale_at
+    bases = [0, *accumulate(facts.counts)]
+    inputs, outputs = ops.ints(1), ops.ints(2)
+    # (op, its activation inputs, its outputs) of every quantized op that requantizes, by tensor row
+    quantized = []
+    for i, code in enumerate(opcode):
+        if not known[code]:
+            continue
+        activations = _REQUANTIZING[opcodes[code][0]]
+        base, ins = bases[ops.rows[i]], inputs[i]
+        picked = ins if activations is None else [ins[k] for k in activations if k < len(ins)]
+        acts = [base + t for t in picked if t >= 0]
+        if any([types[t] in _QUANTIZED_TYPES for t in acts]):
+            quantized.append((i, acts, [base + t for t in outputs[i]]))
+    rows = list(chain.from_iterable(acts + outs for _, acts, outs in quantized))
+    if not rows:
+        return
+    u32 = ops.f.views["u32"][0]
+    counts = [scales[t] for t in rows]
+    if min(counts) == max(counts) == 1:
+        bits = [u32[scale_at[t] >> 2] for t in rows]  # float32 bits: +0.0, the sign, inf and NaN fail
+        if min(bits) > 0 and max(bits) < _INF_BITS:
+            return
+    for i, acts, outs in quantized:  # the first bad one, for the message
+        for t, kind in [*((t, "input") for t in acts), *((t, "output") for t in outs)]:
+            if scales[t] != 1:
+                has = f"{scales[t]} quantization scales" if scales[t] else "no quantization scale"
+                _fail(f"{what(i)} is quantized, but its {kind} {facts.where(t)} has {has}; its kernel "
+                      "needs exactly one.", _QUANT_HINT)
+            word = u32[scale_at[t] >> 2]
+            if not 0 < word < _INF_BITS:
+                value = struct.unpack("<f", struct.pack("<I", word))[0]
+                _fail(f"{what(i)} is quantized, but its {kind} {facts.where(t)} has the scale "
+                      f"{value}; its kernel divides by it, so it must be a positive finite number.",
+                      _QUANT_HINT)
 
 
 def _check_no_recursion(calls: list[set[int]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -57,7 +58,8 @@ def test_unknown_table_is_a_usage_error(tmp_path: Path) -> None:
                            str(tmp_path / "R.md")], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2
     assert proc.stderr.splitlines()[-1].endswith(
-        "error: unknown table(s) nope; choose from overhead, formats, backends, startup, packaging, pools, tasks, serve"
+        "error: unknown table(s) nope; choose from overhead, formats, backends, startup, packaging, pools, tasks, serve, "
+        "fuzzing"
     )
     assert not (tmp_path / "R.md").exists()
 
@@ -85,3 +87,39 @@ def test_formatting() -> None:
     assert ratio(3, 2) == "1.50×"
     assert markdown_table(["a", "b"], [["x", "1"]]) == "| a | b |\n|:---|---:|\n| x | 1 |"
     assert Section("t", "b").files == ()
+
+
+def test_the_fuzzing_section_is_generated_from_the_records(tmp_path: Path) -> None:
+    from tables import Context, fuzzing
+
+    fuzz = tmp_path / "fuzz"
+    for folder in ("records", "regressions/verify", "known/load"):
+        (fuzz / folder).mkdir(parents=True)
+    (fuzz / "fuzz_verify.py").write_text('"""The structural check: verify_model(bytes).\n\nMore."""\n')
+    (fuzz / "fuzz_load.py").write_text('"""Fuzz target: the load path | ``Interpreter``."""\n')
+    (fuzz / "regressions" / "verify" / "exception-1").write_bytes(b"x")
+    (fuzz / "regressions" / "verify" / "crash-2").write_bytes(b"y")
+    (fuzz / "known" / "load" / "crash-3").write_bytes(b"z")
+    (fuzz / "records" / "verify.json").write_text(json.dumps({
+        "target": "verify", "executions": 1000000, "cov": 303, "ft": 1053, "corpus": 9, "seconds": 884,
+        "findings": [], "date": "2026-12-03 17:00 UTC", "command": "python scripts/fuzz.py verify --runs 1000000",
+        "load_average": [12.0, 15.5], "atheris": "3.0.0"}))
+    (fuzz / "records" / "NOTES.md").write_text("- verify: what was fixed.\n")
+    section = fuzzing.table(Context(work_dir=tmp_path, out_dir=tmp_path), fuzz)
+    lines = section.body.splitlines()
+    assert lines[2] == ("| load | The load path / `Interpreter` | not recorded |  |  | 1 | 0 | 1 |  |")
+    assert lines[3] == ("| verify | The structural check: verify_model(bytes) | 1,000,000 | 303 / 1053 | 0 | 2 | 2 | 0 | "
+                        "2026-12-03, 15 min, load 12–15.5 |")
+    assert "- verify: `python scripts/fuzz.py verify --runs 1000000` (atheris 3.0.0)" in lines
+    assert lines[-1] == "- verify: what was fixed."
+
+
+def test_a_full_run_keeps_the_fuzzing_section(tmp_path: Path) -> None:
+    """run_all.py writes RESULTS.md whole: the fuzzing table is one of its tables, so it is never dropped."""
+    out = tmp_path / "RESULTS.md"
+    proc = subprocess.run([sys.executable, str(BENCH / "run_all.py"), "--tables", "fuzzing", "--out", str(out)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = out.read_text()
+    assert "## 1. Fuzzing: coverage-guided, every parser (atheris)" in text
+    assert "| verify | The structural check" in text and "| load | The load path up to and into the backend" in text

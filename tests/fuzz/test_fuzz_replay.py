@@ -104,20 +104,33 @@ def test_a_normalization_the_metadata_cannot_hold_is_a_conversion_error(case: st
     assert str(caught.value) == message
 
 
-def test_a_model_the_backend_aborts_on_is_a_model_error_through_the_probe() -> None:
-    """An open finding of the load target (tests/fuzz/known/load): sound structure, abort in the backend.
+def test_a_quantized_op_without_a_scale_is_refused_by_the_structural_check() -> None:
+    """The load target's finding: an int8 ADD writing a tensor (declared float32) with no scale.
 
-    Loaded in this process (``probe=False``, as the load target does) it kills the process
-    (SIGABRT in the backend's ADD kernel: an int8 ADD writes a tensor declared float32 without
-    a quantization scale). The default probe turns it into a ModelError.
+    It aborted both backends in ``allocate_tensors()`` (SIGABRT in QuantizeMultiplierSmallerThanOneExp);
+    the structural check now refuses it, so loading it in this process is safe.
     """
+    from tfedge.errors import ModelError
+    from tfedge.verify import verify_model
+
+    (path,) = (_harness.REGRESSIONS_DIR / "load").glob("crash-c2652cc0*")
+    with pytest.raises(ModelError, match=r"^operator 0 in subgraph 0 \(ADD\) is quantized, but its output tensor 0 in "
+                       r"subgraph 0 has no quantization scale; its kernel needs exactly one\. The backend would crash"):
+        verify_model(path.read_bytes())
+    assert _harness.check_in_child("load", path) is None
+
+
+def test_every_known_open_finding_is_contained_by_the_default_probe() -> None:
+    """tests/fuzz/known/<target>/: findings not caught cheaply; the default probe must refuse each."""
     from tfedge import Interpreter
     from tfedge.errors import ModelError
 
-    (path,) = (FUZZ_DIR / "known" / "load").glob("crash-*")
-    with pytest.raises(ModelError, match=r"^The model crashed the .* backend \(SIGABRT\) in a test run\. "):
-        Interpreter(path.read_bytes())
-    assert _harness.check_in_child("load", path) == "killed by SIGABRT"
+    known = sorted((FUZZ_DIR / "known").glob("*/crash-*"))
+    assert known, "tests/fuzz/known/ holds the open classes (the scale-ratio abort at least)"
+    for path in known:
+        with pytest.raises(ModelError, match=r"^The model crashed the .* backend \(SIGABRT\) in a test run\. "):
+            Interpreter(path.read_bytes())
+        assert _harness.check_in_child(path.parent.name, path) == "killed by SIGABRT", path
 
 
 def _fake(body: object, allowed: tuple[type[BaseException], ...] = (ValueError,)) -> types.ModuleType:
@@ -158,3 +171,23 @@ def test_fuzz_script_runs_a_target_and_reports(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     row = next(line.split() for line in run.stdout.splitlines() if line.startswith("verify "))
     assert row[1] == "300" and int(row[2]) > 0 and row[-1] == "0", run.stdout
+
+
+def test_a_run_is_recorded_for_the_results_table(tmp_path: Path) -> None:
+    import json
+
+    spec = importlib.util.spec_from_file_location("fuzz_script", FUZZ_DIR.parents[1] / "scripts" / "fuzz.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = script  # its dataclasses look their module up
+    spec.loader.exec_module(script)
+    outcome = script.Outcome("verify", 1000, 300, 1000, 12, 61.4, ("KeyError@x.py:1",), (7.25, 8.0))
+    path = script.record(outcome, "python scripts/fuzz.py verify --runs 1000 --record", tmp_path)
+    assert path == tmp_path / "verify.json" and sorted(p.name for p in tmp_path.iterdir()) == ["verify.json"]
+    data = json.loads(path.read_text())
+    assert {k: data[k] for k in ("target", "executions", "cov", "ft", "corpus", "seconds", "findings",
+                                 "command", "load_average")} == {
+        "target": "verify", "executions": 1000, "cov": 300, "ft": 1000, "corpus": 12, "seconds": 61,
+        "findings": ["KeyError@x.py:1"], "command": "python scripts/fuzz.py verify --runs 1000 --record",
+        "load_average": [7.2, 8.0]}
+    assert data["date"].endswith(" UTC")

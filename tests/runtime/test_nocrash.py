@@ -1,7 +1,9 @@
 """No model kills the host through tfedge's defaults; a missing delegate falls back to XNNPACK.
 
-``blockwise_quantized.tflite`` (LiteRT's test data) is structurally valid and aborts both
-backends in ``allocate_tensors()``: with the default probe, tfedge refuses it with one line.
+``quantized_add_scale_ratio.tflite`` is structurally valid and aborts both backends in
+``allocate_tensors()`` (its int8 ADD's scales put a multiplier out of the kernel's range): with the
+default probe, tfedge refuses it with one line. LiteRT's own ``blockwise_quantized.tflite`` aborts
+both too, for a missing scale: the structural check refuses that one before any backend sees it.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from pathlib import Path
 import pytest
 
 import tfedge
-from support import BACKENDS, MODELS
+from support import MODELS
 from tfedge import _backend, isolate
 
-ABORTS = Path(__file__).resolve().parent.parent / "data" / "runtime-cases" / "blockwise_quantized.tflite"
+CASES = Path(__file__).resolve().parent.parent / "data" / "runtime-cases"
+ABORTS = CASES / "quantized_add_scale_ratio.tflite"
 
 
 @pytest.fixture(autouse=True)
@@ -32,21 +35,23 @@ def fresh_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_aborting_model_is_refused_in_process(backend: str) -> None:
     with pytest.raises(tfedge.ModelError) as info:
         tfedge.Interpreter(ABORTS, backend=backend)
-    if "ai_edge_litert" not in BACKENDS:  # nothing to probe it with: the advice stands
-        assert str(info.value).endswith('or backend="ai_edge_litert".')
-        return
-    litert = _backend.get_backend("ai_edge_litert").label
-    crashed = f"crashed the {litert} backend (SIGABRT) in a test run"
-    if backend == "ai_edge_litert":
-        assert str(info.value) == f"Model file {str(ABORTS)!r} {crashed}. It was not loaded into this process."
-    else:
-        # Refused for what it lacks, and the advice does not send the user to ai_edge_litert, which aborts too.
-        label = _backend.get_backend(backend).label
-        assert str(info.value) == (
-            f"Model file {str(ABORTS)!r} uses blockwise quantization, which {label} does not implement (it would "
-            f"return wrong values or crash instead of refusing the model). {litert}, which implements it, fails on "
-            f"it too ({crashed}): no installed backend runs this model."
-        )
+    label = _backend.get_backend(backend).label
+    assert str(info.value) == (f"Model file {str(ABORTS)!r} crashed the {label} backend (SIGABRT) in a test run. "
+                               "It was not loaded into this process.")
+
+
+def test_a_quantized_op_without_a_scale_is_refused_before_any_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = CASES / "blockwise_quantized.tflite"
+
+    def no_probe(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the structural check refuses it first")
+
+    monkeypatch.setattr(isolate, "probe_model", no_probe)
+    with pytest.raises(tfedge.ModelError) as info:
+        tfedge.Interpreter(model)
+    assert str(info.value).startswith(
+        f"Model file {str(model)!r}: operator 0 in subgraph 0 (ADD) is quantized, but its input tensor 3 in "
+        "subgraph 0 has no quantization scale; its kernel needs exactly one. The backend would crash the process")
 
 
 @pytest.mark.parametrize("command", ["info", "run", "bench"])
@@ -58,7 +63,7 @@ def test_cli_ends_with_one_line_and_exit_1(backend: str, command: str, tmp_path:
     )
     assert proc.returncode == 1, proc.stderr
     # info shows what the file declares (see test_info_shows_what_the_file_declares); the others nothing.
-    assert ("input_tensor" in proc.stdout) if command == "info" else proc.stdout == ""
+    assert ("input" in proc.stdout) if command == "info" else proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("tfedge: error: Model file "), proc.stderr
 
 

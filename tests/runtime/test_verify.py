@@ -267,12 +267,74 @@ def test_rank_is_bounded() -> None:
     )
 
 
+QUANT_HINT = ("The backend would crash the process on it. The file is damaged or its quantization was written "
+              "wrong; quantize the model again or download it again.")
+
+
+def _scales(data: bytearray, tensor: int) -> int:
+    """Position of the scale vector (its count) of a tensor of subgraph 0."""
+    quant = _deref(data, _field(data, _tensor(data, 0, tensor), 4))
+    return _deref(data, _field(data, quant, 2))
+
 
 def test_zero_points_without_scales_are_not_compared() -> None:
-    # Without scales a tensor is not quantized: its zero points are never read.
-    data = _read("add_quantized_int8.tflite")
-    quant = _deref(data, _field(data, _tensor(data, 0, 0), 4))
-    scales = _deref(data, _field(data, quant, 2))
+    # Without scales a tensor is not quantized: its zero points are never read (a string ADD
+    # does not requantize, so nothing needs its scale).
+    data = _read("tensor_string_data_type.tflite")
+    scales = _scales(data, 0)
     assert struct.unpack_from("<I", data, scales)[0] == 1
     struct.pack_into("<I", data, scales, 0)
     assert verify_model(data).num_tensors == 3
+
+
+def test_a_quantized_add_writing_a_tensor_without_a_scale_is_refused() -> None:
+    # The fuzzer's finding (tests/fuzz/regressions/load/crash-c2652cc0...): an int8 ADD writes a
+    # tensor declared float32 whose scale vector is empty. The backend makes the output int8
+    # and divides by its missing scale: both backends abort (SIGABRT) in allocate_tensors().
+    data = _read("add_quantized_int8.tflite")
+    struct.pack_into("<I", data, _scales(data, 0), 0)
+    assert _error(data) == (
+        "operator 0 in subgraph 0 (ADD) is quantized, but its output tensor 0 in subgraph 0 has no "
+        f"quantization scale; its kernel needs exactly one. {QUANT_HINT}"
+    )
+    data = _read("add_quantized_int8.tflite")  # the same for an input, and for a missing table
+    struct.pack_into("<I", data, _scales(data, 1), 0)
+    assert _error(data).startswith("operator 0 in subgraph 0 (ADD) is quantized, but its input tensor 1 in "
+                                   "subgraph 0 has no quantization scale;")
+
+
+@pytest.mark.parametrize("scale", [0.0, -0.0, -0.5, float("inf"), float("nan")])
+def test_a_quantized_activation_scale_is_a_positive_finite_number(scale: float) -> None:
+    data = _read("add_quantized_int8.tflite")
+    struct.pack_into("<f", data, _scales(data, 2) + 4, scale)
+    assert _error(data) == (
+        f"operator 1 in subgraph 0 (ADD) is quantized, but its output tensor 2 in subgraph 0 has the scale "
+        f"{scale}; its kernel divides by it, so it must be a positive finite number. {QUANT_HINT}"
+    )
+
+
+def test_the_crash_class_is_refused_by_both_backends_too() -> None:
+    """LiteRT's own blockwise_quantized.tflite is one of the class: an int8 ADD with no scales."""
+    data = (MODELS_DIR.parent / "runtime-cases" / "blockwise_quantized.tflite").read_bytes()
+    assert _error(data).startswith("operator 0 in subgraph 0 (ADD) is quantized, but its input tensor 3 in "
+                                   "subgraph 0 has no quantization scale;")
+
+
+def test_tensor_bytes_is_what_the_tensors_without_data_declare() -> None:
+    assert verify_model(_read("add.tflite")).tensor_bytes == 3 * 8 * 8 * 3 * 4  # three float32 (1, 8, 8, 3)
+    data = _read("add.tflite")  # a declared shape of gigabytes is the model's demand, known before loading
+    struct.pack_into("<i", data, _deref(data, _field(data, _tensor(data, 0, 1), 0)) + 4, 8388609)
+    assert verify_model(data).tensor_bytes == (2 + 8388609) * 8 * 8 * 3 * 4
+
+
+@pytest.mark.parametrize(("zero_point", "shown"), [(-4224, "-4224"), (128, "128"), (2**40, str(2**40))])
+def test_a_zero_point_outside_the_tensor_type_is_refused(zero_point: int, shown: str) -> None:
+    # The load target's second finding (tests/fuzz/regressions/load/crash-14e7102c...): an int8 zero
+    # point of -4224 on a QUANTIZE output made ai_edge_litert's XNNPACK delegate crash (SIGSEGV).
+    data = _read("pc_conv.tflite")
+    quant = _deref(data, _field(data, _tensor(data, 0, 2), 4))
+    struct.pack_into("<q", data, _deref(data, _field(data, quant, 3)) + 4, zero_point)
+    assert _error(data) == (
+        f"the quantization of tensor 2 in subgraph 0 has the zero point {shown}, outside the INT8 range "
+        f"[-128, 127]. {QUANT_HINT}"
+    )

@@ -158,7 +158,8 @@ def classify(interp: Model, x: Any, *, top_k: int = 5, score_threshold: Optional
 
     Returns:
         Categories, highest score first. Scores are the model's output, dequantized,
-        through the activation (or the metadata's calibration).
+        through the activation (or the metadata's calibration); a class scoring NaN is
+        left out.
 
     Raises:
         ModelError: The model is not a classifier (the message names the task that fits).
@@ -194,8 +195,12 @@ def _top(interp: Model, outputs: Any, top_k: int, score_threshold: Optional[floa
         scores = _calibrate(scores, out_meta.score_calibration)
     if score_threshold is None and out_meta is not None:
         score_threshold = out_meta.score_threshold
-    k = min(top_k, len(scores))
-    best = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    # A NaN is no class's score (a broken model's output, or softmax over an infinity): left out.
+    candidates = np.flatnonzero(~np.isnan(scores))
+    k = min(top_k, len(candidates))
+    if k == 0:
+        return []
+    best = candidates[np.argpartition(-scores[candidates], k - 1)[:k]] if k < len(candidates) else candidates
     best = best[np.lexsort((best, -scores[best]))]  # score descending, index ascending on ties
     return [Category(index=int(i), score=float(scores[i]), label=names[i] if names else "")
             for i in best if score_threshold is None or scores[i] >= score_threshold]

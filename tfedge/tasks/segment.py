@@ -40,9 +40,9 @@ def segment(interp: Model, image: ImageLike) -> np.ndarray:
     h, w = pixels.shape[:2]
     scores = mask[0]
     if scores.shape[2] == 1:
-        prob = scores
+        prob = np.nan_to_num(scores, nan=0.0)  # a broken model's NaN: no evidence either way
         if float(prob.min()) < 0 or float(prob.max()) > 1:  # logits
-            prob = 1 / (1 + np.exp(-prob))
+            prob = 1 / (1 + np.exp(-np.clip(prob, -80, 80)))  # no overflow on huge logits
         return np.clip(resize_bilinear(prob, h, w)[:, :, 0], 0, 1)
     best = scores.argmax(axis=2).astype(np.uint8 if scores.shape[2] <= 256 else np.int32)
     # Nearest class per image pixel (bilinear on C score maps would cost C times as much).
