@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Sequence
 from .._version import __version__
 from ..embedded import MANIFEST_FORMAT, MANIFEST_NAME
 from .config import BuildConfig, BuildError, Mode, ModelFile
+from .elf import loadable_segments
 from .progress import Progress, log, nuitka_stage
 from .targets import Backend
 from .toolchain import build_env
@@ -198,8 +199,16 @@ def _stripped_copies(backend: Backend, folder: Path) -> Optional[Path]:
         libs = source.parent / f"{package}.libs"
         if libs.is_dir():
             shutil.copytree(libs, folder / libs.name)
-    libraries = [str(f) for f in folder.rglob("*.so*") if f.is_file()]
-    subprocess.run([strip, "--strip-unneeded", *libraries], check=True, capture_output=True)
+    for library in [f for f in folder.rglob("*.so*") if f.is_file() and not f.is_symlink()]:
+        stripped = library.with_name(library.name + ".stripped")
+        subprocess.run([strip, "--strip-unneeded", "-o", str(stripped), str(library)], check=True, capture_output=True)
+        # strip misaligns the segments of a library patchelf edited (auditwheel's bundled
+        # ones: numpy 2's OpenBLAS); the loader refuses those, Nuitka's ldd with it, and the
+        # binary could not start. Those keep their symbols.
+        if loadable_segments(stripped):
+            os.replace(stripped, library)
+        else:
+            stripped.unlink()
     return folder
 
 
