@@ -6,7 +6,7 @@ command), which compiles the installed tfedge. See docs/native.md.
 
     python build_native.py                          # this machine's arch, the fastest backend
     python build_native.py --model net=model.tflite # ... with a model inside
-    python build_native.py --arch aarch64           # 64-bit Pi OS bookworm, JetPack 6 (glibc >= 2.35)
+    python build_native.py --arch aarch64           # 64-bit Pi OS bookworm (glibc >= 2.36)
     python build_native.py --arch aarch64 --glibc 2.31   # Pi OS bullseye, JetPack 5
     python build_native.py --arch armv7l            # 32-bit Raspberry Pi OS
 """

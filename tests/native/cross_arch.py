@@ -121,6 +121,7 @@ def compare_with_x86_64(binary: Path, env: dict[str, str], model: str, backend: 
             scales = quantization.scales if quantization is not None else ()
             atol = float(np.max(scales)) if len(scales) else max(
                 1e-5 * max(1.0, float(np.max(np.abs(want[key])))), activation_step(path, backend))
+            atol *= 1 + 1e-5  # one step as the float32 values dequantized from it differ: 0.00475359
             np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=atol, err_msg=key)
             difference = np.abs(got[key].astype(np.float64) - want[key].astype(np.float64))
             largest[key] = float(difference.max()) if difference.size else 0.0
