@@ -22,6 +22,8 @@ from support import MODELS
 import tfedge
 from tfedge import __version__
 from tfedge.cli import random_input
+from tfedge.native import compile
+from tfedge.native.elf import loadable_segments
 from tfedge.native.targets import host_arch, select_target
 
 #: The command pip installs beside this Python.
@@ -133,6 +135,22 @@ def test_bad_model_argument_is_one_line(native: tuple[Path, dict[str, str]], tmp
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr == "tfedge: error: No embedded model 'nope'. Available: 'adder'.\n"
+
+
+def test_every_library_the_build_strips_still_loads(tmp_path: Path) -> None:
+    """strip breaks libraries patchelf edited (numpy 2's bundled OpenBLAS: "ELF load command
+    address/offset not page-aligned"), which Nuitka then left out: a --blas binary that could not
+    start. Those go in unstripped; every extension finds all its libraries."""
+    folder = compile._stripped_copies(select_target(host_arch()).backend, tmp_path / "stripped")
+    if folder is None:
+        pytest.skip("strip is not installed")
+    libraries = [p for p in folder.rglob("*.so*") if p.is_file()]
+    assert any(p.parent.name == "numpy.libs" for p in libraries) == (Path(np.__file__).parent.with_name(
+        "numpy.libs")).is_dir()
+    assert [p.name for p in libraries if not loadable_segments(p)] == []
+    for extension in (p for p in libraries if ".cpython-" in p.name):
+        proc = subprocess.run(["ldd", str(extension)], capture_output=True, text=True)
+        assert proc.returncode == 0 and "not found" not in proc.stdout, (extension, proc.stdout, proc.stderr)
 
 
 @pytest.mark.slow

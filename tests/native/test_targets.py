@@ -49,7 +49,7 @@ def test_record(name: str, arch: Arch, backend: Backend, suite: str | None, glib
     (Arch.AARCH64, None, None, "aarch64"),
     (Arch.AARCH64, "2.36", None, "aarch64"),  # Raspberry Pi OS bookworm
     (Arch.AARCH64, "2.39", None, "aarch64"),  # Ubuntu 24.04
-    (Arch.AARCH64, "2.35", None, "aarch64-glibc2.31"),  # JetPack 6: below the bookworm root's 2.36
+    (Arch.AARCH64, "2.35", None, "aarch64-glibc2.31"),  # JetPack 6: below the 2.36 the bookworm binary measured
     (Arch.AARCH64, "2.31", None, "aarch64-glibc2.31"),  # Pi OS bullseye, JetPack 5
     (Arch.AARCH64, None, Backend.TFLITE_RUNTIME, "aarch64-glibc2.31"),  # the earlier default, still there
     (Arch.ARMV7L, None, None, "armv7l"),

@@ -25,6 +25,7 @@ from .._version import __version__
 from ..embedded import MANIFEST_FORMAT, MANIFEST_NAME
 from ..serve.native import PILLOW_STDLIB
 from .config import BuildConfig, BuildError, Mode, ModelFile
+from .elf import loadable_segments
 from .progress import Progress, log, nuitka_stage
 from .targets import Backend
 from .toolchain import build_env
@@ -247,8 +248,16 @@ def _stripped_copies(packages: Sequence[Tuple[str, str]], folder: Path) -> Optio
         libs = source.parent / libs_name
         if libs.is_dir():
             shutil.copytree(libs, folder / libs.name)
-    libraries = [str(f) for f in folder.rglob("*.so*") if f.is_file()]
-    subprocess.run([strip, "--strip-unneeded", *libraries], check=True, capture_output=True)
+    for library in [f for f in folder.rglob("*.so*") if f.is_file() and not f.is_symlink()]:
+        stripped = library.with_name(library.name + ".stripped")
+        subprocess.run([strip, "--strip-unneeded", "-o", str(stripped), str(library)], check=True, capture_output=True)
+        # strip misaligns the segments of a library patchelf edited (auditwheel's bundled
+        # ones: numpy 2's OpenBLAS); the loader refuses those, Nuitka's ldd with it, and the
+        # binary could not start. Those keep their symbols.
+        if loadable_segments(stripped):
+            os.replace(stripped, library)
+        else:
+            stripped.unlink()
     return folder
 
 

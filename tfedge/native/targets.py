@@ -71,7 +71,9 @@ class Target:
         devices: The systems the binary runs on, for messages and docs.
         suite: The Debian suite of the build root, or None when built on a machine of
             this architecture (x86_64: this one).
-        glibc: The glibc the binary promises (the root's), or None for "this machine's".
+        glibc: The glibc the binary promises, or None for "this machine's": the newest
+            GLIBC_x.y symbol version anything in it imports, measured in a build (at most
+            the root's).
         qemu: qemu-user's name for the architecture (binfmt_misc's ``qemu-<name>``).
         requirements: What the build venv inside the root installs with pip.
         numpy_from_source: A numpy requirement compiled from source without BLAS in the
@@ -125,6 +127,9 @@ TARGETS: tuple[Target, ...] = (
         devices="64-bit Raspberry Pi OS bookworm, Debian 12, Ubuntu 24.04 (glibc >= 2.36)",
         suite="bookworm", glibc="2.36", qemu="aarch64",
         # ai-edge-litert's aarch64 wheels import glibc 2.34 symbols: bookworm is the oldest Debian with them.
+        # Measured in the built binary (objdump -T, in the root): 2.36, from bookworm's libexpat
+        # (arc4random_buf), which Debian's Python links; its Python itself needs 2.35 (hypot), the
+        # wheels' libraries 2.34. libstdc++ is the device's (the wheels need GLIBCXX_3.4.30: GCC 12).
         requirements=(*_NUITKA, "numpy>=2,<2.5", "ai-edge-litert==2.3.0", _PILLOW),
         no_blas=False,
         why="the fastest backend for aarch64 with glibc >= 2.34; --glibc 2.31 builds for older systems",
