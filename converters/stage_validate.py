@@ -18,11 +18,15 @@ from tfedge.errors import TfedgeError
 from .config import ConvertOptions, Quantize
 from .job import Job
 from .recurrent import recurrent_summary
-from .report import ConversionResult, RuntimeCheck
+from .report import ConversionResult, OutputMetrics, RuntimeCheck
 from .stage_check import held_out_limit
 from .validate import evaluate, model_operators, probe_runtimes, random_samples
 
 __all__ = ["validate"]
+
+#: Below this cosine against TensorFlow, an output is called out in the report (unless --min-cosine
+#: already decides); the same floor ``--quantize auto`` holds its candidates to.
+LOW_COSINE = 0.99
 
 #: Known operator versions that old runtimes lack, and the conversion option that avoids them.
 _VERSION_FIXES = {
@@ -69,6 +73,8 @@ def validate(job: Job) -> Job:
                 latency_ms=ev.latency_ms,
                 latency_backend=ev.backend,
             )
+            if opts.min_cosine is None:
+                warnings += agreement_warnings(ev.outputs)
             if opts.quantize is Quantize.INT16X8:
                 warnings.append(
                     f"int16x8 ran at {ev.latency_ms:.3f} ms per sample: TFLite's int16 kernels are reference code "
@@ -95,6 +101,17 @@ def validate(job: Job) -> Job:
     )
     failures += _budget_failures(result, opts)
     return job.but(result=dataclasses.replace(result, failures=tuple(failures)) if failures else result)
+
+
+def agreement_warnings(outputs: Sequence[OutputMetrics]) -> list[str]:
+    """A warning per output whose answers drifted from TensorFlow's (cosine under LOW_COSINE, or NaN)."""
+    return [
+        f"output {o.name!r} agrees with TensorFlow only to cosine {o.cosine:.6f} (under {LOW_COSINE}): its answers "
+        "may be wrong. Check that the calibration data is representative, or use a milder mode (int16x8, "
+        "dynamic, float16); --min-cosine makes this an error."
+        for o in outputs
+        if not o.cosine >= LOW_COSINE
+    ]
 
 
 def _float_op_warnings(content: bytes, opts: ConvertOptions) -> list[str]:

@@ -116,6 +116,12 @@ def export(model: Any, kind: str, folder: Path) -> Path:
     raise AssertionError(kind)
 
 
+#: Cells that convert but agree poorly with TensorFlow (the report must warn): litert-quantizer's
+#: int8 of an embedding table (cosine 0.845 measured; TensorFlow's calibrator gives 0.999 on the
+#: same model from its SavedModel).
+POOR = {("tflite", "embedding", "int8")}
+
+
 def expected_error(kind: str, family: str, mode: str) -> Optional[str]:
     """The start of the one-line error a cell must fail with, or None when it must convert and validate."""
     calibrates = mode in ("int8", "int16x8", "keep-float auto")
@@ -169,7 +175,11 @@ def check(kind: str, family: str, mode: str, folder: Path) -> str:
     assert outcome == "ok", f"{kind}/{family}/{mode} failed: {value}"
     result = value.result if mode == "auto" else value
     assert result.passed and Path(result.output).is_file()
-    assert result.outputs and all(np.isfinite(o.cosine) and o.cosine > 0.9 for o in result.outputs), result.outputs
+    assert result.outputs and all(np.isfinite(o.cosine) for o in result.outputs), result.outputs
+    if (kind, family, mode) in POOR:  # converts, and the report says its answers drifted
+        assert any("agrees with TensorFlow only to cosine" in w for w in result.warnings), result.warnings
+    else:
+        assert all(o.cosine > 0.9 for o in result.outputs), result.outputs
     rows = {r.backend: r for r in result.runtimes}
     assert rows and all(r.ok for r in rows.values() if r.required), rows
     for row in rows.values():  # each runtime checked in a child: never "cannot work in this process"

@@ -246,3 +246,22 @@ def test_calibrating_conversions_share_one_worker(saved_model: Path, calib: np.n
     _child._worker.proc.wait()
     convert(saved_model, tmp_path / "c.tflite", calibration=calib, quantize="int8", validate=False, progress=False)
     assert _child._worker.proc.pid != pids[0] and (tmp_path / "c.tflite").is_file()
+
+
+def test_poor_agreement_is_called_out_in_the_report() -> None:
+    """An output that drifted from TensorFlow is never a silent exit 0: the report warns (NaN too)."""
+    from tfedge.converters.report import OutputMetrics
+    from tfedge.converters.stage_validate import LOW_COSINE, agreement_warnings
+
+    good = OutputMetrics("scores", 0.01, 0.001, 0.9995, None)
+    poor = OutputMetrics("embedding", 0.8, 0.2, 0.845, None)
+    broken = OutputMetrics("logits", float("nan"), float("nan"), float("nan"), None)
+    assert agreement_warnings([good]) == []
+    warnings = agreement_warnings([good, poor, broken])
+    assert len(warnings) == 2
+    assert warnings[0] == (
+        f"output 'embedding' agrees with TensorFlow only to cosine 0.845000 (under {LOW_COSINE}): its answers may "
+        "be wrong. Check that the calibration data is representative, or use a milder mode (int16x8, dynamic, "
+        "float16); --min-cosine makes this an error."
+    )
+    assert warnings[1].startswith("output 'logits' agrees with TensorFlow only to cosine nan")
