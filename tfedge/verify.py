@@ -112,6 +112,11 @@ _REQUANTIZING: dict[str, tuple[int, ...] | None] = {
                      "PRELU", "QUANTIZE"), (0,)),
     "TRANSPOSE_CONV": (2,),
 }
+#: Of those, the kernels that check each input's multiplier is positive (ADD/SUB/SQUARED_DIFFERENCE
+#: requantize every input "smaller than one", SOFTMAX scales its input "greater than one"): an input
+#: scale of 0 aborts them. The others multiply the input scale in, so a 0 there (TensorFlow writes
+#: it for an input that was all zeros in calibration: an LSTM's first state) is only a 0 multiplier.
+_ZERO_INPUT_SCALE_ABORTS = frozenset({"ADD", "SUB", "SQUARED_DIFFERENCE", "SOFTMAX"})
 
 
 @dataclass(frozen=True)
@@ -972,8 +977,9 @@ def _check_requantizing(ops: _Tables, opcode: list[int], opcodes: list[tuple[str
 
     The op is quantized when an activation input has an integer type (the backend gives an
     output the type of its input, whatever the file declares). Then its activations (inputs
-    and outputs) need exactly one scale, a positive finite number; its weights may have one
-    per channel. Scales elsewhere are not read: a string tensor with a scale of 0 is valid,
+    and outputs) need exactly one scale, a positive finite number (an input scale of 0 only
+    where the kernel multiplies it in, not in ``_ZERO_INPUT_SCALE_ABORTS``); its weights may have
+    one per channel. Scales elsewhere are not read: a string tensor with a scale of 0 is valid,
     and kernels that do not requantize ignore them.
     """
     known = [name in _REQUANTIZING and custom is None for name, custom, _ in opcodes]
@@ -982,18 +988,20 @@ def _check_requantizing(ops: _Tables, opcode: list[int], opcodes: list[tuple[str
     types, scales, scale_at = facts.types, facts.scales, facts.scale_at
     bases = [0, *accumulate(facts.counts)]
     inputs, outputs = ops.ints(1), ops.ints(2)
-    # (op, its activation inputs, its outputs) of every quantized op that requantizes, by tensor row
+    # (op, its activation inputs, its outputs, whether an input scale of +0.0 is fine) of every
+    # quantized op that requantizes, by tensor row
     quantized = []
     for i, code in enumerate(opcode):
         if not known[code]:
             continue
-        activations = _REQUANTIZING[opcodes[code][0]]
+        name = opcodes[code][0]
+        activations = _REQUANTIZING[name]
         base, ins = bases[ops.rows[i]], inputs[i]
         picked = ins if activations is None else [ins[k] for k in activations if k < len(ins)]
         acts = [base + t for t in picked if t >= 0]
         if any([types[t] in _QUANTIZED_TYPES for t in acts]):
-            quantized.append((i, acts, [base + t for t in outputs[i]]))
-    rows = list(chain.from_iterable(acts + outs for _, acts, outs in quantized))
+            quantized.append((i, acts, [base + t for t in outputs[i]], name not in _ZERO_INPUT_SCALE_ABORTS))
+    rows = list(chain.from_iterable(acts + outs for _, acts, outs, _ in quantized))
     if not rows:
         return
     u32 = ops.f.views["u32"][0]
@@ -1002,14 +1010,14 @@ def _check_requantizing(ops: _Tables, opcode: list[int], opcodes: list[tuple[str
         bits = [u32[scale_at[t] >> 2] for t in rows]  # float32 bits: +0.0, the sign, inf and NaN fail
         if min(bits) > 0 and max(bits) < _INF_BITS:
             return
-    for i, acts, outs in quantized:  # the first bad one, for the message
+    for i, acts, outs, zero_in in quantized:  # the first bad one, for the message
         for t, kind in [*((t, "input") for t in acts), *((t, "output") for t in outs)]:
             if scales[t] != 1:
                 has = f"{scales[t]} quantization scales" if scales[t] else "no quantization scale"
                 _fail(f"{what(i)} is quantized, but its {kind} {facts.where(t)} has {has}; its kernel "
                       "needs exactly one.", _QUANT_HINT)
             word = u32[scale_at[t] >> 2]
-            if not 0 < word < _INF_BITS:
+            if not (0 < word < _INF_BITS or (word == 0 and zero_in and kind == "input")):
                 value = struct.unpack("<f", struct.pack("<I", word))[0]
                 _fail(f"{what(i)} is quantized, but its {kind} {facts.where(t)} has the scale "
                       f"{value}; its kernel divides by it, so it must be a positive finite number.",
