@@ -9,6 +9,12 @@ conversions of the process (``--quantize auto`` calibrates up to three times): e
 folder that carries the options (JSON) and the calibration samples (``.npz``), and gets the
 model or TensorFlow's error text back. A worker that crashed is replaced on the next job, so
 a process pays one more TensorFlow import for all its calibrating conversions, not one each.
+
+TensorFlow's quantization debugger (``--keep-float``, ``--debug-quantization``) calibrates
+too: :class:`DebuggerInWorker` opens it in the worker (job ``debug-open``: calibrate, measure
+the layers), which keeps it for the ``debug-model`` jobs (a denylist in, a model out) until
+``debug-close``; the caller scores the models. Every job goes through :func:`_job`, so a crash
+in any of them is the same one-line ``ConversionError``.
 """
 
 from __future__ import annotations
