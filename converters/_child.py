@@ -113,11 +113,6 @@ def _close_worker() -> None:
 atexit.register(_close_worker)
 
 
-def _options(opts: ConvertOptions) -> dict[str, Any]:
-    """``opts`` as JSON values."""
-    return {k: (v.value if hasattr(v, "value") else v) for k, v in dataclasses.asdict(opts).items()}
-
-
 @contextlib.contextmanager
 def _job(spec: dict[str, Any], calib: Optional[Samples], doing: str, advice: str) -> Iterator[Path]:
     """Run one job in the worker; its folder, with what the job wrote, while the block runs.
@@ -178,8 +173,9 @@ def convert_in_child(saved_model_dir: str, opts: ConvertOptions, calib: Optional
 
 def _spec(saved_model_dir: str, opts: ConvertOptions, calib: Optional[Samples]) -> dict[str, Any]:
     """What a job that configures a converter reads, besides the calibration samples."""
+    options = {k: (v.value if hasattr(v, "value") else v) for k, v in dataclasses.asdict(opts).items()}
     return {
-        "saved_model": saved_model_dir, "options": _options(opts),
+        "saved_model": saved_model_dir, "options": options,
         "batch": calib.batch if calib is not None else 1, "origin": calib.origin if calib is not None else "",
     }
 
