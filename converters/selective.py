@@ -6,6 +6,10 @@ measures each quantized layer against its float twin on the calibration data (th
 without calibrating again. ``--keep-float auto`` ranks the layers by RMSE over their
 quantization scale (TensorFlow's own sensitivity measure) and keeps the worst in float,
 fewest first, until the validation budget holds.
+
+The debugger calibrates, and TensorFlow's calibrator can die of SIGSEGV: it runs in the
+converter worker (:class:`._child.DebuggerInWorker`, where a crash is an error message), which
+keeps it between the requests of :func:`select`; the models it returns are scored here.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 
 from tfedge._files import write_atomically
@@ -28,7 +32,7 @@ from .calibration import Samples
 from .config import ConvertOptions, Quantize
 from .report import KeptLayer
 
-__all__ = ["KeptLayer", "LayerError", "SelectiveResult", "layer_errors", "select", "write_layer_table"]
+__all__ = ["Debugger", "KeptLayer", "LayerError", "SelectiveResult", "select", "write_layer_table"]
 
 AUTO = "auto"
 
@@ -57,8 +61,18 @@ class SelectiveResult:
     tries: tuple[tuple[int, int, float, bool], ...]
 
 
+class Debugger(Protocol):
+    """A quantization debugger that has calibrated: its layers, and models with some left in float."""
+
+    def layers(self) -> tuple[LayerError, ...]:
+        """Per-layer statistics, most sensitive first."""
+
+    def model(self, denylisted: Sequence[str]) -> bytes:
+        """The quantized model with ``denylisted`` layers (output tensor names) left in float."""
+
+
 class _Debugger:
-    """A QuantizationDebugger over a configured converter (calibrates once)."""
+    """A QuantizationDebugger over a configured converter (calibrates once); run in the converter worker."""
 
     def __init__(self, converter: Any, calibration: Samples) -> None:
         t = tf()
@@ -108,11 +122,6 @@ class _Debugger:
             return bytes(self.debugger.get_nondebug_quantized_model())
 
 
-def layer_errors(converter: Any, calibration: Samples) -> tuple[LayerError, ...]:
-    """Per-layer quantization error of a converter set up for int8, most sensitive first."""
-    return _Debugger(converter, calibration).layers()
-
-
 def write_layer_table(path: str, layers: Sequence[LayerError]) -> None:
     """The per-layer table as JSON (``.json``) or CSV (anything else), written atomically."""
     rows = [asdict(r) for r in layers]
@@ -128,16 +137,14 @@ def write_layer_table(path: str, layers: Sequence[LayerError]) -> None:
 
 
 def select(
-    converter: Any,
-    calibration: Samples,
+    dbg: Debugger,
     opts: ConvertOptions,
     score: Callable[[bytes], tuple[float, bool, Optional[float]]],
 ) -> SelectiveResult:
     """Keep layers in float: the named ones, or (``auto``) the most sensitive until ``score`` passes.
 
     Args:
-        converter: A TFLiteConverter set up for int8 with calibration data.
-        calibration: The calibration samples (the debugger measures on them).
+        dbg: The debugger, calibrated for int8 on the calibration samples.
         opts: ``keep_float`` is ``("auto",)`` or layer (output tensor) names.
         score: ``model -> (accuracy or cosine, budget met, latency ms)``.
 
@@ -146,7 +153,6 @@ def select(
     """
     if opts.quantize is not Quantize.INT8:
         raise ConversionError(f"--keep-float needs --quantize int8, got --quantize {opts.quantize.value}.")  # type: ignore[union-attr]
-    dbg = _Debugger(converter, calibration)
     layers = dbg.layers()
     names = {r.tensor: r for r in layers}
     wanted = list(opts.keep_float or ())

@@ -2,19 +2,21 @@
 
 litert-quantizer quantizes a float ``.tflite`` source, or the float model of
 ``--engine litert``; ``--keep-float`` chooses layers to leave in float32 and
-``--debug-quantization`` writes the per-layer table (TensorFlow's quantization debugger);
+``--debug-quantization`` writes the per-layer table (TensorFlow's quantization debugger, run
+in the converter worker, where a calibrator crash is an error message);
 the TFLite Metadata goes in last, so that what is validated next is what is written.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, Optional
 
 from tfedge.errors import ConversionError
 
 from . import quantize as _quantize
-from ._tf import captured_native_output, tf
+from ._tf import captured_native_output
 from .config import Engine, Quantize
 from .job import Job
 from .metadata import add_metadata
@@ -79,25 +81,40 @@ def _quantize_tflite(job: Job, src: TfliteSource) -> bytes:
 
 
 def _keep_float(job: Job) -> tuple[bytes, tuple[Any, ...]]:
-    """--debug-quantization's table, and --keep-float's model with layers left in float32."""
+    """--debug-quantization's table, and --keep-float's model with layers left in float32.
+
+    TensorFlow's quantization debugger calibrates, so it runs in the converter worker (a crash
+    there is an error message); the models it makes are scored here.
+    """
     from . import selective
+    from ._child import ChildFailed, DebuggerInWorker
+    from .stage_convert import translate_error
 
     src, opts, data = job.source, job.options, job.data
     assert src is not None and data is not None
     calib = data.calibration
     assert calib is not None  # quantize() checked it
-    t = tf()
+    flag = "--keep-float" if opts.keep_float else "--debug-quantization"
+    try:
+        with DebuggerInWorker(src.saved_model_dir, dataclasses.replace(opts, progress=False), calib, src.label, flag) as dbg:
+            if not opts.keep_float:
+                assert opts.debug_quantization is not None
+                selective.write_layer_table(opts.debug_quantization, dbg.layers())
+                return job.content, ()
+            chosen = selective.select(dbg, opts, _scorer(job))
+    except ChildFailed as exc:
+        raise translate_error(exc.text, opts) from None
+    if opts.debug_quantization:
+        selective.write_layer_table(opts.debug_quantization, chosen.layers)
+    return chosen.content, chosen.kept
 
-    def converter() -> Any:
-        c = t.lite.TFLiteConverter.from_saved_model(src.saved_model_dir)
-        _quantize.configure(c, dataclasses.replace(opts, progress=False), calib)
-        return c
 
-    if not opts.keep_float:
-        assert opts.debug_quantization is not None
-        selective.write_layer_table(opts.debug_quantization, selective.layer_errors(converter(), calib))
-        return job.content, ()
-    samples = data.evaluation if data.evaluation is not None else calib
+def _scorer(job: Job) -> Callable[[bytes], tuple[float, bool, Optional[float]]]:
+    """``model -> (accuracy or cosine, budget met, latency ms)`` against the source, for --keep-float."""
+    src, opts, data = job.source, job.options, job.data
+    assert src is not None and data is not None
+    samples = data.evaluation if data.evaluation is not None else data.calibration
+    assert samples is not None
     reference = src.reference()
     labels = data.labels
 
@@ -111,7 +128,4 @@ def _keep_float(job: Job) -> tuple[bytes, tuple[Any, ...]]:
         worst = min(o.cosine for o in ev.outputs)
         return worst, worst >= floor, ev.latency_ms
 
-    chosen = selective.select(converter(), calib, opts, score)
-    if opts.debug_quantization:
-        selective.write_layer_table(opts.debug_quantization, chosen.layers)
-    return chosen.content, chosen.kept
+    return score

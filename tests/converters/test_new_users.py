@@ -8,6 +8,7 @@ and exit 1 for any failure.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -211,25 +212,76 @@ def test_quantize_auto_picks_the_smallest_that_meets_the_budget(saved_model: Pat
     assert f"{chosen.mode:<24}" in table and "met (chosen)" in table
 
 
+def unrolled_lstm_sm(path: Path) -> Path:
+    """A SavedModel of an LSTM whose loop was not unrolled: TensorFlow's calibrator dies of SIGSEGV on it (batch 1)."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((5, 3), name="seq"), keras.layers.LSTM(4), keras.layers.Dense(2)])
+    model.export(str(path), verbose=False)
+    return path
+
+
+def lstm_samples() -> Any:
+    from tfedge.converters.calibration import Samples
+
+    return Samples({"seq": np.random.default_rng(0).random((8, 5, 3)).astype(np.float32)}, "test")
+
+
 def test_a_calibrator_crash_is_an_error_message(tmp_path: Path) -> None:
     """TensorFlow's calibrator dies of SIGSEGV on a recurrent loop: in the child it runs in, that is one line."""
     from tfedge.converters._child import convert_in_child
-    from tfedge.converters.calibration import Samples
     from tfedge.converters.config import ConvertOptions, resolve_options
     from tfedge.converters.sources import load_source
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((5, 3), name="seq"), keras.layers.LSTM(4), keras.layers.Dense(2)])
-    model.export(str(tmp_path / "sm"), verbose=False)
-    samples = Samples({"seq": np.random.default_rng(0).random((8, 5, 3)).astype(np.float32)}, "test")
-    with load_source(tmp_path / "sm") as src:
+    with load_source(unrolled_lstm_sm(tmp_path / "sm")) as src:
         src.with_static_batch(1)  # what the converter does before it would calibrate the loop
         with pytest.raises(ConversionError) as info:
-            convert_in_child(src.saved_model_dir, resolve_options(ConvertOptions(quantize="int8", progress=False)), samples, src.label)
+            convert_in_child(src.saved_model_dir, resolve_options(ConvertOptions(quantize="int8", progress=False)), lstm_samples(), src.label)
     assert str(info.value) == (
         f"TensorFlow's calibrator crashed (SIGSEGV) converting Source {str(tmp_path / 'sm')!r} to int8; nothing was "
         "written. Check the calibration data looks like real inputs, or try --quantize dynamic or float16, or --engine litert."
     )
+
+
+def test_a_calibrator_crash_in_the_quantization_debugger_is_an_error_message(tmp_path: Path) -> None:
+    """--keep-float's debugger calibrates too: in the worker, its SIGSEGV is one line, and the next debugger works."""
+    from tfedge.converters import _child
+    from tfedge.converters.config import ConvertOptions, resolve_options
+    from tfedge.converters.sources import load_source
+
+    opts = resolve_options(ConvertOptions(quantize="int8", keep_float=("auto",), progress=False))
+    with load_source(unrolled_lstm_sm(tmp_path / "sm")) as src:
+        src.with_static_batch(1)
+        with pytest.raises(ConversionError) as info:
+            _child.DebuggerInWorker(src.saved_model_dir, opts, lstm_samples(), src.label, "--keep-float")
+    assert str(info.value) == (
+        f"TensorFlow's calibrator crashed (SIGSEGV) measuring the layers of Source {str(tmp_path / 'sm')!r} for "
+        "--keep-float; nothing was written. Check the calibration data looks like real inputs, or convert without --keep-float."
+    )
+    assert _child._worker is None  # the dead worker is let go; the next job starts another
+
+
+def test_the_quantization_debugger_runs_in_the_worker(mlp_sm: Path, mlp_x: np.ndarray) -> None:
+    """The debugger calibrates in the worker (its pid), keeps its session there, and hands models back."""
+    from tfedge.converters import _child
+    from tfedge.converters.calibration import Samples
+    from tfedge.converters.config import ConvertOptions, resolve_options
+    from tfedge.converters.sources import load_source
+    from tfedge.converters.validate import model_operators
+
+    opts = resolve_options(ConvertOptions(quantize="int8", keep_float=("auto",), progress=False))
+    with load_source(mlp_sm) as src, _child.DebuggerInWorker(
+        src.saved_model_dir, opts, Samples({"x": mlp_x}, "test"), src.label, "--keep-float"
+    ) as dbg:
+        assert _child._worker is not None and dbg.pid == _child._worker.proc.pid != os.getpid()
+        layers = dbg.layers()
+        assert sum(r.op == "FULLY_CONNECTED" for r in layers) == 3
+        base, kept = dbg.model([]), dbg.model([layers[0].tensor])
+        assert sum(o.count for o in model_operators(base) if o.name == "FULLY_CONNECTED") == 3
+        assert "DEQUANTIZE" in {o.name for o in model_operators(kept)} and len(kept) > len(base)
+        session = dbg.session
+    with pytest.raises(_child.ChildFailed, match="No quantization debugger session"):  # closed in the worker
+        with _child._job({"kind": "debug-model", "session": session, "denylisted": []}, None, "asking", ""):
+            pass
 
 
 def test_calibrating_conversions_share_one_worker(saved_model: Path, calib: np.ndarray, tmp_path: Path) -> None:
