@@ -172,6 +172,11 @@ def _np_load(path: Path, what: str) -> np.ndarray | dict[str, np.ndarray]:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
             SyntaxError, tokenize.TokenError, OverflowError, TypeError) as exc:
         raise ConversionError(f"{what} {str(path)!r} cannot be read by numpy: {exc}") from exc
+    except MemoryError as exc:
+        raise ConversionError(
+            f"{what} {str(path)!r} holds more than this machine's memory can load ({exc or 'MemoryError'}); "
+            "give fewer samples."
+        ) from exc
 
 
 #: How many bytes one compressed byte can become (deflate's limit), to bound what a .npz member holds.
@@ -194,10 +199,13 @@ def _check_claim(stream: IO[bytes], available: int, path: Path, what: str, name:
 def _check_sizes(path: Path, what: str) -> None:
     """Check every array header in a .npy or .npz file against the bytes the file can hold."""
     size = path.stat().st_size
-    if not zipfile.is_zipfile(path):
-        with open(path, "rb") as stream:
+    with open(path, "rb") as stream:
+        # np.load's own test of the format (the first bytes), not zipfile's (which finds an archive's
+        # end record anywhere in the last 64 KiB, so a .npy carrying one would skip the .npy check).
+        if stream.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
+            stream.seek(0)
             _check_claim(stream, size, path, what, path.stem)
-        return
+            return
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             if not info.filename.endswith(".npy"):
