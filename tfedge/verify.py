@@ -112,6 +112,11 @@ _REQUANTIZING: dict[str, tuple[int, ...] | None] = {
                      "PRELU", "QUANTIZE"), (0,)),
     "TRANSPOSE_CONV": (2,),
 }
+#: Ops whose first N inputs every kernel version reads: none of them may be missing or -1.
+_REQUIRED_INPUTS: dict[str, int] = {
+    **dict.fromkeys(("ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM"), 2),
+    **dict.fromkeys(("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"), 2),
+}
 #: Of those, the kernels that check each input's multiplier is positive (ADD/SUB/SQUARED_DIFFERENCE
 #: requantize every input "smaller than one", SOFTMAX scales its input "greater than one"): an input
 #: scale of 0 aborts them. The others multiply the input scale in, so a 0 there (TensorFlow writes
@@ -934,6 +939,7 @@ def _operators(
     for slot, kind, low in ((1, "input", -1), (2, "output", 0), (8, "intermediate", 0)):
         # An optional input is -1.
         _check_indices(ops.ints(slot), limits, _an(kind, what), "tensor", low)
+    _check_required_inputs(ops.ints(1), opcode, names, what)
     if _QUANTIZED_TYPES.intersection(facts.types):
         _check_requantizing(ops, opcode, opcodes, facts, what)
     if any(fields[9]) or any(fields[10]):
@@ -969,6 +975,23 @@ def _operators(
             for row, callees in zip(rows, called):
                 calls[ops.rows[row]].update(callees)
     return counts, calls
+
+
+def _check_required_inputs(inputs: list[Sequence[int]], opcode: list[int], names: list[str], what: Namer) -> None:
+    """Fail where an op lacks an input its kernel reads without checking (-1 marks an optional one).
+
+    ai_edge_litert dereferences the missing tensor (SIGSEGV; the load fuzz target's finding: an
+    ADD whose first input was -1); only inputs no kernel version treats as optional are listed.
+    """
+    needs = [_REQUIRED_INPUTS.get(name, 0) for name in names]
+    if not any(needs):
+        return
+    for i, code in enumerate(opcode):
+        count = needs[code]
+        if count and (len(inputs[i]) < count or min(inputs[i][:count]) < 0):
+            _fail(f"{what(i)} lacks one of the {count} inputs its kernel needs (inputs {list(inputs[i])}; "
+                  "-1 marks an optional input).", "The backend would crash the process on it. The file is "
+                  "damaged or was written wrong; convert the model again or download it again.")
 
 
 def _check_requantizing(ops: _Tables, opcode: list[int], opcodes: list[tuple[str, str | None, int]],

@@ -338,3 +338,16 @@ def test_a_zero_point_outside_the_tensor_type_is_refused(zero_point: int, shown:
         f"the quantization of tensor 2 in subgraph 0 has the zero point {shown}, outside the INT8 range "
         f"[-128, 127]. {QUANT_HINT}"
     )
+
+
+def test_an_op_missing_an_input_its_kernel_needs_is_refused() -> None:
+    # The load target's third finding (tests/fuzz/regressions/load/crash-8b00eddd...): an ADD whose
+    # first input is -1 (the mark of an optional input) made ai_edge_litert crash (SIGSEGV) in
+    # allocate_tensors(); tflite_runtime refused it. An ADD reads both inputs in every version.
+    data = (Path(__file__).resolve().parents[1] / "fuzz" / "regressions" / "load" /
+            "crash-8b00eddd6a5e02be334dc1b00c0d2a7a90156983").read_bytes()
+    assert _error(data) == (
+        "operator 0 in subgraph 0 (ADD) lacks one of the 2 inputs its kernel needs (inputs [-1, 1]; -1 marks an "
+        "optional input). The backend would crash the process on it. The file is damaged or was written wrong; "
+        "convert the model again or download it again."
+    )
