@@ -122,12 +122,12 @@ def test_two_models_with_one_name(tmp_path: Path, capsys: pytest.CaptureFixture[
     ("argv", "message"),
     [
         (["--port", "9000", "--host", "0.0.0.0"],
-         "--host, --port set(s) up the server: add --serve [NAME=]MODEL.tflite."),
+         "--host, --port apply only to a server build: add --serve [NAME=]MODEL.tflite, or leave out --host, --port."),
         (["--serve", "adder={add}", "--port", "70000"], "--port must be from 1 to 65535, got 70000."),
         (["--serve", "adder={add}", "--app", "{app}"],
          "--serve builds the tfedge command as a server; an --app has its own command line. Leave out one of them."),
         (["--serve", "m={add}", "--model", "m={add}"], "Two models are named 'm'"),
-        (["--detect", "adder"], "--detect set(s) up the server: add --serve [NAME=]MODEL.tflite."),
+        (["--detect", "adder"], "--detect applies only to a server build: add --serve [NAME=]MODEL.tflite, or leave out --detect."),
         (["--serve", "adder={add}", "--detect", "faces"], "--detect 'faces' names no --serve model. Served: adder."),
         (["--arch", "armv7l", "--serve", "adder={add}", "--detect", "adder"],
          "--detect needs Pillow in the binary, and PyPI has no armv7l Pillow wheels: the armv7l binary serves KServe "

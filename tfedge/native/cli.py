@@ -148,7 +148,8 @@ def _check_serve_args(args: argparse.Namespace, served: Sequence[str]) -> None:
         given = [flag for flag, value, default in (("--detect", args.detect, None), ("--host", args.host, "127.0.0.1"),
                                                    ("--port", args.port, 8000)) if value != default]
         if given:
-            raise BuildError(f"{', '.join(given)} set(s) up the server: add --serve [NAME=]MODEL.tflite.")
+            raise BuildError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to a server build: add --serve [NAME=]MODEL.tflite, "
+                             f"or leave out {', '.join(given)}.")
         return
     if args.app is not None:
         raise BuildError("--serve builds the tfedge command as a server; an --app has its own command line. "
