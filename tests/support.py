@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import List, Optional
 
 import pytest
 
@@ -59,3 +65,49 @@ def model_path(name: str) -> Path:
 def in_ci() -> bool:
     """True when running under CI (which sets CI=true)."""
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+class ServerProcess:
+    """A ``tfedge serve`` child (``python -m tfedge serve``, or ``command``: a native binary) on a free
+    loopback port; ``url`` once it listens, its log in ``log``; ``timeout`` s to start, half that to stop."""
+
+    def __init__(self, args: List[str], log: Path, env: Optional[dict] = None, *,
+                 command: Optional[List[str]] = None, timeout: float = 60) -> None:
+        self.log = log
+        self._out = open(log, "wb")
+        # The installed tfedge, never the checkout: no PYTHONPATH.
+        child_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        child_env.update(env or {})
+        command = command or [sys.executable, "-m", "tfedge", "serve"]
+        self.proc = subprocess.Popen([*command, *args, "--port", "0"],
+                                     stdout=subprocess.DEVNULL, stderr=self._out, env=child_env, cwd=log.parent)
+        deadline = time.monotonic() + timeout
+        self._timeout = timeout
+        while True:
+            match = re.search(r"on (http://127\.0\.0\.1:\d+) ", self.text())
+            if match:
+                self.url = match.group(1)
+                self.port = int(self.url.rsplit(":", 1)[1])
+                return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"the server did not start:\n{self.text()}")
+            time.sleep(0.05)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def rss_kib(self) -> int:
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(self._timeout / 2)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+        return self.proc.returncode

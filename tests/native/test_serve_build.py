@@ -10,12 +10,9 @@ import http.client
 import io
 import json
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +20,7 @@ import numpy as np
 import pytest
 
 import tfedge
-from support import MODELS
+from support import MODELS, ServerProcess
 from tfedge import __version__
 from tfedge.native.targets import host_arch
 
@@ -34,24 +31,11 @@ ADD = MODELS / "add.tflite"
 FACES = Path(__file__).resolve().parents[1] / "data" / "mediapipe" / "face_detection_short_range.tflite"
 
 
-class Served:
+class Served(ServerProcess):
     """The binary's default command (``tfedge serve`` with its models) on a free loopback port."""
 
     def __init__(self, binary: Path, env: dict[str, str], log: Path, *args: str) -> None:
-        self.log = log
-        self._out = open(log, "wb")
-        self.proc = subprocess.Popen([str(binary), "--port", "0", *args], stdout=subprocess.DEVNULL,
-                                     stderr=self._out, env=env)
-        deadline = time.monotonic() + 120
-        while not (found := re.search(r"on http://127\.0\.0\.1:(\d+) ", self.text())):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"the binary did not start serving:\n{self.text()}")
-            time.sleep(0.05)
-        self.port = int(found.group(1))
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
+        super().__init__(list(args), log, env, command=[str(binary)], timeout=120)
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -62,17 +46,6 @@ class Served:
             return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
         finally:
             connection.close()
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._out.close()
-        return self.proc.returncode
 
 
 @pytest.fixture(scope="module")
