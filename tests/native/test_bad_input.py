@@ -81,7 +81,7 @@ def test_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     missing = tmp_path / "m.tflite"
     code, err = _run(capsys, "--model", str(missing), "--dist", str(tmp_path / "dist"))
     assert code == 1
-    assert err == f"build_native: error: Model file '{missing}' does not exist. Pass --model PATH/TO/MODEL.tflite.\n"
+    assert err == f"build_native: error: Model file '{missing}' does not exist. Give --model or --serve the path of a .tflite file.\n"
 
 
 def test_model_that_is_not_tflite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

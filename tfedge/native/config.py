@@ -277,7 +277,7 @@ def parse_model_arg(text: str) -> ModelFile:
     if not _MODEL_NAME.match(name):
         raise BuildError(f"Model name {name!r} is not usable: use letters, digits, '_', '-' and '.' (--model NAME=FILE).")
     if not path.is_file():
-        raise BuildError(f"Model file {file!r} does not exist. Pass --model PATH/TO/MODEL.tflite.")
+        raise BuildError(f"Model file {file!r} does not exist. Give --model or --serve the path of a .tflite file.")
     try:
         verify_model(path.read_bytes())
     except ModelError as exc:
