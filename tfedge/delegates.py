@@ -239,7 +239,11 @@ def load_delegate(library: str, options: Mapping[str, Any] | None = None, *, bac
         ValueError: the library could not be loaded or create its delegate (as the backends).
         BackendNotFoundError: no backend.
     """
-    return get_backend(backend).load_delegate(library, dict(options or {}))
+    loader = get_backend(backend)
+    # Open the library first, with the dlopen the backends use: their Delegate, failing to
+    # open it, is left half built and its __del__ prints a traceback. The error is theirs.
+    ctypes.CDLL(library)
+    return loader.load_delegate(library, dict(options or {}))
 
 
 def _preloaded_name(obj: Any, index: int) -> str:
