@@ -16,6 +16,7 @@ the general path, which converts, resizes, batches or explains.
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -335,6 +336,9 @@ class Interpreter(DropIn):
         self._lock = threading.Lock()
         self._model, self._backend = open_model(given[0], backend=backend, verify=verify, probe=probe,
                                                 probe_timeout=probe_timeout)
+        unknown = self._backend.unknown_options(backend_options)
+        if unknown:
+            raise TypeError(_unknown_option_message(unknown[0], self._backend))
         self.num_threads = num_threads
         self._backend_options = backend_options
         self._metadata: object = _UNREAD
@@ -575,6 +579,16 @@ def _batched(view: _View, values: list[np.ndarray], run_one: Callable[[list[Any]
         name: np.concatenate(outs) if outs[0].ndim and outs[0].shape[0] == 1 else np.stack(outs)
         for name, outs in per_output.items()
     }
+
+
+def _unknown_option_message(key: str, backend: Any) -> str:
+    """Why ``key`` is refused, with what tfedge.Interpreter and the backend's Interpreter take."""
+    own = [name for name, p in inspect.signature(Interpreter.__init__).parameters.items()
+           if p.kind is p.KEYWORD_ONLY]
+    shared = {"model_path", "model_content", "num_threads", "experimental_delegates"}
+    theirs = [name for name in backend.option_names() or () if name not in shared]
+    return (f"tfedge.Interpreter got an unknown keyword argument {key!r}. It takes "
+            f"{', '.join(own)}, and the options of {backend.label}'s Interpreter: {', '.join(theirs)}.")
 
 
 def _views_of(runtime: backends.Runtime, summary: ModelSummary | None) -> dict[str | None, _View]:

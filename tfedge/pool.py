@@ -61,7 +61,11 @@ class InterpreterPool:
         elif isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"size must be a whole number >= 1, got {size!r}.")
         interpreter_options.setdefault("num_threads", 1)
-        first = Interpreter(model, **interpreter_options)  # errors name the file; read once
+        try:
+            first = Interpreter(model, **interpreter_options)  # errors name the file; read once
+        except TypeError as exc:  # an unknown option: say where the pool's own go
+            raise TypeError(f"{exc} InterpreterPool's own option is size (the number of interpreters); "
+                            "it passes the others to tfedge.Interpreter.") from None
         # The others load the very same Model (immutable bytes), which the first has read,
         # verified and, when asked, probed: doing it again would only cost time.
         shared = {**interpreter_options, "probe": False}

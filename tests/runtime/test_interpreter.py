@@ -229,6 +229,18 @@ def test_num_threads(add: tfedge.Interpreter, backend: str) -> None:
         tfedge.Interpreter(model_path("add.tflite"), backend=backend, num_threads=0)
 
 
+def test_an_unknown_keyword_is_a_type_error_naming_it(backend: str) -> None:
+    # Was a ModelError saying the model file could not be loaded (the backend's TypeError, mapped).
+    with pytest.raises(TypeError) as info:
+        tfedge.Interpreter(model_path("add.tflite"), backend=backend, num_thread=2)
+    message = str(info.value)
+    assert message.startswith("tfedge.Interpreter got an unknown keyword argument 'num_thread'. It takes ")
+    assert "num_threads" in message and "experimental_op_resolver_type" in message
+    # The backend's own options still pass through.
+    interp = tfedge.Interpreter(model_path("add.tflite"), backend=backend, experimental_preserve_all_tensors=True)
+    np.testing.assert_array_equal(interp.run(np.ones((1, 8, 8, 3), np.float32))["x"], 3)
+
+
 def test_unknown_backend_and_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(tfedge.BackendNotFoundError) as info:
         tfedge.Interpreter(model_path("add.tflite"), backend="onnx")

@@ -169,6 +169,8 @@ def test_pool_defaults_and_errors() -> None:
     pool.close()
     with pytest.raises(ValueError, match=r"^size must be a whole number >= 1, got 0\.$"):
         tfedge.InterpreterPool(MODELS / "add.tflite", size=0)
+    with pytest.raises(TypeError, match=r"unknown keyword argument 'workers'.* InterpreterPool's own option is size"):
+        tfedge.InterpreterPool(MODELS / "add.tflite", workers=2)
     with pytest.raises(tfedge.ModelError, match="does not exist"):
         tfedge.InterpreterPool(MODELS / "missing.tflite", size=2)
 

@@ -10,6 +10,7 @@ with TFLite's Python ``Interpreter`` API, :class:`~.interpreter_api.Runtime`).
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -63,6 +64,23 @@ class Backend:
 
         runtime_class: Callable[..., Runtime] = self.runtime_class or Runtime
         return runtime_class(self, content, num_threads=num_threads, xnnpack=xnnpack, options=options)
+
+    def unknown_options(self, options: Mapping[str, Any]) -> list[str]:
+        """The keys of ``options`` that this backend's Interpreter does not take (in order)."""
+        taken = self.option_names()
+        return [] if taken is None else [key for key in options if key not in taken]
+
+    def option_names(self) -> tuple[str, ...] | None:
+        """The keyword options this backend's Interpreter takes; None if it takes any."""
+        try:
+            params = inspect.signature(self.interpreter_class.__init__).parameters
+        except (TypeError, ValueError):  # not introspectable: the backend judges
+            return None
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return None
+        named = [name for name, p in params.items()
+                 if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        return (*named, "custom_op_registerers")  # InterpreterWithCustomOps, built when it is given
 
     def applies_xnnpack(self, options: Mapping[str, Any]) -> bool | None:
         """Whether a caller's ``experimental_op_resolver_type`` applies XNNPACK; None if not given."""
