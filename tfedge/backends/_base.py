@@ -73,13 +73,13 @@ class Backend:
     def option_names(self) -> tuple[str, ...] | None:
         """The keyword options this backend's Interpreter takes; None if it takes any."""
         try:
-            params = inspect.signature(self.interpreter_class.__init__).parameters
+            params = inspect.signature(self.interpreter_class).parameters
         except (TypeError, ValueError):  # not introspectable: the backend judges
             return None
         if any(p.kind is p.VAR_KEYWORD for p in params.values()):
             return None
         named = [name for name, p in params.items()
-                 if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
         return (*named, "custom_op_registerers")  # InterpreterWithCustomOps, built when it is given
 
     def applies_xnnpack(self, options: Mapping[str, Any]) -> bool | None:
