@@ -74,6 +74,7 @@ def model_info(interp: Interpreter, path: str) -> dict[str, Any]:
         "operator_versions": dict(sorted(interp.summary.op_versions.items())),
         "custom_ops": list(interp.summary.custom_ops),
         "flex_ops": list(interp.summary.flex_ops),
+        "keeps_state": list(interp.keeps_state),
         "metadata": _metadata_info(interp),
     }
 
@@ -147,6 +148,9 @@ def _print_info(info: dict[str, Any]) -> None:
     for key in ("operators",):
         if info.get(key):
             print("operators  " + ", ".join(f"{op} x{n}" for op, n in info[key].items()))
+    if info.get("keeps_state"):
+        print(f"state      kept from one call to the next ({', '.join(info['keeps_state'])}): one stream per "
+              "interpreter, reset_all_variables() starts it again")
     _print_metadata(info.get("metadata"))
 
 

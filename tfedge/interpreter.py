@@ -530,6 +530,30 @@ class Interpreter(DropIn):
         return self._model.content
 
     @property
+    def keeps_state(self) -> tuple[str, ...]:
+        """The operators through which the model keeps state from one call to the next.
+
+        Resource variables (``VAR_HANDLE``, ``ASSIGN_VARIABLE``: streaming models such as
+        microWakeWord's) and the recurrent kernels that read and write their state in
+        variable tensors (``LSTM``, ``UNIDIRECTIONAL_SEQUENCE_LSTM``, ``SVDF``, ...). Empty
+        when the outputs depend on the inputs alone. A model that keeps state gives
+        different outputs for the same input as calls go by; ``reset_all_variables()``
+        starts it again.
+        """
+        counts = self.summary.operator_counts
+        found = [op for op in _STATE_OPS if op in counts]
+        if not found:
+            return ()
+        main = [d for d in self._runtime.ops_details()]
+        if "LSTM" in found and sum(d["op_name"] == "LSTM" and len(d["inputs"]) <= 5 for d in main) == counts["LSTM"]:
+            found.remove("LSTM")  # LSTM's basic kernel (5 inputs) takes and returns its state as plain tensors
+        if "ASSIGN_VARIABLE" in found and "CALL_ONCE" in counts and not any(
+                d["op_name"] == "ASSIGN_VARIABLE" for d in main):
+            # Variables written only by the initializer that CALL_ONCE runs once: read-only after it.
+            found = [op for op in found if op not in ("VAR_HANDLE", "ASSIGN_VARIABLE")]
+        return tuple(found)
+
+    @property
     def model(self) -> Model:
         """The loaded model (bytes, name, verification), to share with other Interpreters."""
         return self._model
@@ -579,6 +603,11 @@ def _batched(view: _View, values: list[np.ndarray], run_one: Callable[[list[Any]
         name: np.concatenate(outs) if outs[0].ndim and outs[0].shape[0] == 1 else np.stack(outs)
         for name, outs in per_output.items()
     }
+
+
+#: Operators that keep state in the interpreter between calls (see Interpreter.keeps_state).
+_STATE_OPS = ("VAR_HANDLE", "ASSIGN_VARIABLE", "LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM",
+              "RNN", "UNIDIRECTIONAL_SEQUENCE_RNN", "BIDIRECTIONAL_SEQUENCE_RNN", "SVDF")
 
 
 def _unknown_option_message(key: str, backend: Any) -> str:

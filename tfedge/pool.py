@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._model import ModelSource
-from .errors import InvokeError
+from .errors import InvokeError, ModelError
 from .interpreter import Inputs, Interpreter, TensorSpec, _default_threads
 
 if TYPE_CHECKING:
@@ -66,6 +66,13 @@ class InterpreterPool:
         except TypeError as exc:  # an unknown option: say where the pool's own go
             raise TypeError(f"{exc} InterpreterPool's own option is size (the number of interpreters); "
                             "it passes the others to tfedge.Interpreter.") from None
+        if size > 1 and first.keeps_state:
+            raise ModelError(
+                f"{first.model.source} keeps state from one call to the next ({', '.join(first.keeps_state)}): "
+                f"a pool of {size} gives each call to whichever of its interpreters is free, each with its own "
+                "state, so outputs would depend on which one ran. Use size=1 for one stream (in `tfedge serve`, "
+                "--workers 1), or one tfedge.Interpreter per stream."
+            )
         # The others load the very same Model (immutable bytes), which the first has read,
         # verified and, when asked, probed: doing it again would only cost time.
         shared = {**interpreter_options, "probe": False}

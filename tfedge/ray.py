@@ -167,6 +167,13 @@ class Predictor:
         self._interp = Interpreter(
             _load_source(model), num_threads=num_threads, backend=backend, delegates=delegates, strict=strict
         )
+        if self._interp.keeps_state:
+            raise ModelError(
+                f"{self._interp.model.source} keeps state from one call to the next "
+                f"({', '.join(self._interp.keeps_state)}): rows are independent samples, spread over actors in no "
+                "fixed order, so each row's outputs would depend on the rows run before it. Run a stream in order "
+                "on one tfedge.Interpreter instead."
+            )
         self._signature = signature
         self._raw = raw
         specs = self._interp.input_specs(signature)

@@ -290,6 +290,9 @@ def test_models_that_cannot_take_rows_and_unknown_embedded_models() -> None:
     )
     with pytest.raises(tfedge.ModelError, match=r"^No embedded model 'detector'\. Available: none"):
         tfedge.ray.Predictor("embedded:detector")
+    # A model that keeps state between calls would make each row's outputs depend on the rows before it.
+    with pytest.raises(tfedge.ModelError, match=r"lstm\.tflite' keeps state from one call to the next \(LSTM\): rows"):
+        tfedge.ray.Predictor(model_path("lstm.tflite"))
 
 
 def test_predict_refuses_bad_arguments() -> None:

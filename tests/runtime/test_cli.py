@@ -32,6 +32,10 @@ def test_info_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", str(model_path("multi_signatures.tflite"))]) == 0
     out = capsys.readouterr().out
     assert "signature  add" in out and "signature  sub" in out and "(signature (-1,))" in out
+    assert "state  " not in out
+    assert main(["info", str(model_path("unidirectional_sequence_lstm.tflite"))]) == 0
+    assert ("state      kept from one call to the next (UNIDIRECTIONAL_SEQUENCE_LSTM): one stream per interpreter, "
+            "reset_all_variables() starts it again") in capsys.readouterr().out
 
 
 def test_run_npy_to_npz(tmp_path: Path, capsys: pytest.CaptureFixture[str], backend: str) -> None:

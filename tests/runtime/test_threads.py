@@ -171,6 +171,21 @@ def test_pool_defaults_and_errors() -> None:
         tfedge.InterpreterPool(MODELS / "add.tflite", size=0)
     with pytest.raises(TypeError, match=r"unknown keyword argument 'workers'.* InterpreterPool's own option is size"):
         tfedge.InterpreterPool(MODELS / "add.tflite", workers=2)
+
+
+@pytest.mark.parametrize("name", ["lstm.tflite", "unidirectional_sequence_lstm.tflite"])
+def test_a_pool_refuses_a_model_that_keeps_state_between_calls(name: str) -> None:
+    # Each pooled interpreter has its own state: calls spread over them would mix streams.
+    alone = tfedge.Interpreter(MODELS / name)
+    assert alone.keeps_state and tfedge.Interpreter(MODELS / "add.tflite").keeps_state == ()
+    x = [np.full(s.shape, 0.5, s.dtype) for s in alone.input_specs()]
+    first, second = alone.run(x), alone.run(x)
+    assert any(not np.array_equal(first[k], second[k]) for k in first)  # the same input, another answer
+    with pytest.raises(tfedge.ModelError) as info:
+        tfedge.InterpreterPool(MODELS / name, size=2)
+    assert f"{name}' keeps state from one call to the next ({alone.keeps_state[0]}): a pool of 2 " in str(info.value)
+    assert "Use size=1 for one stream" in str(info.value)
+    assert tfedge.InterpreterPool(MODELS / name, size=1).size == 1
     with pytest.raises(tfedge.ModelError, match="does not exist"):
         tfedge.InterpreterPool(MODELS / "missing.tflite", size=2)
 
