@@ -16,11 +16,12 @@ __all__ = ["OPTIONAL_STDLIB", "PILLOW_KEPT", "PILLOW_LEFT_OUT", "PILLOW_STDLIB",
            "pillow_left_out"]
 
 #: Top-level standard-library packages serve imports (http.server and what it pulls: email
-#: for header parsing, html, mimetypes, calendar for dates; shlex for the systemd unit;
-#: traceback for the log of a 500). Not unicodedata: the server skips http.server's lookup
-#: of the host's name, whose IDNA codec needs it.
-STDLIB_PACKAGES = ("calendar", "email", "html", "http", "mimetypes", "quopri", "shlex", "socket", "socketserver",
-                   "string", "traceback")
+#: for header parsing, with base64 and quopri, html, mimetypes, calendar for dates; hmac to
+#: compare API keys; shlex for the systemd unit; traceback for the log of a 500). Not
+#: unicodedata: the server skips http.server's lookup of the host's name, whose IDNA codec
+#: needs it. (numpy 1.26 imports base64 and hmac itself; numpy 2 does not.)
+STDLIB_PACKAGES = ("base64", "calendar", "email", "hmac", "html", "http", "mimetypes", "quopri", "shlex", "socket",
+                   "socketserver", "string", "traceback")
 
 #: Imported when present, not needed: ``http.client`` falls back without ``ssl`` (no HTTPS here).
 OPTIONAL_STDLIB = ("ssl",)
