@@ -261,12 +261,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         outputs = interp.run(inputs, signature=args.signature, raw=args.raw)
     except InputError as exc:
-        free = [s.name for s in interp.input_specs(args.signature)
-                if args.random and min(s.shape_signature, default=0) < 0]
-        if not free or "could not be resized" not in str(exc):
-            raise
-        raise InputError(f"{exc} (--random gives each free dimension of {', '.join(map(repr, free))} the size 1; "
-                         "pass --input NAME=FILE.npy with a shape the model takes.)") from exc
+        random = interp.input_specs(args.signature) if args.random else ()
+        raise _free_dimensions_hint(exc, random, "--random gives") from exc
     if args.output:
         _atomic_save_npz(args.output, outputs)
         print(f"wrote {len(outputs)} output(s) to {args.output}", file=sys.stderr)
@@ -289,12 +285,26 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         specs = Interpreter(source, backend=args.backend, num_threads=1).input_specs()
     given = _read_inputs(items, specs)
     progress = sys.stderr if args.progress or args.stderr_is_tty else None
-    result = benchmark(source, runs=args.runs, duration=args.duration, warmup=args.warmup,
-                       threads=args.threads, backend=args.backend, delegates=args.delegate or (), strict=args.strict,
-                       batch=args.batch, inputs=given, seed=args.seed, progress=progress)
+    try:
+        result = benchmark(source, runs=args.runs, duration=args.duration, warmup=args.warmup,
+                           threads=args.threads, backend=args.backend, delegates=args.delegate or (),
+                           strict=args.strict, batch=args.batch, inputs=given, seed=args.seed, progress=progress)
+    except InputError as exc:
+        specs = specs or Interpreter(source, backend=args.backend, num_threads=1).input_specs()
+        random = [s for s in specs if s.name not in given and s.tensor_name not in given]
+        raise _free_dimensions_hint(exc, random, "bench's random inputs give") from exc
     result = dataclasses.replace(result, model=label)
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
     return 0
+
+
+def _free_dimensions_hint(exc: InputError, random: Sequence[TensorSpec], maker: str) -> InputError:
+    """``exc``, with a hint when a random input's free dimensions (made 1) are what the model refused."""
+    free = [s.name for s in random if min(s.shape_signature, default=0) < 0]
+    if not free or "could not be resized" not in str(exc):
+        return exc
+    return InputError(f"{exc} ({maker} each free dimension of {', '.join(map(repr, free))} the size 1; "
+                      "pass --input NAME=FILE.npy with a shape the model takes.)")
 
 
 def _json_default(value: Any) -> Any:

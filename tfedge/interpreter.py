@@ -29,7 +29,7 @@ from . import backends
 from . import delegates as _delegates
 from .backends import BACKEND_ERRORS, Stage, translate
 from ._dropin import DropIn, SignatureRunner
-from ._model import Model, ModelSource, open_model
+from ._model import Model, ModelSource, load_model, open_model
 from ._session import Session
 from .errors import InputError
 from .quant import QUANTIZED_DTYPES, QuantParams, dequantize, quantize, quantizer
@@ -336,9 +336,7 @@ class Interpreter(DropIn):
         self._lock = threading.Lock()
         self._model, self._backend = open_model(given[0], backend=backend, verify=verify, probe=probe,
                                                 probe_timeout=probe_timeout)
-        unknown = self._backend.unknown_options(backend_options)
-        if unknown:
-            raise TypeError(_unknown_option_message(unknown[0], self._backend))
+        _check_options(self._backend, backend_options)
         self.num_threads = num_threads
         self._backend_options = backend_options
         self._metadata: object = _UNREAD
@@ -480,8 +478,6 @@ class Interpreter(DropIn):
     def summary(self) -> ModelSummary:
         """What the model contains: operators, custom and flex ops, signatures."""
         if self._model.summary is None:
-            from ._model import load_model
-
             self._model = load_model(self._model, verify=True)
         assert self._model.summary is not None
         return self._model.summary
@@ -505,9 +501,8 @@ class Interpreter(DropIn):
     def placement(self) -> dict[str, int]:
         """Nodes of the main subgraph each delegate runs, and the rest under ``"cpu"``.
 
-        For example ``{"xnnpack": 64, "cpu": 1}``; a delegate that loaded but took no
-        node shows 0. Empty for a model with free dimensions before its first call (its
-        delegates are applied at the first real shape).
+        For example ``{"xnnpack": 64, "cpu": 1}``; a delegate that took no node shows 0. Empty
+        for a model with free dimensions before its first call (delegates apply at a real shape).
         """
         return dict(self._session.built.placement)
 
@@ -531,27 +526,8 @@ class Interpreter(DropIn):
 
     @property
     def keeps_state(self) -> tuple[str, ...]:
-        """The operators through which the model keeps state from one call to the next.
-
-        Resource variables (``VAR_HANDLE``, ``ASSIGN_VARIABLE``: streaming models such as
-        microWakeWord's) and the recurrent kernels that read and write their state in
-        variable tensors (``LSTM``, ``UNIDIRECTIONAL_SEQUENCE_LSTM``, ``SVDF``, ...). Empty
-        when the outputs depend on the inputs alone. A model that keeps state gives
-        different outputs for the same input as calls go by; ``reset_all_variables()``
-        starts it again.
-        """
-        counts = self.summary.operator_counts
-        found = [op for op in _STATE_OPS if op in counts]
-        if not found:
-            return ()
-        main = [d for d in self._runtime.ops_details()]
-        if "LSTM" in found and sum(d["op_name"] == "LSTM" and len(d["inputs"]) <= 5 for d in main) == counts["LSTM"]:
-            found.remove("LSTM")  # LSTM's basic kernel (5 inputs) takes and returns its state as plain tensors
-        if "ASSIGN_VARIABLE" in found and "CALL_ONCE" in counts and not any(
-                d["op_name"] == "ASSIGN_VARIABLE" for d in main):
-            # Variables written only by the initializer that CALL_ONCE runs once: read-only after it.
-            found = [op for op in found if op not in ("VAR_HANDLE", "ASSIGN_VARIABLE")]
-        return tuple(found)
+        """The operators through which the model keeps state between calls (:func:`kept_state`)."""
+        return kept_state(self.summary, self._runtime.ops_details)
 
     @property
     def model(self) -> Model:
@@ -608,6 +584,41 @@ def _batched(view: _View, values: list[np.ndarray], run_one: Callable[[list[Any]
 #: Operators that keep state in the interpreter between calls (see Interpreter.keeps_state).
 _STATE_OPS = ("VAR_HANDLE", "ASSIGN_VARIABLE", "LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM",
               "RNN", "UNIDIRECTIONAL_SEQUENCE_RNN", "BIDIRECTIONAL_SEQUENCE_RNN", "SVDF")
+
+
+def kept_state(summary: ModelSummary, main_ops: Callable[[], Sequence[Mapping[str, Any]]]) -> tuple[str, ...]:
+    """The operators through which a model keeps state from one call to the next.
+
+    Resource variables (``VAR_HANDLE``, ``ASSIGN_VARIABLE``: streaming models such as
+    microWakeWord's) and the recurrent kernels that read and write their state in variable
+    tensors (``LSTM``, ``UNIDIRECTIONAL_SEQUENCE_LSTM``, ``SVDF``, ...). Empty when the
+    outputs depend on the inputs alone. A model that keeps state gives other outputs for the
+    same input as calls go by; ``reset_all_variables()`` starts it again.
+
+    Args:
+        summary: The model's summary (operator counts over every subgraph).
+        main_ops: Lists the main subgraph's operators, as ``_get_ops_details()`` does
+            (called only for a model with one of these operators).
+    """
+    counts = summary.operator_counts
+    found = [op for op in _STATE_OPS if op in counts]
+    if not found:
+        return ()
+    ops = main_ops()
+    if "LSTM" in found and sum(d["op_name"] == "LSTM" and len(d["inputs"]) <= 5 for d in ops) == counts["LSTM"]:
+        found.remove("LSTM")  # LSTM's basic kernel (5 inputs) takes and returns its state as plain tensors
+    if "ASSIGN_VARIABLE" in found and "CALL_ONCE" in counts and not any(
+            d["op_name"] == "ASSIGN_VARIABLE" for d in ops):
+        # Variables written only by the initializer that CALL_ONCE runs once: read-only after it.
+        found = [op for op in found if op not in ("VAR_HANDLE", "ASSIGN_VARIABLE")]
+    return tuple(found)
+
+
+def _check_options(backend: Any, options: Mapping[str, Any]) -> None:
+    """TypeError for a keyword option neither tfedge.Interpreter nor the backend's Interpreter takes."""
+    unknown = backend.unknown_options(options)
+    if unknown:
+        raise TypeError(_unknown_option_message(unknown[0], backend))
 
 
 def _unknown_option_message(key: str, backend: Any) -> str:

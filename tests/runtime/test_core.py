@@ -294,6 +294,12 @@ def test_cli_random_on_free_dimensions_says_what_to_do(capsys: pytest.CaptureFix
     assert err.startswith("tfedge: error: Input 'audio' could not be resized to (1, 1): ")
     assert err.endswith("(--random gives each free dimension of 'audio' the size 1; pass --input NAME=FILE.npy "
                         "with a shape the model takes.)")
+    # bench makes random inputs the same way, and says so too (it said nothing more).
+    assert cli_main(["bench", str(FREE), "--runs", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("tfedge: error: Input 'audio' could not be resized to (1, 1): ")
+    assert err.endswith("(bench's random inputs give each free dimension of 'audio' the size 1; pass --input "
+                        "NAME=FILE.npy with a shape the model takes.)")
 
 
 def test_install_hint_names_python_3_14_among_litert_s(monkeypatch: pytest.MonkeyPatch) -> None:
