@@ -434,6 +434,15 @@ def test_cli_classify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["classify", str(DIGITS), str(tmp_path / "seven.npy"), "--top-k", "1"]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"{tmp_path / 'seven.npy'}: 0.") and line.endswith(" seven (7)")
+    # An image file for a model that takes no image names what it takes (was a shape error about the photo).
+    fixed = DATA / "litert-testdata" / "dynamic_shapes.tflite"
+    assert main(["classify", str(fixed), str(DATA / "photos" / "fist.jpg")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"tfedge: error: {str(DATA / 'photos' / 'fist.jpg')!r}: only models with one (1, H, W, 3) image input take "
+        "image files; this one takes 'x' (8, 42, 1024) float32, 'y' (1, 90, 1024) float32, 'z' (1, 1) float32. "
+        "Run it with tfedge run --input NAME=FILE.npy for each.")
+    assert main(["classify", str(fixed), str(tmp_path / "nothere.jpg")]) == 1
+    assert capsys.readouterr().err.strip() == f"tfedge: error: Image {str(tmp_path / 'nothere.jpg')!r} does not exist."
 
 
 def test_tasks_import_nothing_heavy() -> None:

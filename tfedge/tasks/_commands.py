@@ -128,7 +128,10 @@ def _classify(args: argparse.Namespace, open_model: Opener) -> int:
     audio = audio_window(interp) is not None
     results: List[Dict[str, Any]] = []
     for path in args.inputs:
-        x = _task_input(path)
+        # An image file goes as a path: classify reads it for an image model, and names what another takes.
+        x = _task_input(path) if audio or path.endswith(".npy") else path
+        if isinstance(x, str) and not Path(x).exists():
+            raise InputError(f"Image {path!r} does not exist.")
         if audio:
             windows = classify_audio(interp, x, hop=args.hop, top_k=args.top_k, labels=args.labels,
                                      activation=args.activation)

@@ -70,7 +70,12 @@ def model_inputs(interp: Model, x: Any) -> Any:
         tensor, _ = prepare(load_image(x), image_input(interp), letterbox=False)
         return tensor
     if isinstance(x, (str, os.PathLike)):
-        raise InputError(f"{str(x)!r}: only models with one (1, H, W, 3) image input take image files.")
+        specs = interp.input_specs()
+        takes = ", ".join(f"{s.name!r} {s.describe()}" for s in specs)
+        fix = ("Give it a .npy array of that shape." if len(specs) == 1
+               else "Run it with tfedge run --input NAME=FILE.npy for each.")
+        raise InputError(f"{str(x)!r}: only models with one (1, H, W, 3) image input take image files; this one "
+                         f"takes {takes}. {fix}")
     window = audio_window(interp)
     if window is not None:
         samples = _samples(x)
@@ -142,7 +147,6 @@ def classify(interp: Model, x: Any, *, top_k: int = 5, score_threshold: Optional
     """The ``top_k`` best classes of a classifier's output, best first.
 
     Args:
-        interp: The classifier.
         interp: The classifier (an Interpreter or an InterpreterPool).
         x: An image ((H, W, 3) or (1, H, W, 3) array, or a file path: read by the rule of
             ``load_image``, resized and normalized as the model's metadata says) for image
