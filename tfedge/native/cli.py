@@ -16,7 +16,7 @@ from . import __doc__ as _doc
 from .compile import build_here
 from .config import (BuildConfig, BuildError, Mode, ReportedError, check_app, parse_model_arg, serve_excluded,
                      unique_models)
-from .docker import write_docker_context
+from .docker import check_docker_context, write_docker_context
 from .noblas import ensure_noblas_env
 from .probe import check_models
 from .progress import Progress, log
@@ -218,6 +218,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _stop_on_sigterm()
     try:
         config = config_from_args(args)
+        if config.docker:
+            check_docker_context(config)  # a context this build cannot join fails now, not after the build
         target = build(config)
         if config.serve:
             unit = write_unit(target, config.serve_args, port=config.port, host=config.host,
