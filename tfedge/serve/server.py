@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import queue
 import signal
 import socket
 import socketserver
@@ -316,12 +315,15 @@ class _HTTPServer(ThreadingHTTPServer):
         self.draining = False
         self.in_flight = 0
         self.in_flight_lock = threading.Condition()
-        # Connection threads are kept and reused: a client that opens a connection per request
-        # (Frigate's requests.post) would otherwise pay a new thread, its stack's pages and
-        # its allocator arena's every time. At most max_connections of them, idle ones wait here.
-        self._accepted: queue.SimpleQueue[Optional[Tuple[Any, Any]]] = queue.SimpleQueue()
-        self._idle_threads = 0
-        self._thread_count = 0
+        # Each connection thread accepts its own connection (leader/follower): one waits in
+        # accept(), the others serve theirs, and one that takes the last waiting place starts
+        # another. A client that opens a connection per request (Frigate's requests.post) is
+        # then answered by the thread the kernel woke: no hand-over from an accepting thread
+        # (a poll(), a queue and the GIL passed on, each a wake-up), and no new thread, stack
+        # and allocator arena. At most max_connections + 1 threads: the spare one answers 503.
+        self._alive = 0  # connection threads
+        self._accepting = 0  # of them, waiting in accept()
+        self._stop = threading.Event()
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -335,22 +337,76 @@ class _HTTPServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         self.server_name, self.server_port = str(host), int(port)
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """An idle or a new thread for the connection, unless ``max_connections`` are open: then 503 and close."""
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Start the first connection thread and wait for :meth:`shutdown`."""
+        if not self.kernel_timeouts:
+            self.socket.settimeout(poll_interval)  # accept() wakes to see a shutdown
+        self._start_thread()
+        while not self._stop.wait(poll_interval):
+            pass
+
+    def shutdown(self) -> None:
+        """Make serve_forever return (from any thread)."""
+        self._stop.set()
+
+    def server_close(self) -> None:
+        """No new connections: the threads waiting in accept() wake and end."""
+        self._stop.set()
+        try:
+            self.socket.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() (Linux), which close() does not
+        except OSError:
+            pass
+        super().server_close()
+
+    def _start_thread(self) -> None:
         with self.in_flight_lock:
-            full = self.connections >= self.max_connections
-            if not full:
-                self.connections += 1
-                spawn = self._idle_threads == 0
+            self._alive += 1
+            self._accepting += 1
+        threading.Thread(target=self._connection_thread, name="tfedge-serve-connection", daemon=True).start()
+
+    def _connection_thread(self) -> None:
+        """Accept a connection and serve it, again and again until the server stops.
+
+        Daemon: one waiting on an idle keep-alive connection never holds the process.
+        """
+        waiting = True  # counted in _accepting
+        try:
+            while not self._stop.is_set():
+                try:
+                    request, client_address = self.socket.accept()
+                except (BlockingIOError, TimeoutError):  # the listening socket's timeout: look at _stop
+                    continue
+                except OSError:  # shut by server_close; or the accept failed (out of descriptors, ...)
+                    if not self._stop.is_set():
+                        time.sleep(0.01)
+                    continue
+                with self.in_flight_lock:
+                    self._accepting -= 1
+                    waiting = False
+                    full = self.connections >= self.max_connections
+                    if not full:
+                        self.connections += 1
+                    spawn = self._accepting == 0 and self._alive <= self.max_connections
                 if spawn:
-                    self._thread_count += 1
+                    self._start_thread()
+                if full:
+                    self._refuse(request)
                 else:
-                    self._idle_threads -= 1  # that thread is taken: it will get this connection
-        if not full:
-            self._accepted.put((request, client_address))
-            if spawn:
-                threading.Thread(target=self._connection_thread, name="tfedge-serve-connection", daemon=True).start()
-            return
+                    try:
+                        self.process_request_thread(request, client_address)  # handles, closes, logs an Exception
+                    finally:
+                        with self.in_flight_lock:
+                            self.connections -= 1
+                with self.in_flight_lock:
+                    self._accepting += 1
+                    waiting = True
+        finally:
+            with self.in_flight_lock:
+                self._alive -= 1
+                self._accepting -= waiting
+
+    def _refuse(self, request: socket.socket) -> None:
+        """``max_connections`` are open: 503 and close."""
         try:
             request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
                             b"Content-Length: 0\r\n\r\n")
@@ -358,32 +414,6 @@ class _HTTPServer(ThreadingHTTPServer):
             pass
         self.shutdown_request(request)
         self.service.metrics.observe("", "connection", 503, 0.0)
-
-    def _connection_thread(self) -> None:
-        """Serve one accepted connection after another (daemon: an idle one never holds the process)."""
-        while True:
-            accepted = self._accepted.get()
-            if accepted is None:  # the server has stopped: end
-                return
-            request, client_address = accepted
-            done = False
-            try:
-                self.process_request_thread(request, client_address)  # handles, closes, logs an Exception
-                done = True
-            finally:
-                with self.in_flight_lock:
-                    self.connections -= 1
-                    if done:  # else (SystemExit, ...) this thread ends: not counted as idle
-                        self._idle_threads += 1
-                    else:
-                        self._thread_count -= 1
-
-    def end_threads(self) -> None:
-        """Let every connection thread end once its connection is done (call after server_close)."""
-        with self.in_flight_lock:
-            count, self._thread_count, self._idle_threads = self._thread_count, 0, 0
-        for _ in range(count):
-            self._accepted.put(None)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A connection that broke (client gone, reset): one line, no traceback."""
@@ -419,12 +449,11 @@ class Server:
         try:
             self._http.serve_forever(poll_interval=0.2)
         finally:
-            self._http.server_close()  # no new connections
+            self._http.server_close()  # no new connections; the connection threads end after theirs
             deadline = time.monotonic() + self.grace
             with self._http.in_flight_lock:
                 while self._http.in_flight and time.monotonic() < deadline:
                     self._http.in_flight_lock.wait(0.1)
-            self._http.end_threads()
 
     def stop(self) -> None:
         """Stop accepting; returns at once (safe from a signal handler)."""
