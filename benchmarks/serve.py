@@ -7,10 +7,15 @@ hits both ways alike):
    default), on MediaPipe's face detector and a MobileNetV2 (float32 and int8, random
    weights, built by TensorFlow in a child process by ``benchmarks/models.py``). ``server``:
    ``tfedge serve --workers W`` in a child process, ``C`` client threads on loopback, each
-   with a keep-alive connection, sending the request bytes tritonclient would send and
-   decoding the outputs. ``pool``: ``InterpreterPool(size=W)`` in this process, the same ``C``
-   threads calling ``pool.run()``. Requests/s and p50/p99 latency of each; goal: server/pool
-   >= 0.8 for MobileNetV2.
+   with a keep-alive connection, by three clients: ``tritonclient.http`` itself (when installed),
+   ``http.client`` (Python's, sending the body tritonclient sends, with http.client's headers,
+   and decoding the outputs) and a lean one
+   (the very bytes tritonclient sends, head and body, encoded once, written to a raw socket;
+   the answer read by its Content-Length and the outputs decoded): what a load generator
+   costs, as Triton's perf_analyzer (C++) would cost little. ``pool``:
+   ``InterpreterPool(size=W)`` in this process, the same ``C`` threads calling
+   ``pool.run()``. Requests/s and p50/p99 latency of each; goal: server/pool >= 0.8 for
+   MobileNetV2.
 2. **DeepStack**: one client posting a JPEG (the astronaut, 512x512) to
    ``/v1/vision/detection`` (server with 1 worker) on a keep-alive connection, and on a new
    connection each time as Frigate's ``requests.post()`` does, vs ``detect()`` on one
@@ -39,12 +44,14 @@ import io
 import json
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Callable
 
@@ -107,9 +114,54 @@ def binary_request(interp: tfedge.Interpreter, rng: np.random.Generator) -> tupl
         inputs.append({"name": spec.name, "shape": list(array.shape), "datatype": datatype_of(array.dtype),
                        "parameters": {"binary_data_size": array.nbytes}})
         data.append(array.tobytes())
-    header = json.dumps({"inputs": inputs, "parameters": {"binary_data_output": True}}).encode()
+    header = json.dumps({"inputs": inputs, "parameters": {"binary_data_output": True}}, separators=(",", ":")).encode()
     return header + b"".join(data), {"Inference-Header-Content-Length": str(len(header)),
                                      "Content-Type": "application/octet-stream"}
+
+
+def tritonclient_bytes(body: bytes, headers: dict[str, str], port: int) -> bytes:
+    """The whole request ``tritonclient.http`` (geventhttpclient) writes for ``infer``: its head, then the body."""
+    return (f"POST /v2/models/m/infer HTTP/1.1\r\nUser-Agent: python/gevent-http-client-2.6.1\r\n"
+            f"Inference-Header-Content-Length: {headers['Inference-Header-Content-Length']}\r\n"
+            f"Host: 127.0.0.1:{port}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+class LeanClient:
+    """A keep-alive connection that writes pre-encoded requests and reads each answer by its Content-Length.
+
+    Answers are read into one buffer, kept: no allocation per read (``recv(n)`` would allocate n
+    bytes each time).
+    """
+
+    def __init__(self, port: int, size: int = 4 << 20) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = bytearray(size)
+        self.view = memoryview(self.buffer)
+
+    def call(self, request: bytes) -> tuple[bytes, memoryview]:
+        """Send ``request``; the answer's head (status line and fields) and body (valid until the next call).
+
+        Raises:
+            RuntimeError: the status is not 200, or the server closed the connection.
+        """
+        self.sock.sendall(request)
+        filled = 0
+        while (end := self.buffer.find(b"\r\n\r\n", 0, filled)) < 0:
+            filled += self._recv(filled)
+        head = bytes(self.view[:end])
+        size = int(re.search(rb"\r\nContent-Length: (\d+)", head, re.IGNORECASE).group(1))  # type: ignore[union-attr]
+        while filled < end + 4 + size:
+            filled += self._recv(filled)
+        if not head.startswith(b"HTTP/1.1 200 "):
+            raise RuntimeError(f"{head[:100]!r}: {bytes(self.view[end + 4:end + 204])!r}")
+        return head, self.view[end + 4:end + 4 + size]  # one request at a time: nothing follows the answer
+
+    def _recv(self, filled: int) -> int:
+        count = self.sock.recv_into(self.view[filled:])
+        if not count:
+            raise RuntimeError("The server closed the connection.")
+        return count
 
 
 def load(call: Callable[[Any], None], make_state: Callable[[], Any], clients: int, seconds: float
@@ -161,15 +213,15 @@ def bench_infer(name: str, path: Path, workers: int, clients: int, rounds: int, 
     pool = tfedge.InterpreterPool(path, size=workers)
     server = ServerChild({"m": path}, "--workers", str(workers), "--queue", str(4 * clients))
 
-    def decode_outputs(data: bytes, header_len: int) -> None:
-        doc = json.loads(data[:header_len])
+    def decode_outputs(data: bytes | memoryview, header_len: int) -> None:
+        doc = json.loads(bytes(data[:header_len]))
         offset = header_len
         for out in doc["outputs"]:
             n = out["parameters"]["binary_data_size"]
             np.frombuffer(data[offset:offset + n], np.float32)
             offset += n
 
-    def server_round() -> tuple[float, list[float], float, float]:
+    def http_client_round() -> tuple[float, list[float], float, float]:
         def call(conn: http.client.HTTPConnection) -> None:
             conn.request("POST", "/v2/models/m/infer", body=body, headers=headers)
             resp = conn.getresponse()
@@ -178,9 +230,45 @@ def bench_infer(name: str, path: Path, workers: int, clients: int, rounds: int, 
                 raise RuntimeError(f"HTTP {resp.status}: {data[:200]!r}")
             decode_outputs(data, int(resp.getheader("Inference-Header-Content-Length")))
 
+        return server_round(call, lambda: http.client.HTTPConnection("127.0.0.1", server.port, timeout=60))
+
+    request = tritonclient_bytes(body, headers, server.port)
+
+    def lean_round() -> tuple[float, list[float], float, float]:
+        def call(client: LeanClient) -> None:
+            head, data = client.call(request)
+            match = re.search(rb"\r\nInference-Header-Content-Length: (\d+)", head, re.IGNORECASE)
+            decode_outputs(data, int(match.group(1)))  # type: ignore[union-attr]
+
+        return server_round(call, lambda: LeanClient(server.port))
+
+    def tritonclient_round() -> tuple[float, list[float], float, float]:
+        import tritonclient.http as triton  # geventhttpclient: each thread its own client and gevent hub
+
+        from tfedge.serve.protocol import datatype_of
+
+        specs = interp.input_specs()
+        outputs = [spec.name for spec in interp.output_specs()]
+
+        def connect() -> tuple[Any, list[Any]]:
+            inputs = [triton.InferInput(spec.name, list(array.shape), datatype_of(array.dtype))
+                      for spec, array in zip(specs, feed)]
+            return triton.InferenceServerClient(f"127.0.0.1:{server.port}", network_timeout=60), inputs
+
+        def call(state: tuple[Any, list[Any]]) -> None:
+            client, inputs = state
+            for wire, array in zip(inputs, feed):  # as an app sends each new frame
+                wire.set_data_from_numpy(array, binary_data=True)
+            result = client.infer("m", inputs)
+            for output in outputs:
+                result.as_numpy(output)
+
+        return server_round(call, connect)
+
+    def server_round(call: Callable[[Any], None], connect: Callable[[], Any]) -> tuple[float, list[float], float,
+                                                                                      float]:
         client0, server0 = cpu_seconds(), cpu_seconds(server.proc.pid)
-        rps, lats = load(call, lambda: http.client.HTTPConnection("127.0.0.1", server.port, timeout=60), clients,
-                         seconds)
+        rps, lats = load(call, connect, clients, seconds)
         return rps, lats, (cpu_seconds(server.proc.pid) - server0) / len(lats), (cpu_seconds() - client0) / len(lats)
 
     def pool_round() -> tuple[float, list[float], float, float]:
@@ -188,12 +276,16 @@ def bench_infer(name: str, path: Path, workers: int, clients: int, rounds: int, 
         rps, lats = load(lambda _: pool.run(feed), lambda: None, clients, seconds)
         return rps, lats, (cpu_seconds() - cpu0) / len(lats), 0.0
 
+    ways = {"server": http_client_round, "server, lean client": lean_round, "pool": pool_round}
+    if find_spec("tritonclient") is not None:
+        ways = {"server, tritonclient": tritonclient_round, **ways}
+    load_before = os.getloadavg()[0]
     try:
-        server_round()  # warm-up: connections, first calls
-        pool_round()
-        result: dict[str, list[Any]] = {"server": [], "pool": []}
+        for fn in ways.values():  # warm-up: connections, first calls
+            fn()
+        result: dict[str, list[Any]] = {way: [] for way in ways}
         for _ in range(rounds):
-            for way, fn in (("server", server_round), ("pool", pool_round)):
+            for way, fn in ways.items():
                 result[way].append(fn())
     finally:
         server.stop()
@@ -202,18 +294,23 @@ def bench_infer(name: str, path: Path, workers: int, clients: int, rounds: int, 
         lat = sorted(x for _, lats, _, _ in runs for x in lats)
         row[way] = {"rps": statistics.median(r[0] for r in runs), "p50_ms": 1000 * lat[len(lat) // 2],
                     "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))],
-                    "cpu_ms": 1000 * statistics.median(r[2] for r in runs)}
-    row["server"]["client_cpu_ms"] = 1000 * statistics.median(r[3] for r in result["server"])
-    row["ratio"] = row["server"]["rps"] / row["pool"]["rps"]
-    # Requests per CPU-second, server process alone vs the pool: the throughput ratio when CPU-bound.
-    row["cpu_ratio"] = row["pool"]["cpu_ms"] / row["server"]["cpu_ms"]
-    row["cpu_ratio_with_client"] = row["pool"]["cpu_ms"] / (row["server"]["cpu_ms"] + row["server"]["client_cpu_ms"])
-    print(f"{name:24} server {row['server']['rps']:8.1f} req/s p50 {row['server']['p50_ms']:7.2f} ms "
-          f"p99 {row['server']['p99_ms']:7.2f} ms | pool {row['pool']['rps']:8.1f} req/s "
-          f"p50 {row['pool']['p50_ms']:7.2f} ms p99 {row['pool']['p99_ms']:7.2f} ms | ratio {row['ratio']:.2f} "
-          f"| cpu/request server {row['server']['cpu_ms']:.2f} + client {row['server']['client_cpu_ms']:.2f} vs "
-          f"pool {row['pool']['cpu_ms']:.2f} ms: {row['cpu_ratio']:.2f} ({row['cpu_ratio_with_client']:.2f} with "
-          "the client)", file=sys.stderr)
+                    "cpu_ms": 1000 * statistics.median(r[2] for r in runs),
+                    "client_cpu_ms": 1000 * statistics.median(r[3] for r in runs)}
+    row["load_average"] = [load_before, os.getloadavg()[0]]
+    pool_row = row["pool"]
+    for way, suffix in (("server, tritonclient", "_tritonclient"), ("server", ""), ("server, lean client", "_lean")):
+        if way not in row:
+            continue
+        s = row[way]
+        row[f"ratio{suffix}"] = s["rps"] / pool_row["rps"]
+        # Requests per CPU-second, server process alone vs the pool: the throughput ratio when CPU-bound.
+        row[f"cpu_ratio{suffix}"] = pool_row["cpu_ms"] / s["cpu_ms"]
+        row[f"cpu_ratio_with_client{suffix}"] = pool_row["cpu_ms"] / (s["cpu_ms"] + s["client_cpu_ms"])
+        print(f"{name:24} {way:20} {s['rps']:8.1f} req/s p50 {s['p50_ms']:7.2f} ms p99 {s['p99_ms']:7.2f} ms | "
+              f"pool {pool_row['rps']:8.1f} req/s p50 {pool_row['p50_ms']:7.2f} ms p99 {pool_row['p99_ms']:7.2f} ms | "
+              f"ratio {row['ratio' + suffix]:.2f} | cpu/request server {s['cpu_ms']:.2f} + client "
+              f"{s['client_cpu_ms']:.2f} vs pool {pool_row['cpu_ms']:.2f} ms: {row['cpu_ratio' + suffix]:.2f} "
+              f"({row['cpu_ratio_with_client' + suffix]:.2f} with the client)", file=sys.stderr)
     return row
 
 
@@ -315,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, path in models.items():
         results[name] = bench_infer(name, path, args.workers, args.clients, args.rounds, args.seconds)
     results["deepstack"] = bench_deepstack(args.rounds, args.calls)
+    results["load_average_end"] = os.getloadavg()[0]
     if args.json:
         print(json.dumps(results, indent=2))
     return 0

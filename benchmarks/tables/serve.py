@@ -26,14 +26,22 @@ def table(ctx: Context) -> Section:
     for name, row in r.items():
         if not isinstance(row, dict) or "server" not in row or not isinstance(row["server"], dict):
             continue
-        s, p = row["server"], row["pool"]
-        rows.append([name, f"{s['rps']:.1f}", f"{s['p50_ms']:.2f} ms", f"{s['p99_ms']:.2f} ms", f"{p['rps']:.1f}",
-                     f"{p['p50_ms']:.2f} ms", f"{p['p99_ms']:.2f} ms", f"{row['ratio']:.2f}×",
-                     f"{s['cpu_ms']:.2f} / {s['client_cpu_ms']:.2f} / {p['cpu_ms']:.2f} ms",
-                     f"**{row['cpu_ratio']:.2f}×**", f"{row['cpu_ratio_with_client']:.2f}×"])
-    body = markdown_table(["model", "server req/s", "p50", "p99", "pool req/s", "p50", "p99", "server / pool (wall)",
-                           "CPU per request: server / client / pool", "CPU-bound throughput server / pool",
-                           "the same, client's CPU counted"], rows)
+        p = row["pool"]
+        for way, suffix, client in (("server, tritonclient", "_tritonclient", "tritonclient"),
+                                    ("server", "", "http.client"), ("server, lean client", "_lean", "lean")):
+            if way not in row:
+                continue
+            s = row[way]
+            rows.append([name, client, f"{s['rps']:.1f}", f"{s['p50_ms']:.2f} ms", f"{s['p99_ms']:.2f} ms",
+                         f"{p['rps']:.1f}", f"{p['p50_ms']:.2f} ms", f"{p['p99_ms']:.2f} ms",
+                         f"{row['ratio' + suffix]:.2f}×",
+                         f"{s['cpu_ms']:.2f} / {s['client_cpu_ms']:.2f} / {p['cpu_ms']:.2f} ms",
+                         f"**{row['cpu_ratio' + suffix]:.2f}×**", f"{row['cpu_ratio_with_client' + suffix]:.2f}×",
+                         "{:.1f}-{:.1f}".format(*row["load_average"]) if "load_average" in row else ""])
+    body = markdown_table(["model", "client", "server req/s", "p50", "p99", "pool req/s", "p50", "p99",
+                           "server / pool (wall)", "CPU per request: server / client / pool",
+                           "CPU-bound throughput server / pool", "the same, client's CPU counted", "load average"],
+                          rows)
     d = r["deepstack"]
     rows = [["wall", f"{d['server']:.2f} ms", f"{d['decode+detect']:.2f} ms", f"{d['detect']:.2f} ms",
              f"{d['ratio']:.2f}×"],
@@ -53,12 +61,21 @@ def table(ctx: Context) -> Section:
                            "POST / (decode + detect)"], rows)
     load = f" (load average {r['load_average']:.1f} when it started)" if "load_average" in r else ""
     return Section(TITLE, body + (
-        f"\n\n`tfedge serve --workers {r['workers']}` in a child process, {r['clients']} client threads on loopback "
-        "(keep-alive, the bytes `tritonclient.http` sends: binary tensors in and out, outputs decoded) next to "
+        f"\n\n`tfedge serve --workers {r['workers']}` in a child process, {r['clients']} client threads on loopback, "
+        "each on a keep-alive connection, binary tensors in and out as `tritonclient.http` sends them, outputs "
+        "decoded, by three clients: **tritonclient** (`tritonclient.http`, Triton's own Python client, a "
+        "client per thread, each frame's array set with `set_data_from_numpy` and the outputs read with "
+        "`as_numpy`), **http.client** (Python's `http.client`, tritonclient's body with http.client's "
+        "own header fields) and **lean** "
+        "(the exact bytes tritonclient writes, head and body, encoded once and written to a raw socket, the "
+        "answer read by its Content-Length: what a load generator such as Triton's C++ perf_analyzer costs, "
+        "little), next to "
         f"`InterpreterPool(size={r['workers']})` called by the same number of threads in-process with arrays made "
-        f"once (the pool's best case); {rounds} rounds of {seconds:g} s each, the two ways interleaved{load}; req/s "
-        "the median round, p50/p99 over all requests. CPU per request, medians of the rounds: the server "
-        "process's, the client's (this process while it posts and decodes), the pool's (this process). "
+        f"once (the pool's best case); {rounds} rounds of {seconds:g} s each, all ways interleaved{load}; "
+        "req/s the median round, p50/p99 over all requests; the load average at the start and end of each "
+        "model's rounds in the last column (other work on the machine slows both sides' wall clock, the "
+        "server's more: each request hops between two processes). CPU per request, medians of the rounds: the "
+        "server process's, the client's (this process while it posts and decodes), the pool's (this process). "
         "On this machine the client runs on the server's cores, so the wall-clock ratio charges the server "
         "with the client's CPU and with each hop between the two processes waiting to be scheduled (on a "
         "busy machine, milliseconds), which the pool in-process never pays. The CPU-bound throughput ratio, "

@@ -323,3 +323,60 @@ def test_full_queue_answers_503_with_retry_after() -> None:
         server.stop()
         thread.join(30)
     assert sorted(r[0] for r in results) == [200, 200]
+
+
+def test_idle_and_stalled_connections_end_after_the_idle_timeout() -> None:
+    from tfedge.serve import Server, build_service
+
+    server = Server(build_service({"add": str(ADD)}, workers=1), "127.0.0.1", 0, quiet=True, idle_timeout=0.5)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        with socket.create_connection(server.address, timeout=30) as idle, \
+                socket.create_connection(server.address, timeout=30) as stalled:
+            stalled.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x")  # a head that never ends
+            idle.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b'{"live":true}'):
+                answer += idle.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200 ")
+            start = time.monotonic()
+            assert idle.recv(65536) == b""  # the kept connection, idle: closed by the server
+            assert stalled.recv(65536) == b""  # the half head is never answered as a request
+            assert 0.3 < time.monotonic() - start < 10
+        status, _, _ = call("http://{}:{}".format(*server.address), "GET", "/v2/health/live")
+        assert status == 200  # and it keeps serving
+    finally:
+        server.stop()
+        thread.join(30)
+
+
+def test_connections_beyond_the_limit_get_503_and_the_place_frees() -> None:
+    from tfedge.serve import Server, build_service
+
+    server = Server(build_service({"add": str(ADD)}, workers=1), "127.0.0.1", 0, quiet=True, max_connections=1)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    live = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+    try:
+        with socket.create_connection(server.address, timeout=30) as kept:
+            kept.sendall(live)
+            assert kept.recv(65536).startswith(b"HTTP/1.1 200 ")  # the one place, kept open
+            with socket.create_connection(server.address, timeout=30) as refused:
+                refused.sendall(live)
+                answer = b""
+                try:
+                    while chunk := refused.recv(65536):
+                        answer += chunk
+                except ConnectionResetError:  # closed with the request unread: the answer came first
+                    pass
+            assert answer.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1\r\n" in answer, answer
+            kept.sendall(live)  # the kept connection still works
+            assert kept.recv(65536).startswith(b"HTTP/1.1 200 ")
+        deadline = time.monotonic() + 30
+        while server._http.connections and time.monotonic() < deadline:  # its thread sees the close
+            time.sleep(0.01)
+        assert _exchange(server.address[1], live).startswith(b"HTTP/1.1 200 ")  # the place is free again
+    finally:
+        server.stop()
+        thread.join(30)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import io
 import json
-import queue
 import signal
 import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -109,6 +109,66 @@ def read_head(request_line: bytes, rfile: io.BufferedIOBase) -> Optional[Request
                        expect_continue=number >= (1, 1) and fields.get("expect", "").lower() == "100-continue")
 
 
+class _SocketReader(io.RawIOBase):
+    """A connection's bytes for a BufferedReader; the kernel's receive timeout raises TimeoutError.
+
+    (``socket.makefile`` would take that timeout, EAGAIN on a blocking socket, for a
+    non-blocking socket's "no data yet" and return a partial line as if the client had sent it.)
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return self._sock.recv_into(buffer)
+        except BlockingIOError:  # SO_RCVTIMEO ran out
+            raise TimeoutError("The connection was idle longer than the server's idle timeout.") from None
+
+
+class _SocketWriter(io.BufferedIOBase):
+    """An unbuffered writer (as socketserver's); the kernel's send timeout raises TimeoutError."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        try:
+            self._sock.sendall(data)
+        except BlockingIOError:  # SO_SNDTIMEO ran out: the client stopped reading
+            raise TimeoutError("The client read nothing for longer than the server's idle timeout.") from None
+        return len(data)
+
+
+def _kernel_timeouts(sock: socket.socket, seconds: float) -> bool:
+    """Set ``sock``'s receive and send timeouts (and TCP_NODELAY) in the kernel; True when they took.
+
+    Linux only, where accepted sockets inherit them from the listening one; the value is read
+    back, so that a ``struct timeval`` of another layout (a 32-bit target) is never trusted.
+    """
+    if not sys.platform.startswith("linux") or seconds <= 0:
+        return False
+    whole = int(seconds)
+    value = struct.pack("@ll", whole, int((seconds - whole) * 1e6))
+    try:
+        for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
+            sock.setsockopt(socket.SOL_SOCKET, option, value)
+            if sock.getsockopt(socket.SOL_SOCKET, option, len(value)) != value:
+                return False
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError, struct.error):
+        return False
+    return True
+
+
 class _Handler(BaseHTTPRequestHandler):
     """One connection: reads requests, asks the Service, writes responses."""
 
@@ -120,9 +180,19 @@ class _Handler(BaseHTTPRequestHandler):
     fields: Dict[str, str]  # the request's header fields by lower-case name (the first of repeated ones)
 
     def setup(self) -> None:
-        self.request.settimeout(self.server.idle_timeout)  # an idle keep-alive connection ends after this
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        """The connection's reader and writer; an idle keep-alive connection ends after ``idle_timeout``.
+
+        Where the kernel keeps the timeout (SO_RCVTIMEO/SO_SNDTIMEO, set on the listening
+        socket and inherited with TCP_NODELAY by each accepted one) the socket stays in
+        blocking mode: Python's own timeout would poll() before every recv and send, a
+        system call and a hand-over of the GIL each, some 4 per request.
+        """
+        self.connection = sock = self.request
+        if not self.server.kernel_timeouts:
+            sock.settimeout(self.server.idle_timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.rfile = io.BufferedReader(_SocketReader(sock))
+        self.wfile = _SocketWriter(sock)
 
     def parse_request(self) -> bool:
         """The request line and header fields (:func:`read_head`); False when the answer was an error.
@@ -232,6 +302,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # idle keep-alive connections must not keep the process alive
     block_on_close = False
+    kernel_timeouts = False  # the idle timeout is the kernel's (set by server_bind)
 
     def __init__(self, address: Tuple[str, int], service: Service, *, max_body: int, quiet: bool,
                  idle_timeout: float, max_connections: int) -> None:
@@ -244,12 +315,15 @@ class _HTTPServer(ThreadingHTTPServer):
         self.draining = False
         self.in_flight = 0
         self.in_flight_lock = threading.Condition()
-        # Connection threads are kept and reused: a client that opens a connection per request
-        # (Frigate's requests.post) would otherwise pay a new thread, its stack's pages and
-        # its allocator arena's every time. At most max_connections of them, idle ones wait here.
-        self._accepted: queue.SimpleQueue[Optional[Tuple[Any, Any]]] = queue.SimpleQueue()
-        self._idle_threads = 0
-        self._thread_count = 0
+        # Each connection thread accepts its own connection (leader/follower): one waits in
+        # accept(), the others serve theirs, and one that takes the last waiting place starts
+        # another. A client that opens a connection per request (Frigate's requests.post) is
+        # then answered by the thread the kernel woke: no hand-over from an accepting thread
+        # (a poll(), a queue and the GIL passed on, each a wake-up), and no new thread, stack
+        # and allocator arena. At most max_connections + 1 threads: the spare one answers 503.
+        self._alive = 0  # connection threads
+        self._accepting = 0  # of them, waiting in accept()
+        self._stop = threading.Event()
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -258,26 +332,81 @@ class _HTTPServer(ThreadingHTTPServer):
         Nothing here uses the name; the lookup is a DNS query at start, and its IDNA codec
         would make the native binary carry ``unicodedata`` (0.4 MB) for it.
         """
+        self.kernel_timeouts = _kernel_timeouts(self.socket, self.idle_timeout)
         socketserver.TCPServer.server_bind(self)
         host, port = self.server_address[:2]
         self.server_name, self.server_port = str(host), int(port)
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """An idle or a new thread for the connection, unless ``max_connections`` are open: then 503 and close."""
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Start the first connection thread and wait for :meth:`shutdown`."""
+        if not self.kernel_timeouts:
+            self.socket.settimeout(poll_interval)  # accept() wakes to see a shutdown
+        self._start_thread()
+        while not self._stop.wait(poll_interval):
+            pass
+
+    def shutdown(self) -> None:
+        """Make serve_forever return (from any thread)."""
+        self._stop.set()
+
+    def server_close(self) -> None:
+        """No new connections: the threads waiting in accept() wake and end."""
+        self._stop.set()
+        try:
+            self.socket.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() (Linux), which close() does not
+        except OSError:
+            pass
+        super().server_close()
+
+    def _start_thread(self) -> None:
         with self.in_flight_lock:
-            full = self.connections >= self.max_connections
-            if not full:
-                self.connections += 1
-                spawn = self._idle_threads == 0
+            self._alive += 1
+            self._accepting += 1
+        threading.Thread(target=self._connection_thread, name="tfedge-serve-connection", daemon=True).start()
+
+    def _connection_thread(self) -> None:
+        """Accept a connection and serve it, again and again until the server stops.
+
+        Daemon: one waiting on an idle keep-alive connection never holds the process.
+        """
+        waiting = True  # counted in _accepting
+        try:
+            while not self._stop.is_set():
+                try:
+                    request, client_address = self.socket.accept()
+                except (BlockingIOError, TimeoutError):  # the listening socket's timeout: look at _stop
+                    continue
+                except OSError:  # shut by server_close; or the accept failed (out of descriptors, ...)
+                    if not self._stop.is_set():
+                        time.sleep(0.01)
+                    continue
+                with self.in_flight_lock:
+                    self._accepting -= 1
+                    waiting = False
+                    full = self.connections >= self.max_connections
+                    if not full:
+                        self.connections += 1
+                    spawn = self._accepting == 0 and self._alive <= self.max_connections
                 if spawn:
-                    self._thread_count += 1
+                    self._start_thread()
+                if full:
+                    self._refuse(request)
                 else:
-                    self._idle_threads -= 1  # that thread is taken: it will get this connection
-        if not full:
-            self._accepted.put((request, client_address))
-            if spawn:
-                threading.Thread(target=self._connection_thread, name="tfedge-serve-connection", daemon=True).start()
-            return
+                    try:
+                        self.process_request_thread(request, client_address)  # handles, closes, logs an Exception
+                    finally:
+                        with self.in_flight_lock:
+                            self.connections -= 1
+                with self.in_flight_lock:
+                    self._accepting += 1
+                    waiting = True
+        finally:
+            with self.in_flight_lock:
+                self._alive -= 1
+                self._accepting -= waiting
+
+    def _refuse(self, request: socket.socket) -> None:
+        """``max_connections`` are open: 503 and close."""
         try:
             request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
                             b"Content-Length: 0\r\n\r\n")
@@ -285,32 +414,6 @@ class _HTTPServer(ThreadingHTTPServer):
             pass
         self.shutdown_request(request)
         self.service.metrics.observe("", "connection", 503, 0.0)
-
-    def _connection_thread(self) -> None:
-        """Serve one accepted connection after another (daemon: an idle one never holds the process)."""
-        while True:
-            accepted = self._accepted.get()
-            if accepted is None:  # the server has stopped: end
-                return
-            request, client_address = accepted
-            done = False
-            try:
-                self.process_request_thread(request, client_address)  # handles, closes, logs an Exception
-                done = True
-            finally:
-                with self.in_flight_lock:
-                    self.connections -= 1
-                    if done:  # else (SystemExit, ...) this thread ends: not counted as idle
-                        self._idle_threads += 1
-                    else:
-                        self._thread_count -= 1
-
-    def end_threads(self) -> None:
-        """Let every connection thread end once its connection is done (call after server_close)."""
-        with self.in_flight_lock:
-            count, self._thread_count, self._idle_threads = self._thread_count, 0, 0
-        for _ in range(count):
-            self._accepted.put(None)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A connection that broke (client gone, reset): one line, no traceback."""
@@ -346,12 +449,11 @@ class Server:
         try:
             self._http.serve_forever(poll_interval=0.2)
         finally:
-            self._http.server_close()  # no new connections
+            self._http.server_close()  # no new connections; the connection threads end after theirs
             deadline = time.monotonic() + self.grace
             with self._http.in_flight_lock:
                 while self._http.in_flight and time.monotonic() < deadline:
                     self._http.in_flight_lock.wait(0.1)
-            self._http.end_threads()
 
     def stop(self) -> None:
         """Stop accepting; returns at once (safe from a signal handler)."""
