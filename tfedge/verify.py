@@ -122,6 +122,21 @@ _REQUIRED_INPUTS: dict[str, int] = {
 #: scale of 0 aborts them. The others multiply the input scale in, so a 0 there (TensorFlow writes
 #: it for an input that was all zeros in calibration: an LSTM's first state) is only a 0 multiplier.
 _ZERO_INPUT_SCALE_ABORTS = frozenset({"ADD", "SUB", "SQUARED_DIFFERENCE", "SOFTMAX"})
+#: Ops whose quantized kernels bring both inputs to twice the larger input scale, shift them left
+#: by L bits, and requantize the result to the output scale (add.cc, sub.cc, squared_difference.cc,
+#: Prepare): name -> ({input type on that path: L}, the power of the input scale the result has).
+#: INT16 takes that path only where a scale is not a power of two (else, with the op's
+#: pot_scale_int16, a path of shifts that cannot abort). The scales are float32 and the kernel doubles the larger input scale and multiplies the
+#: output scale by 2^L in float32, so either can overflow to inf; the output multiplier,
+#: (2 x larger input scale)^power / (2^L x output scale), goes to QuantizeMultiplierSmallerThanOneExp,
+#: which aborts unless it is in (0, 1). SUB takes one above 1 too (QuantizeMultiplierGreaterThanOne)
+#: in ai_edge_litert (tflite_runtime 2.14 aborts on it; a real model may have one, so it passes here).
+_RESCALING: dict[str, tuple[dict[int, int], int]] = {
+    **dict.fromkeys(("ADD", "SUB"), ({9: 20, 3: 20, 7: 15}, 1)),  # INT8, UINT8, INT16
+    "SQUARED_DIFFERENCE": ({9: 14}, 2),  # INT8 only; L = 7 for each of the two factors
+}
+_INT16 = 7
+_FLOAT32_MAX = 3.4028234663852886e38
 
 
 @dataclass(frozen=True)
@@ -1011,8 +1026,8 @@ def _check_requantizing(ops: _Tables, opcode: list[int], opcodes: list[tuple[str
     types, scales, scale_at = facts.types, facts.scales, facts.scale_at
     bases = [0, *accumulate(facts.counts)]
     inputs, outputs = ops.ints(1), ops.ints(2)
-    # (op, its activation inputs, its outputs, whether an input scale of +0.0 is fine) of every
-    # quantized op that requantizes, by tensor row
+    # (op, its activation inputs, its outputs, whether an input scale of +0.0 is fine, its name) of
+    # every quantized op that requantizes, by tensor row
     quantized = []
     for i, code in enumerate(opcode):
         if not known[code]:
@@ -1023,8 +1038,8 @@ def _check_requantizing(ops: _Tables, opcode: list[int], opcodes: list[tuple[str
         picked = ins if activations is None else [ins[k] for k in activations if k < len(ins)]
         acts = [base + t for t in picked if t >= 0]
         if any([types[t] in _QUANTIZED_TYPES for t in acts]):
-            quantized.append((i, acts, [base + t for t in outputs[i]], name not in _ZERO_INPUT_SCALE_ABORTS))
-    rows = list(chain.from_iterable(acts + outs for _, acts, outs, _ in quantized))
+            quantized.append((i, acts, [base + t for t in outputs[i]], name not in _ZERO_INPUT_SCALE_ABORTS, name))
+    rows = list(chain.from_iterable(acts + outs for _, acts, outs, _, _ in quantized))
     if not rows:
         return
     u32 = ops.f.views["u32"][0]
@@ -1032,8 +1047,9 @@ def _check_requantizing(ops: _Tables, opcode: list[int], opcodes: list[tuple[str
     if min(counts) == max(counts) == 1:
         bits = [u32[scale_at[t] >> 2] for t in rows]  # float32 bits: +0.0, the sign, inf and NaN fail
         if min(bits) > 0 and max(bits) < _INF_BITS:
+            _check_rescaling(ops, quantized, facts, what)
             return
-    for i, acts, outs, zero_in in quantized:  # the first bad one, for the message
+    for i, acts, outs, zero_in, _ in quantized:  # the first bad one, for the message
         for t, kind in [*((t, "input") for t in acts), *((t, "output") for t in outs)]:
             if scales[t] != 1:
                 has = f"{scales[t]} quantization scales" if scales[t] else "no quantization scale"
@@ -1045,6 +1061,60 @@ def _check_requantizing(ops: _Tables, opcode: list[int], opcodes: list[tuple[str
                 _fail(f"{what(i)} is quantized, but its {kind} {facts.where(t)} has the scale "
                       f"{value}; its kernel divides by it, so it must be a positive finite number.",
                       _QUANT_HINT)
+    _check_rescaling(ops, quantized, facts, what)
+
+
+def _check_rescaling(ops: _Tables, quantized: list[tuple[int, list[int], list[int], bool, str]],
+                     facts: _TensorFacts, what: Namer) -> None:
+    """Fail where the scales of a quantized ADD, SUB or SQUARED_DIFFERENCE put its kernel's multipliers out of range.
+
+    Each scale alone is valid by now (one positive finite number); this mirrors what the kernel
+    computes from them in ``_RESCALING`` (the load fuzz target's findings: an int8 ADD writing a
+    tensor of scale 2.1e-22, or 7.3e-40, or reading one of 7.7e25, aborted both backends).
+    """
+    mine = [(i, acts, outs, name) for i, acts, outs, _, name in quantized
+            if name in _RESCALING and len(acts) == 2 and len(outs) == 1]
+    if not mine:
+        return
+    buf, types = ops.f.buf, facts.types
+    for i, acts, (out,), name in mine:
+        shifts, power = _RESCALING[name]
+        # An input another quantized op writes has that op's type whatever the file declares
+        # (a float32 one included), so the path is the integer type the inputs declare.
+        path = {types[t] for t in acts}.intersection(shifts)
+        if len(path) != 1:
+            continue  # a float op, or two integer types: the kernel refuses (an error, not a crash)
+        (kind,) = path
+        s1, s2, s_out = (struct.unpack_from("<f", buf, facts.scale_at[t])[0] for t in (*acts, out))
+        if kind == _INT16 and all(_maybe_power_of_two(x) for x in (s1, s2, s_out)):
+            continue
+        shift = shifts[kind]
+        twice = 2 * max(s1, s2)
+        if twice > _FLOAT32_MAX:
+            t = acts[0] if s1 >= s2 else acts[1]
+            _fail(f"{what(i)} is quantized, but its input {facts.where(t)} has the scale {max(s1, s2):.4g}; its "
+                  f"kernel doubles the larger input scale in float32, so it must be at most {_FLOAT32_MAX / 2:.4g}.",
+                  _QUANT_HINT)
+        if s_out * (1 << shift) > _FLOAT32_MAX:
+            _fail(f"{what(i)} is quantized, but its output {facts.where(out)} has the scale {s_out:.4g}; its kernel "
+                  f"multiplies the output scale by 2^{shift} in float32, so it must be at most "
+                  f"{_FLOAT32_MAX / (1 << shift):.4g}.", _QUANT_HINT)
+        multiplier = twice ** power / (s_out * (1 << shift))
+        if multiplier < 1 or (name == "SUB" and multiplier > 1):
+            continue
+        formula = ("2 x the larger input scale" if power == 1 else "(2 x the larger input scale)^2") + \
+            f" / (2^{shift} x the output scale)"
+        needs = "must not be 1" if name == "SUB" else \
+            f"must be below 1, so the output scale must be above {twice ** power / (1 << shift):.4g}"
+        _fail(f"{what(i)} is quantized, but its output {facts.where(out)} has the scale {s_out:.4g}, too small for "
+              f"its inputs' scales ({s1:.4g}, {s2:.4g}): its kernel requantizes the result by {formula} = "
+              f"{multiplier:.4g}, which {needs}.", _QUANT_HINT)
+
+
+def _maybe_power_of_two(scale: float) -> bool:
+    """Whether the kernels may take `scale` for a power of two (CheckedLog2 allows 1e-3 in log2; twice that here)."""
+    exponent = math.log2(scale)
+    return abs(exponent - round(exponent)) < 2e-3
 
 
 def _check_no_recursion(calls: list[set[int]]) -> None:

@@ -120,13 +120,43 @@ def test_a_quantized_op_without_a_scale_is_refused_by_the_structural_check() -> 
     assert _harness.check_in_child("load", path) is None
 
 
+_RESCALE = (r"its kernel requantizes the result by 2 x the larger input scale / \(2\^20 x the output scale\) = "
+            r"{multiplier}, which must be below 1, so the output scale must be above {bound}\. The backend would crash")
+
+
+@pytest.mark.parametrize(("prefix", "message"), [
+    ("crash-3074a06", r"operator 0 in subgraph 0 \(ADD\) is quantized, but its output tensor 0 in subgraph 0 has the "
+                      r"scale 2\.126e-22, too small for its inputs' scales \(0\.003922, 0\.003922\): "
+     + _RESCALE.format(multiplier=r"3\.518e\+13", bound=r"7\.481e-09")),
+    ("crash-7a0ad6b", r"operator 0 in subgraph 0 \(ADD\) is quantized, but its output tensor 0 in subgraph 0 has the "
+                      r"scale 1, too small for its inputs' scales \(7\.737e\+25, 7\.737e\+25\): "
+     + _RESCALE.format(multiplier=r"1\.476e\+20", bound=r"1\.476e\+20")),
+    ("crash-8e58e19", r"operator 0 in subgraph 0 \(ADD\) is quantized, but its output tensor 0 in subgraph 0 has the "
+                      r"scale 7\.347e-40, too small for its inputs' scales \(0\.003922, 0\.003922\): "
+     + _RESCALE.format(multiplier=r"1\.018e\+31", bound=r"7\.481e-09")),
+])
+def test_a_quantized_add_whose_scales_put_its_multiplier_out_of_range_is_refused(prefix: str, message: str) -> None:
+    """The load target's findings: each scale valid, their ratio out of the int8 ADD kernel's range.
+
+    Both backends aborted in ``allocate_tensors()`` (SIGABRT: QuantizeMultiplierSmallerThanOneExp, given
+    the output multiplier 2 x max(input scales) / (2^20 x output scale), checks it is below 1).
+    """
+    from tfedge.errors import ModelError
+    from tfedge.verify import verify_model
+
+    (path,) = (_harness.REGRESSIONS_DIR / "load").glob(f"{prefix}*")
+    with pytest.raises(ModelError, match=f"^{message}"):
+        verify_model(path.read_bytes())
+
+
 def test_every_known_open_finding_is_contained_by_the_default_probe() -> None:
     """tests/fuzz/known/<target>/: findings not caught cheaply; the default probe must refuse each."""
     from tfedge import Interpreter
     from tfedge.errors import ModelError
 
     known = sorted((FUZZ_DIR / "known").glob("*/crash-*"))
-    assert known, "tests/fuzz/known/ holds the open classes (the scale-ratio abort at least)"
+    if not known:
+        pytest.skip("no open finding: tests/fuzz/known/ is empty (fixed ones are in tests/fuzz/regressions/)")
     for path in known:
         with pytest.raises(ModelError, match=r"^The model crashed the .* backend \(SIGABRT\) in a test run\. "):
             Interpreter(path.read_bytes())

@@ -1,8 +1,9 @@
 """No model kills the host through tfedge's defaults; a missing delegate falls back to XNNPACK.
 
 ``quantized_add_scale_ratio.tflite`` is structurally valid and aborts both backends in
-``allocate_tensors()`` (its int8 ADD's scales put a multiplier out of the kernel's range): with the
-default probe, tfedge refuses it with one line. LiteRT's own ``blockwise_quantized.tflite`` aborts
+``allocate_tensors()`` (its int16 ADD's scales, powers of two with ``pot_scale_int16`` off, put a
+multiplier out of the kernel's range; the structural check reads no op options): with the default
+probe, tfedge refuses it with one line. LiteRT's own ``blockwise_quantized.tflite`` aborts
 both too, for a missing scale: the structural check refuses that one before any backend sees it.
 """
 

@@ -351,3 +351,77 @@ def test_an_op_missing_an_input_its_kernel_needs_is_refused() -> None:
         "optional input). The backend would crash the process on it. The file is damaged or was written wrong; "
         "convert the model again or download it again."
     )
+
+
+def _add_with_scale(tensor: int, scale: float) -> bytearray:
+    """add_quantized_int8.tflite (two int8 ADDs, every scale 0.003922) with one tensor's scale set."""
+    data = _read("add_quantized_int8.tflite")
+    struct.pack_into("<f", data, _scales(data, tensor) + 4, scale)
+    return data
+
+
+def _with_opcode(data: bytearray, opcode: int) -> bytes:
+    """The model rewritten with its one operator code made `opcode` (its table has no field to patch)."""
+    schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
+    flatbuffers = pytest.importorskip("flatbuffers")
+    model = schema.ModelT.InitFromPackedBuf(bytes(data), 0)
+    model.operatorCodes[0].builtinCode = model.operatorCodes[0].deprecatedBuiltinCode = opcode
+    for op in model.subgraphs[0].operators:  # AddOptions would be read as another op's options
+        op.builtinOptionsType, op.builtinOptions = 0, None
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _aborts(data: bytes | bytearray, backend: str, tmp_path: Path) -> bool:
+    """Whether loading `data` with `backend` in a child process kills it with SIGABRT."""
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / f"{backend}.tflite"
+    path.write_bytes(data)
+    code = (f"from {backend}.interpreter import Interpreter\n"
+            f"Interpreter(model_path={str(path)!r}).allocate_tensors()")
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120, check=False)
+    assert child.returncode in (0, -signal.SIGABRT), child.stderr
+    return child.returncode == -signal.SIGABRT
+
+
+@pytest.mark.parametrize(("opcode", "scale", "refused"), [
+    (0, 7.49e-9, False), (0, 7.47e-9, True),  # ADD: 2 x 0.003922 / (2^20 x scale) below 1 or not
+    (41, 7.480621455613345e-09, True), (41, 1e-12, False),  # SUB: exactly 1 aborts; above 1 runs
+    (99, 3.76e-9, False), (99, 3.75e-9, True),  # SQUARED_DIFFERENCE: (2 x 0.003922)^2 / (2^14 x scale)
+], ids=["add-above", "add-below", "sub-one", "sub-above-one", "sqd-above", "sqd-below"])
+def test_a_quantized_add_sub_or_squared_difference_needs_its_multiplier_in_range(
+        opcode: int, scale: float, refused: bool, tmp_path: Path) -> None:
+    """The load target's findings (tests/fuzz/regressions/load/crash-3074a06..., -7a0ad6b..., -8e58e19...).
+
+    Each scale valid, the ratio not: the kernel's output multiplier must be below 1
+    (QuantizeMultiplierSmallerThanOneExp aborts the process otherwise). Checked against the backends.
+    """
+    data = _add_with_scale(2, scale)
+    if opcode:
+        data = bytearray(_with_opcode(data, opcode))
+    if refused:
+        name = {0: "ADD", 41: "SUB", 99: "SQUARED_DIFFERENCE"}[opcode]
+        assert _error(data).startswith(f"operator 1 in subgraph 0 ({name}) is quantized, but its output tensor 2 in "
+                                       "subgraph 0 has the scale ")
+    else:
+        verify_model(data)
+    for backend in BACKENDS:  # tflite_runtime 2.14's SUB also aborts on a multiplier above 1; ai_edge_litert's runs
+        expected = refused or (backend == "tflite_runtime" and opcode == 41)
+        assert _aborts(data, backend, tmp_path) == expected, backend
+
+
+def test_the_kernels_float32_arithmetic_on_scales_may_not_overflow() -> None:
+    assert _error(_add_with_scale(1, 2e38)) == (
+        "operator 0 in subgraph 0 (ADD) is quantized, but its input tensor 1 in subgraph 0 has the scale 2e+38; its "
+        f"kernel doubles the larger input scale in float32, so it must be at most 1.701e+38. {QUANT_HINT}")
+    assert _error(_add_with_scale(2, 3.3e32)) == (
+        "operator 1 in subgraph 0 (ADD) is quantized, but its output tensor 2 in subgraph 0 has the scale 3.3e+32; its "
+        f"kernel multiplies the output scale by 2^20 in float32, so it must be at most 3.245e+32. {QUANT_HINT}")
+    assert _error(_add_with_scale(2, 5e-9)).endswith(  # the full message of a multiplier of 1 or more
+        "has the scale 5e-09, too small for its inputs' scales (0.003922, 0.003922): its kernel requantizes the "
+        "result by 2 x the larger input scale / (2^20 x the output scale) = 1.496, which must be below 1, so the "
+        f"output scale must be above 7.481e-09. {QUANT_HINT}")
