@@ -272,10 +272,12 @@ def test_nms_python_and_numpy_paths_agree(weighted: bool, monkeypatch: pytest.Mo
         boxes = np.concatenate([corner, corner + rng.random((n, 2)) * 30 + 1], axis=1).astype(np.float32)
         scores = rng.random(n).astype(np.float32)
         extra = rng.random((n, 4)).astype(np.float32)
+        limit = [None, 1, 3][int(rng.integers(3))]
         monkeypatch.setattr(detect_module, "_SMALL", 1000)
-        small = nms(boxes, scores, 0.3, weighted=weighted, extra=extra)
+        small = nms(boxes, scores, 0.3, weighted=weighted, extra=extra, max_results=limit)
         monkeypatch.setattr(detect_module, "_SMALL", 0)
-        vectorized = nms(boxes, scores, 0.3, weighted=weighted, extra=extra)
+        vectorized = nms(boxes, scores, 0.3, weighted=weighted, extra=extra, max_results=limit)
+        assert limit is None or len(vectorized[2]) <= limit
         assert small[2].tolist() == vectorized[2].tolist()
         np.testing.assert_allclose(small[0], vectorized[0], rtol=1e-5, atol=1e-4)
         np.testing.assert_allclose(small[3], vectorized[3], rtol=1e-5, atol=1e-4)

@@ -149,25 +149,24 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, *, weighted
     n = len(order)
     if n == 1:
         return boxes.astype(np.float32), scores, order, None if extra is None else extra.astype(np.float32)
-    area = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
-    ix0 = np.maximum(boxes[:, None, 0], boxes[None, :, 0])
-    iy0 = np.maximum(boxes[:, None, 1], boxes[None, :, 1])
-    ix1 = np.minimum(boxes[:, None, 2], boxes[None, :, 2])
-    iy1 = np.minimum(boxes[:, None, 3], boxes[None, :, 3])
-    inter = np.maximum(ix1 - ix0, 0) * np.maximum(iy1 - iy0, 0)
-    # IoU > t without a division: inter > t * union (a zero union has a zero intersection).
-    overlap = inter > iou_threshold * (area[:, None] + area[None, :] - inter)
-    alive = np.ones(n, dtype=bool)
+    x0, y0, x1, y1 = (np.ascontiguousarray(boxes[:, k]) for k in range(4))
+    area = np.maximum(x1 - x0, 0) * np.maximum(y1 - y0, 0)
+    # One row of IoUs per kept box, against the boxes still alive: no N x N matrix (896
+    # anchors of a broken model's NaN or denormal boxes made it 60 ms), and a limit stops early.
+    alive = np.arange(n)
     kept: List[int] = []
     out_boxes: List[np.ndarray] = []
     out_extra: List[np.ndarray] = []
     limit = n if max_results is None else max_results
-    for i in range(n):
-        if not alive[i]:
-            continue
-        group = overlap[i] & alive
-        group[i] = True
-        alive &= ~group
+    while len(alive) and len(kept) < limit:
+        i = int(alive[0])
+        inter = (np.maximum(np.minimum(x1[i], x1[alive]) - np.maximum(x0[i], x0[alive]), 0)
+                 * np.maximum(np.minimum(y1[i], y1[alive]) - np.maximum(y0[i], y0[alive]), 0))
+        # IoU > t without a division: inter > t * union (a zero union has a zero intersection).
+        overlap = inter > iou_threshold * (area[i] + area[alive] - inter)
+        overlap[0] = True
+        group = alive[overlap]
+        alive = alive[~overlap]
         kept.append(i)
         if weighted:
             w = scores[group]
@@ -179,8 +178,6 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, *, weighted
             out_boxes.append(boxes[i])
             if extra is not None:
                 out_extra.append(extra[i])
-        if len(kept) >= limit:
-            break
     idx = np.asarray(kept, dtype=np.intp)
     merged = np.asarray(out_boxes, dtype=np.float32).reshape(-1, 4)
     merged_extra = None
