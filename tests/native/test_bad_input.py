@@ -371,6 +371,15 @@ def test_nuitka_command_leaves_out_tensorflow_and_the_other_backend(tmp_path: Pa
     assert "--nofollow-import-to=tflite_runtime" in litert and "--mode=standalone" in litert
 
 
+def test_a_library_the_device_has_is_left_out_of_the_payload(tmp_path: Path) -> None:
+    """The aarch64 target takes libexpat.so.1 from the device: bookworm's needs glibc 2.36, the rest 2.35."""
+    aarch64 = compile.nuitka_command(BuildConfig(target=target_named("aarch64"), mode=Mode.ONEFILE, dist=tmp_path),
+                                     entry=Path(compile.__file__), workdir=tmp_path, manifest=None)
+    assert [a for a in aarch64 if a.startswith("--noinclude-dlls=")] == ["--noinclude-dlls=libexpat.so.1"]
+    here = compile.nuitka_command(_config(tmp_path), entry=Path(compile.__file__), workdir=tmp_path, manifest=None)
+    assert not [a for a in here if a.startswith("--noinclude-dlls=")]
+
+
 def test_the_excluded_modules_are_the_configs(tmp_path: Path) -> None:
     """A feature that needs an excluded module (tfedge serve: http) takes it out of its config alone."""
     serving = _config(tmp_path).with_(excluded=tuple(m for m in config.EXCLUDED_MODULES
@@ -475,10 +484,10 @@ def test_sigterm_unwinds_the_build(tmp_path: Path) -> None:
 
 def test_the_glibc_floor_measured_in_the_root_is_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "build.log"
-    log.write_text("$ python build_native.py ...\nNuitka: ...\n"
-                   "build_native: needs glibc >= 2.29 on the device (this machine has 2.31)\n")
+    line = "needs glibc >= 2.35 on the device (this machine has 2.36); takes libexpat.so.1 from the device"
+    log.write_text(f"$ python build_native.py ...\nNuitka: ...\nbuild_native: {line}\n")
     root._relay_measured(log)
-    assert capsys.readouterr().err == "build_native: needs glibc >= 2.29 on the device (this machine has 2.31)\n"
+    assert capsys.readouterr().err == f"build_native: {line}\n"
 
 
 def test_build_native_py_is_the_installed_command() -> None:

@@ -142,6 +142,7 @@ def nuitka_command(config: BuildConfig, *, entry: Path, workdir: Path, manifest:
         "--noinclude-numba-mode=nofollow",
         *(f"--nofollow-import-to={name}" for name in (*config.excluded, *(b.value for b in other))),
         *pillow_options(config),
+        *(f"--noinclude-dlls={name}" for name in config.target.device_libs),
         "--no-deployment-flag=self-execution",
         # Nuitka takes some excluded extension modules anyway (the CJK codecs: it includes
         # every encoding); this plugin deletes them before the payload is packed.
@@ -468,7 +469,8 @@ def build_here(config: BuildConfig, progress: Optional[Progress] = None) -> Path
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file()) if target.is_dir() else target.stat().st_size
     log(f"built {target} ({size / 1e6:.1f} MB) in {elapsed:.0f} s")
     if floor:
-        log(f"needs glibc >= {floor} on the device (this machine has {platform.libc_ver()[1] or 'unknown'})")
+        log(f"needs glibc >= {floor} on the device (this machine has {platform.libc_ver()[1] or 'unknown'})"
+            + "".join(f"; takes {name} from the device" for name in config.target.device_libs))
     if blas:
         log("numpy brings OpenBLAS, which tfedge never calls; leave out --blas for a smaller binary that starts faster")
     return target
