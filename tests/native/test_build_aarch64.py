@@ -85,9 +85,10 @@ def test_binary_is_64bit_arm_with_the_promised_glibc_floor(native: Native, tmp_p
         out = subprocess.run(["file", "-b", str(native.binary)], capture_output=True, text=True, check=True).stdout
         assert out.startswith("ELF 64-bit LSB") and "ARM aarch64" in out, out
     assert native.binary.stat().st_size <= TARGETS[target.name][2]
-    # Measured inside the root over every file that went in (objdump -T): what the record promises.
-    measured = re.search(r"needs glibc >= (2\.\d+) on the device", native.stderr)
-    assert measured is not None and measured.group(1) == target.glibc, native.stderr
+    # Measured inside the root over every file that went in (objdump -T): at most what the record
+    # promises (aarch64: exactly, 2.35; bullseye's Python and tflite-runtime 2.13 need less than 2.31).
+    measured = re.search(r"needs glibc >= 2\.(\d+) on the device", native.stderr)
+    assert measured is not None and (2, int(measured.group(1))) <= target.glibc_tuple, native.stderr
     assert f"runs on glibc >= {target.glibc} (Debian {target.suite}) devices" in native.stderr
     for library in target.device_libs:
         assert f"takes {library} from the device" in native.stderr
@@ -97,7 +98,7 @@ def test_binary_is_64bit_arm_with_the_promised_glibc_floor(native: Native, tmp_p
     payload, = (tmp_path / "tfedge").glob("native-*")
     assert not [name for name in target.device_libs if (payload / name).exists()]
     floor = compile.glibc_floor([payload, native.binary])
-    assert floor == target.glibc, floor
+    assert floor == f"2.{measured.group(1)}", floor
 
 
 @pytest.mark.parametrize("model", COMPARED)
