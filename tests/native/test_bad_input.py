@@ -380,6 +380,18 @@ def test_a_library_the_device_has_is_left_out_of_the_payload(tmp_path: Path) -> 
     assert not [a for a in here if a.startswith("--noinclude-dlls=")]
 
 
+@pytest.mark.parametrize(("major", "followed"), [(1, True), (2, False)])
+def test_numpy_1_keeps_what_import_numpy_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, major: int,
+                                                followed: bool) -> None:
+    """numpy 1's ``import numpy`` imports numpy.fft and numpy.polynomial (numpy 2's does not):
+    left out, the binary stopped with "import of module 'numpy' failed unexpectedly"."""
+    monkeypatch.setattr(compile, "numpy_major", lambda: major)
+    cmd = compile.nuitka_command(_config(tmp_path), entry=Path(compile.__file__), workdir=tmp_path, manifest=None)
+    for name in compile.NUMPY1_EAGER:
+        assert (f"--nofollow-import-to={name}" not in cmd) == followed
+    assert "--nofollow-import-to=numpy._core._multiarray_tests" in cmd
+
+
 def test_the_excluded_modules_are_the_configs(tmp_path: Path) -> None:
     """A feature that needs an excluded module (tfedge serve: http) takes it out of its config alone."""
     serving = _config(tmp_path).with_(excluded=tuple(m for m in config.EXCLUDED_MODULES
