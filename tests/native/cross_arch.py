@@ -8,6 +8,8 @@ its environment variable asks for it; otherwise it is skipped saying which faile
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +41,8 @@ def not_ready(target: Target, env_var: str, why_slow: str, hosts: tuple[Arch, ..
         return f"runs on {' or '.join(a.value for a in hosts)} (through qemu-{target.qemu})"
     if os.geteuid() != 0 or not (toolchain.BINFMT_MISC / f"qemu-{target.qemu}").exists():
         return f"needs root and qemu-{target.qemu} registered in binfmt_misc"
+    if shutil.which("unshare") is None:
+        return "needs unshare (util-linux) to describe an ARM CPU to the binary under qemu"
     if os.environ.get(env_var) != "1":
         return f"set {env_var}=1 to run it ({why_slow})"
     return None
@@ -64,6 +68,44 @@ def build(args: list[str], target: Target, tmp: Path) -> tuple[Path, dict[str, s
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp / "cache"), QEMU_LD_PREFIX=str(root_path(target.suite, target.arch)))
     env.pop("TFEDGE_BACKEND", None)
     return binary, env, proc.stderr
+
+
+#: qemu's model of a Raspberry Pi 5's core, and /proc/cpuinfo as Linux shows one of them.
+AARCH64_CPU = "cortex-a76"
+AARCH64_CPUINFO = """processor\t: 0
+BogoMIPS\t: 50.00
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x4
+CPU part\t: 0xd0b
+CPU revision\t: 1
+
+"""
+
+
+def with_arm_cpu(binary: Path, qemu_cpu: str, cpuinfo: str, tmp: Path) -> Path:
+    """A script that runs ``binary`` under qemu-user as ``qemu_cpu``, where it sees one such core, not this machine's.
+
+    qemu-user passes /proc/cpuinfo and /sys/devices/system/cpu through from this x86_64
+    machine; XNNPACK's cpuinfo, parsing them as ARM's, crashes ai-edge-litert's aarch64
+    build (SIGSEGV in the first model run) or, with /sys hidden (in a chroot), gives up and
+    runs no node on XNNPACK. On the device it reads the real ones. The script mounts
+    ``cpuinfo`` and a one-CPU ``possible``/``present``/``online`` over them in a private
+    mount namespace (``unshare -m``), so XNNPACK runs its ARM kernels under qemu as on a device.
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "cpuinfo").write_text(cpuinfo)
+    cpu = tmp / "cpu"
+    cpu.mkdir(exist_ok=True)
+    for name in ("possible", "present", "online"):
+        (cpu / name).write_text("0\n")
+    setup = (f"mount -t tmpfs none /sys/devices/system/cpu && cp {shlex.quote(str(cpu))}/* /sys/devices/system/cpu/ "
+             f"&& mount --bind {shlex.quote(str(tmp / 'cpuinfo'))} /proc/cpuinfo && exec \"$@\"")
+    script = tmp / binary.name
+    script.write_text(f"#!/bin/sh\nexport QEMU_CPU={shlex.quote(qemu_cpu)}\nexec unshare -m sh -c {shlex.quote(setup)} sh {shlex.quote(str(binary))} \"$@\"\n")
+    script.chmod(0o755)
+    return script
 
 
 def run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -371,6 +371,27 @@ def test_nuitka_command_leaves_out_tensorflow_and_the_other_backend(tmp_path: Pa
     assert "--nofollow-import-to=tflite_runtime" in litert and "--mode=standalone" in litert
 
 
+def test_a_library_the_device_has_is_left_out_of_the_payload(tmp_path: Path) -> None:
+    """The aarch64 target takes libexpat.so.1 from the device: bookworm's needs glibc 2.36, the rest 2.35."""
+    aarch64 = compile.nuitka_command(BuildConfig(target=target_named("aarch64"), mode=Mode.ONEFILE, dist=tmp_path),
+                                     entry=Path(compile.__file__), workdir=tmp_path, manifest=None)
+    assert [a for a in aarch64 if a.startswith("--noinclude-dlls=")] == ["--noinclude-dlls=libexpat.so.1"]
+    here = compile.nuitka_command(_config(tmp_path), entry=Path(compile.__file__), workdir=tmp_path, manifest=None)
+    assert not [a for a in here if a.startswith("--noinclude-dlls=")]
+
+
+@pytest.mark.parametrize(("major", "followed"), [(1, True), (2, False)])
+def test_numpy_1_keeps_what_import_numpy_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, major: int,
+                                                followed: bool) -> None:
+    """numpy 1's ``import numpy`` imports numpy.fft and numpy.polynomial (numpy 2's does not):
+    left out, the binary stopped with "import of module 'numpy' failed unexpectedly"."""
+    monkeypatch.setattr(compile, "numpy_major", lambda: major)
+    cmd = compile.nuitka_command(_config(tmp_path), entry=Path(compile.__file__), workdir=tmp_path, manifest=None)
+    for name in compile.NUMPY1_EAGER:
+        assert (f"--nofollow-import-to={name}" not in cmd) == followed
+    assert "--nofollow-import-to=numpy._core._multiarray_tests" in cmd
+
+
 def test_the_excluded_modules_are_the_configs(tmp_path: Path) -> None:
     """A feature that needs an excluded module (tfedge serve: http) takes it out of its config alone."""
     serving = _config(tmp_path).with_(excluded=tuple(m for m in config.EXCLUDED_MODULES
@@ -475,10 +496,10 @@ def test_sigterm_unwinds_the_build(tmp_path: Path) -> None:
 
 def test_the_glibc_floor_measured_in_the_root_is_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "build.log"
-    log.write_text("$ python build_native.py ...\nNuitka: ...\n"
-                   "build_native: needs glibc >= 2.29 on the device (this machine has 2.31)\n")
+    line = "needs glibc >= 2.35 on the device (this machine has 2.36); takes libexpat.so.1 from the device"
+    log.write_text(f"$ python build_native.py ...\nNuitka: ...\nbuild_native: {line}\n")
     root._relay_measured(log)
-    assert capsys.readouterr().err == "build_native: needs glibc >= 2.29 on the device (this machine has 2.31)\n"
+    assert capsys.readouterr().err == f"build_native: {line}\n"
 
 
 def test_build_native_py_is_the_installed_command() -> None:

@@ -16,7 +16,7 @@ from tfedge.native.targets import TARGETS, Arch, Backend, Target, TargetError, s
 RECORDS = [
     ("x86_64", Arch.X86_64, Backend.AI_EDGE_LITERT, None, None, ""),
     ("x86_64-tflite-runtime", Arch.X86_64, Backend.TFLITE_RUNTIME, None, None, ""),
-    ("aarch64", Arch.AARCH64, Backend.AI_EDGE_LITERT, "bookworm", "2.36", "aarch64"),
+    ("aarch64", Arch.AARCH64, Backend.AI_EDGE_LITERT, "bookworm", "2.35", "aarch64"),
     ("aarch64-glibc2.31", Arch.AARCH64, Backend.TFLITE_RUNTIME, "bullseye", "2.31", "aarch64"),
     ("armv7l", Arch.ARMV7L, Backend.TFLITE_RUNTIME, "bullseye", "2.31", "arm"),
 ]
@@ -49,7 +49,8 @@ def test_record(name: str, arch: Arch, backend: Backend, suite: str | None, glib
     (Arch.AARCH64, None, None, "aarch64"),
     (Arch.AARCH64, "2.36", None, "aarch64"),  # Raspberry Pi OS bookworm
     (Arch.AARCH64, "2.39", None, "aarch64"),  # Ubuntu 24.04
-    (Arch.AARCH64, "2.35", None, "aarch64-glibc2.31"),  # JetPack 6: below the 2.36 the bookworm binary measured
+    (Arch.AARCH64, "2.35", None, "aarch64"),  # JetPack 6, Ubuntu 22.04: what the bookworm binary measured
+    (Arch.AARCH64, "2.34", None, "aarch64-glibc2.31"),
     (Arch.AARCH64, "2.31", None, "aarch64-glibc2.31"),  # Pi OS bullseye, JetPack 5
     (Arch.AARCH64, None, Backend.TFLITE_RUNTIME, "aarch64-glibc2.31"),  # the earlier default, still there
     (Arch.ARMV7L, None, None, "armv7l"),
@@ -85,6 +86,6 @@ def test_unknown_target_lists_them() -> None:
 
 def test_records_are_values() -> None:
     target = target_named("aarch64")
-    assert isinstance(target, Target) and target.glibc_tuple == (2, 36)
+    assert isinstance(target, Target) and target.glibc_tuple == (2, 35)
     with pytest.raises(AttributeError):
         target.backend = Backend.TFLITE_RUNTIME  # type: ignore[misc]

@@ -37,6 +37,10 @@ __all__ = ["build_here", "build_key", "glibc_floor", "install_into_dist", "nuitk
 DROP_ENV = "TFEDGE_NATIVE_DROP"
 STRIP_ENV = "TFEDGE_NATIVE_STRIP"
 _GLIBC_VERSION = re.compile(r"GLIBC_(\d+)\.(\d+)")
+#: Subpackages that numpy 1's ``import numpy`` imports itself (numpy 2 imports them on first
+#: use): a build against numpy 1 (the glibc 2.31 and armv7l roots, a numpy 1.26 venv) must
+#: follow them, or the binary cannot import numpy.
+NUMPY1_EAGER = ("numpy.fft", "numpy.polynomial")
 #: The model the finished binary runs when none is embedded (LiteRT's add.tflite, Apache 2.0).
 SELF_CHECK_MODEL = Path(__file__).resolve().parent / "data" / "add.tflite"
 
@@ -81,6 +85,22 @@ def _compiled_packages(config: BuildConfig) -> List[Tuple[str, str]]:
     """The packages with shared libraries that go in, each with the folder of the libraries its wheel bundles."""
     packages = [("numpy", "numpy.libs"), (config.target.backend.value, f"{config.target.backend.value}.libs")]
     return packages + [("PIL", "pillow.libs")] if config.pillow else packages
+
+
+def numpy_major() -> int:
+    """The major version of the numpy this Python builds with (0 if none is installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return int(version("numpy").split(".")[0])
+    except (PackageNotFoundError, ValueError):
+        return 0
+
+
+def not_followed(excluded: Sequence[str]) -> List[str]:
+    """``excluded`` less what this Python's numpy imports itself (numpy 1: :data:`NUMPY1_EAGER`)."""
+    eager = NUMPY1_EAGER if numpy_major() < 2 else ()
+    return [name for name in excluded if name not in eager]
 
 
 def pillow_options(config: BuildConfig) -> List[str]:
@@ -140,8 +160,9 @@ def nuitka_command(config: BuildConfig, *, entry: Path, workdir: Path, manifest:
         "--noinclude-IPython-mode=nofollow",
         "--noinclude-dask-mode=nofollow",
         "--noinclude-numba-mode=nofollow",
-        *(f"--nofollow-import-to={name}" for name in (*config.excluded, *(b.value for b in other))),
+        *(f"--nofollow-import-to={name}" for name in (*not_followed(config.excluded), *(b.value for b in other))),
         *pillow_options(config),
+        *(f"--noinclude-dlls={name}" for name in config.target.device_libs),
         "--no-deployment-flag=self-execution",
         # Nuitka takes some excluded extension modules anyway (the CJK codecs: it includes
         # every encoding); this plugin deletes them before the payload is packed.
@@ -468,7 +489,8 @@ def build_here(config: BuildConfig, progress: Optional[Progress] = None) -> Path
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file()) if target.is_dir() else target.stat().st_size
     log(f"built {target} ({size / 1e6:.1f} MB) in {elapsed:.0f} s")
     if floor:
-        log(f"needs glibc >= {floor} on the device (this machine has {platform.libc_ver()[1] or 'unknown'})")
+        log(f"needs glibc >= {floor} on the device (this machine has {platform.libc_ver()[1] or 'unknown'})"
+            + "".join(f"; takes {name} from the device" for name in config.target.device_libs))
     if blas:
         log("numpy brings OpenBLAS, which tfedge never calls; leave out --blas for a smaller binary that starts faster")
     return target

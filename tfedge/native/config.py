@@ -114,7 +114,8 @@ EXCLUDED_MODULES: Tuple[str, ...] = (
     # numpy.show_runtime() only.
     "threadpoolctl",
     # Measured file by file in the x86_64 binary: numpy parts that tfedge never calls (FFT,
-    # 0.5 MB; the C API's test module; polynomials). Not numpy.ma: numpy.median (tfedge
+    # 0.5 MB; the C API's test module; polynomials; numpy 1 imports FFT and polynomials itself, so
+    # a numpy-1 build follows them: compile.NUMPY1_EAGER). Not numpy.ma: numpy.median (tfedge
     # bench) imports it. The CJK codecs (0.5 MB), which only a decode from Shift-JIS, Big5 or
     # GB2312 would load: Nuitka takes their extension modules anyway (it includes every
     # encoding), so nuitka_plugin.py deletes them before packing.

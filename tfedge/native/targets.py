@@ -81,6 +81,9 @@ class Target:
         source_env: Environment (compiler flags) of that compile.
         apt: A shell command run in the root first (Debian packages a compile needs), or "".
         no_blas: numpy without BLAS on a build on this machine (compiled once, cached).
+        device_libs: Shared libraries the binary loads from the device instead of carrying
+            them (Nuitka's ``--noinclude-dlls``): ones whose root copy needs a newer glibc
+            than the rest, and that every device of the target has.
         why: Why this backend is the one for the target (printed by the build).
     """
 
@@ -96,6 +99,7 @@ class Target:
     source_env: str = ""
     apt: str = ""
     no_blas: bool = True
+    device_libs: Tuple[str, ...] = ()
     why: str = ""
 
     @property
@@ -124,12 +128,15 @@ TARGETS: tuple[Target, ...] = (
     ),
     Target(
         name="aarch64", arch=Arch.AARCH64, backend=Backend.AI_EDGE_LITERT,
-        devices="64-bit Raspberry Pi OS bookworm, Debian 12, Ubuntu 24.04 (glibc >= 2.36)",
-        suite="bookworm", glibc="2.36", qemu="aarch64",
+        devices="64-bit Raspberry Pi OS bookworm, Debian 12, Ubuntu 22.04 and 24.04, JetPack 6 (glibc >= 2.35)",
+        suite="bookworm", glibc="2.35", qemu="aarch64",
         # ai-edge-litert's aarch64 wheels import glibc 2.34 symbols: bookworm is the oldest Debian with them.
-        # Measured in the built binary (objdump -T, in the root): 2.36, from bookworm's libexpat
-        # (arc4random_buf), which Debian's Python links; its Python itself needs 2.35 (hypot), the
-        # wheels' libraries 2.34. libstdc++ is the device's (the wheels need GLIBCXX_3.4.30: GCC 12).
+        # Measured in the built binary (objdump -T, in the root): 2.35, from Debian's Python (hypot); the
+        # wheels' libraries need 2.34. libstdc++ is the device's (the wheels need GLIBCXX_3.4.30: GCC 12).
+        # Debian builds pyexpat into its Python, so the program links libexpat.so.1, which nothing
+        # tfedge runs calls; bookworm's imports arc4random_buf@GLIBC_2.36, so the binary takes the
+        # device's (libexpat1 >= 2.4: every Pi OS, Ubuntu 22.04+ and JetPack 6 has it) and keeps 2.35.
+        device_libs=("libexpat.so.1",),
         requirements=(*_NUITKA, "numpy>=2,<2.5", "ai-edge-litert==2.3.0", _PILLOW),
         no_blas=False,
         why="the fastest backend for aarch64 with glibc >= 2.34; --glibc 2.31 builds for older systems",
