@@ -7,13 +7,13 @@ import os
 import platform
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Sequence, Tuple
 
 from .._files import write_atomically
 from .._version import __version__
 from .config import BuildConfig, BuildError
 
-__all__ = ["DOCKER_BASES", "DOCKER_UID", "base_for", "check_docker_context", "dockerfile_text", "write_docker_context"]
+__all__ = ["DEVICE_LIB_PACKAGES", "DOCKER_BASES", "DOCKER_UID", "base_for", "check_docker_context", "dockerfile_text", "write_docker_context"]
 
 #: Debian's slim images by the glibc they carry, oldest first. The base is the oldest that
 #: runs every binary in the context: a binary needs the glibc of the system it was built on
@@ -22,6 +22,9 @@ __all__ = ["DOCKER_BASES", "DOCKER_UID", "base_for", "check_docker_context", "do
 DOCKER_BASES: Tuple[Tuple[Tuple[int, int], str], ...] = (
     ((2, 31), "debian:11-slim"), ((2, 36), "debian:12-slim"), ((2, 41), "debian:13-slim"))
 DOCKER_UID = 65532
+#: The Debian package of each library a target takes from the device (Target.device_libs),
+#: which a slim image lacks.
+DEVICE_LIB_PACKAGES = {"libexpat.so.1": "libexpat1"}
 _BINARIES = "binaries.json"  # what each binary in the context needs (Docker ignores it: .dockerignore)
 
 
@@ -39,14 +42,22 @@ def base_for(glibc: Tuple[int, int]) -> str:
                      f"{newest[0]}.{newest[1]}: build it on an older system for --docker.")
 
 
-def dockerfile_text(base: str = DOCKER_BASES[0][1], *, port: int | None = None) -> str:
+def dockerfile_text(base: str = DOCKER_BASES[0][1], *, port: int | None = None, packages: Sequence[str] = ()) -> str:
     """A Dockerfile for ``dist/docker/``: the binary for ``$TARGETARCH`` on ``base``.
 
     Args:
         base: The base image (see :func:`base_for`).
         port: For server binaries (``--serve``): the port they listen on, on every address
             of the container; None for a plain tfedge binary (its default command is ``--help``).
+        packages: Debian packages to install: the libraries a binary takes from the system.
     """
+    install = ""
+    if packages:
+        install = ("# The libraries the binaries take from the system (tfedge-build's target records say which);\n"
+                   "# the base's current versions, as a device's would be.\n"
+                   "# hadolint ignore=DL3008\n"
+                   "RUN apt-get update && apt-get install -y --no-install-recommends "
+                   f"{' '.join(sorted(packages))} && rm -rf /var/lib/apt/lists/*\n")
     if port is None:
         what, run = "tfedge runtime as one native executable", 'CMD ["--help"]'
     else:
@@ -64,7 +75,7 @@ LABEL org.opencontainers.image.title="tfedge" \\
       org.opencontainers.image.description="{what}" \\
       org.opencontainers.image.version="{__version__}" \\
       org.opencontainers.image.licenses="Apache-2.0"
-COPY --chmod=0755 tfedge-${{TARGETARCH}} /usr/local/bin/tfedge
+{install}COPY --chmod=0755 tfedge-${{TARGETARCH}} /usr/local/bin/tfedge
 # The binary unpacks its payload once into $XDG_CACHE_HOME; doing it here bakes the
 # unpacked files into the image, so containers start without unpacking.
 ENV XDG_CACHE_HOME=/var/cache/tfedge
@@ -130,12 +141,14 @@ def write_docker_context(binary: Path, config: BuildConfig) -> Path:
     context.mkdir(parents=True, exist_ok=True)
     arch = config.target.arch.docker
     port = config.port if config.serve else None
-    held[arch] = {"glibc": list(_glibc_of(config)), "port": port}
+    held[arch] = {"glibc": list(_glibc_of(config)), "port": port,
+                  "packages": [DEVICE_LIB_PACKAGES[lib] for lib in config.target.device_libs]}
     base = base_for(max((int(v["glibc"][0]), int(v["glibc"][1])) for v in held.values()))
+    packages = sorted({p for v in held.values() for p in v.get("packages", ())})
     staged = context / f".tfedge-{arch}.tmp"
     shutil.copy2(binary, staged)
     os.replace(staged, context / f"tfedge-{arch}")
     write_atomically(context / _BINARIES, json.dumps(held, indent=2, sort_keys=True).encode())
-    write_atomically(context / "Dockerfile", dockerfile_text(base, port=port).encode())
+    write_atomically(context / "Dockerfile", dockerfile_text(base, port=port, packages=packages).encode())
     write_atomically(context / ".dockerignore", b"*\n!Dockerfile\n!tfedge-amd64\n!tfedge-arm64\n!tfedge-arm\n")
     return context
