@@ -617,18 +617,14 @@ def kept_state(summary: ModelSummary, main_ops: Callable[[], Sequence[Mapping[st
 def _check_options(backend: Any, options: Mapping[str, Any]) -> None:
     """TypeError for a keyword option neither tfedge.Interpreter nor the backend's Interpreter takes."""
     unknown = backend.unknown_options(options)
-    if unknown:
-        raise TypeError(_unknown_option_message(unknown[0], backend))
-
-
-def _unknown_option_message(key: str, backend: Any) -> str:
-    """Why ``key`` is refused, with what tfedge.Interpreter and the backend's Interpreter take."""
+    if not unknown:
+        return
     own = [name for name, p in inspect.signature(Interpreter.__init__).parameters.items()
            if p.kind is p.KEYWORD_ONLY]
     shared = {"model_path", "model_content", "num_threads", "experimental_delegates"}
     theirs = [name for name in backend.option_names() or () if name not in shared]
-    return (f"tfedge.Interpreter got an unknown keyword argument {key!r}. It takes "
-            f"{', '.join(own)}, and the options of {backend.label}'s Interpreter: {', '.join(theirs)}.")
+    raise TypeError(f"tfedge.Interpreter got an unknown keyword argument {unknown[0]!r}. It takes "
+                    f"{', '.join(own)}, and the options of {backend.label}'s Interpreter: {', '.join(theirs)}.")
 
 
 def _views_of(runtime: backends.Runtime, summary: ModelSummary | None) -> dict[str | None, _View]:

@@ -67,6 +67,8 @@ class Backend:
 
     def unknown_options(self, options: Mapping[str, Any]) -> list[str]:
         """The keys of ``options`` that this backend's Interpreter does not take (in order)."""
+        if not options:  # the common case: no signature to read on each Interpreter built
+            return []
         taken = self.option_names()
         return [] if taken is None else [key for key in options if key not in taken]
 
