@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import backends
-from .backends import BACKEND_ERRORS, Stage, translate
+from .backends import BACKEND_ERRORS, Stage, kernel_message, translate
 from .errors import InputError, InvokeError, SignatureError, first_line
 
 if TYPE_CHECKING:
@@ -223,7 +223,7 @@ class SignatureRunner:
             except ValueError as exc:
                 raise InputError(first_line(exc)) from exc
             except RuntimeError as exc:
-                raise InvokeError(f"The model failed while running: {first_line(exc)}") from exc
+                raise InvokeError(f"The model failed while running: {kernel_message(exc)}") from exc
 
     def get_input_details(self) -> dict[str, dict[str, Any]]:
         """Input details by signature key."""

@@ -167,6 +167,39 @@ def test_signature_runner_errors_are_mapped(add: tfedge.Interpreter) -> None:
         runner(b=np.ones((1, 8, 8, 3), np.float32))
 
 
+TOKENS = MODELS.parent / "runtime-cases" / "token_lookup.tflite"
+
+
+def test_an_index_input_beyond_the_table_names_the_op_and_what_to_check(backend: str) -> None:
+    """Both backends glue GATHER's message to "Node number 0 (GATHER) failed to invoke."; tfedge separates them."""
+    interp = tfedge.Interpreter(TOKENS, backend=backend)
+    np.testing.assert_array_equal(interp.run(np.array([[0, 1, 2, 9]], np.int32))["Identity"], [[6.0, 7.0]])
+    hint = ("An input holds an index outside the table the model looks it up in (a token or class id at or above "
+            "the vocabulary's size, or a negative one): check the values of the model's integer inputs.")
+    with pytest.raises(tfedge.InvokeError) as caught:
+        interp.run(np.array([[0, 1, 2, 10]], np.int32))
+    assert str(caught.value) == f"The model failed while running: gather index out of bounds (node 0, GATHER). {hint}"
+    interp.set_tensor(interp.get_input_details()[0]["index"], np.array([[10, 0, 0, 0]], np.int32))
+    with pytest.raises(tfedge.InvokeError) as caught:  # the drop-in's invoke(), the same
+        interp.invoke()
+    assert str(caught.value) == f"The model failed while running: gather index out of bounds (node 0, GATHER). {hint}"
+    np.testing.assert_array_equal(interp.run(np.array([[9, 9, 9, 9]], np.int32))["Identity"], [[18.0, 19.0]])
+
+
+@pytest.mark.parametrize(("raw", "readable"), [
+    ("gather index out of boundsNode number 3 (GATHER) failed to invoke.", "gather index out of bounds (node 3, GATHER)"),
+    ("tensorflow/lite/kernels/reshape.cc:92 num_input_elements != num_output_elements (1 != 6)Node number 0 "
+     "(RESHAPE) failed to prepare.", "num_input_elements != num_output_elements (1 != 6) (node 0, RESHAPE)"),
+    ("Node number 5 (CONV_2D) failed to invoke.", "node 5 (CONV_2D) failed to invoke"),
+    ("Invoke called on model that is not ready.", "Invoke called on model that is not ready."),
+    ("first line\nNode number 1 (ADD) failed to invoke.", "first line"),
+])
+def test_backend_messages_are_made_readable(raw: str, readable: str) -> None:
+    from tfedge.backends import kernel_message
+
+    assert kernel_message(RuntimeError(raw)) == readable
+
+
 def test_model_file_errors(tmp_path: Path, backend: str) -> None:
     missing = tmp_path / "missing.tflite"
     with pytest.raises(ModelError) as info:

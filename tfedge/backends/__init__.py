@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ._base import Backend, Schema, unsupported_features
 from ._choose import BACKENDS, ENV_VAR, available_backends, choose, get_backend
-from ._errors import BACKEND_ERRORS, Stage, mapped, translate
+from ._errors import BACKEND_ERRORS, Stage, kernel_message, mapped, translate
 from .interpreter_api import Runtime
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "available_backends",
     "choose",
     "get_backend",
+    "kernel_message",
     "mapped",
     "translate",
     "unsupported_features",

@@ -19,7 +19,27 @@ from ..errors import InputError, InvokeError, ModelError, TfedgeError, first_lin
 if TYPE_CHECKING:
     from ._base import Backend
 
-__all__ = ["BACKEND_ERRORS", "Stage", "mapped", "translate"]
+__all__ = ["BACKEND_ERRORS", "Stage", "kernel_message", "mapped", "translate"]
+
+#: How a backend ends a kernel's message: glued to it, with no space (``...out of boundsNode number 3``).
+_NODE_FAILED = re.compile(r"\s*Node number (\d+) \(([^)]*)\) failed to (invoke|prepare)\.?")
+#: A kernel's source location in front of its message (``tensorflow/lite/kernels/reshape.cc:92 ``).
+_SOURCE = re.compile(r"^\S+\.(?:cc|h):\d+\s+")
+
+
+def kernel_message(exc: BaseException) -> str:
+    """The backend's first line, readable: ``gather index out of bounds (node 3, GATHER)``.
+
+    The backends glue a kernel's message to ``Node number N (OP) failed to invoke.``
+    and may put the kernel's source file in front; other messages are left as they are.
+    """
+    line = first_line(exc)
+    match = _NODE_FAILED.search(line)
+    if match is None:
+        return line
+    message = _SOURCE.sub("", line[:match.start()]).strip().rstrip(".")
+    node, op, step = match.groups()
+    return f"{message} (node {node}, {op})" if message else f"node {node} ({op}) failed to {step}"
 
 class Stage(str, Enum):
     """Where a backend call failed; it decides which tfedge error the failure becomes."""
@@ -83,6 +103,9 @@ def _op_code(match: re.Match[str], ctx: _Context) -> TfedgeError:
 
 
 _CUSTOM = re.compile(r"unresolved custom op: ([^.\s]+)")
+#: GATHER's and GATHER_ND's message for an index input beyond the params' axis (EMBEDDING_LOOKUP's too).
+_OUT_OF_BOUNDS = re.compile(r"index out of bounds|out of bounds .*\((?:node \d+, )?(?:GATHER|GATHER_ND|EMBEDDING_LOOKUP)\)",
+                            re.IGNORECASE)
 #: The one table: a backend message pattern, the stages it applies to, and its error.
 _RULES: tuple[tuple[re.Pattern[str], frozenset[Stage], _Builder], ...] = (
     (re.compile(r"Select TensorFlow op\(s\)"), frozenset(Stage), _flex),
@@ -116,7 +139,7 @@ def translate(
     if isinstance(exc, TfedgeError):
         return exc
     text = str(exc).strip()
-    ctx = _Context(backend, source, summary, name, first_line(exc))
+    ctx = _Context(backend, source, summary, name, kernel_message(exc))
     for pattern, stages, build in _RULES:
         if stage in stages:
             match = pattern.search(text)
@@ -130,7 +153,13 @@ def translate(
         return InputError(f"{name}: {ctx.first}")
     if stage is Stage.GET:
         return InvokeError(f"{name}: {ctx.first}")
-    return InvokeError(f"{name or 'The model failed while running'}: {ctx.first}")
+    hint = ""
+    if _OUT_OF_BOUNDS.search(ctx.first):
+        hint = (" An input holds an index outside the table the model looks it up in (a token or class id "
+                "at or above the vocabulary's size, or a negative one): check the values of the model's "
+                "integer inputs.")
+    return InvokeError(f"{name or 'The model failed while running'}: {ctx.first}.{hint}"
+                       if hint else f"{name or 'The model failed while running'}: {ctx.first}")
 
 
 #: What backends raise for a failed call: ValueError/RuntimeError from their wrappers,
