@@ -443,6 +443,13 @@ def test_cli_classify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
         f"tfedge: error: {str(DATA / 'photos' / 'fist.jpg')!r}: only models with one (1, H, W, 3) image input take "
         "image files; this one takes 'x' (8, 42, 1024) float32, 'y' (1, 90, 1024) float32, 'z' (1, 1) float32. "
         "Run it with tfedge run --input NAME=FILE.npy for each.")
+    # And so does an array for a model of several inputs (was the Python API's "Pass a sequence ... or a mapping").
+    np.save(tmp_path / "x.npy", np.zeros((8, 42, 1024), np.float32))
+    assert main(["classify", str(fixed), str(tmp_path / "x.npy")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"tfedge: error: {str(tmp_path / 'x.npy')!r}: tfedge classify gives each file to the model's one input; this "
+        "one takes 'x' (8, 42, 1024) float32, 'y' (1, 90, 1024) float32, 'z' (1, 1) float32. Run it with tfedge run "
+        "--input NAME=FILE.npy for each, or call tfedge.tasks.classify(interp, {NAME: array, ...}) in Python.")
     assert main(["classify", str(fixed), str(tmp_path / "nothere.jpg")]) == 1
     assert capsys.readouterr().err.strip() == f"tfedge: error: Image {str(tmp_path / 'nothere.jpg')!r} does not exist."
 
