@@ -12,7 +12,8 @@ hits both ways alike):
    and decoding the outputs) and a lean one
    (the very bytes tritonclient sends, head and body, encoded once, written to a raw socket;
    the answer read by its Content-Length and the outputs decoded): what a load generator
-   costs, as Triton's perf_analyzer (C++) would cost little. ``pool``:
+   costs), and, where a C compiler is found, ``benchmarks/loadgen.c`` (a C load generator, as
+   Triton's perf_analyzer is C++: the same bytes from threads that hold no GIL). ``pool``:
    ``InterpreterPool(size=W)`` in this process, the same ``C`` threads calling
    ``pool.run()``. Requests/s and p50/p99 latency of each; goal: server/pool >= 0.8 for
    MobileNetV2.
@@ -33,7 +34,7 @@ CPU-bound server whose client runs elsewhere, and the client's CPU on its own.
 The pool is driven as the server's workers are: ``C`` threads (as many as the server has
 connections) calling ``pool.run()`` with arrays made once, so it is the pool's best case.
 
-Usage: python benchmarks/serve.py [--workers 2] [--clients 4] [--rounds 5] [--seconds 3] [--json]
+Usage: python benchmarks/serve.py [--workers 2] [--clients 4] [--rounds 5] [--seconds 3] [--no-c-client] [--json]
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ import io
 import json
 import os
 import re
+import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -164,6 +167,34 @@ class LeanClient:
         return count
 
 
+def build_loadgen(folder: Path) -> Path | None:
+    """``benchmarks/loadgen.c`` compiled into ``folder``, or None (said on stderr) without a C compiler."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        print("serve: no C compiler (cc, gcc): the C client's rows are left out", file=sys.stderr)
+        return None
+    binary = folder / "loadgen"
+    subprocess.run([compiler, "-O2", "-pthread", "-o", str(binary), str(Path(__file__).with_name("loadgen.c"))],
+                   check=True)
+    return binary
+
+
+def c_load(loadgen: Path, port: int, request: bytes, clients: int, seconds: float, folder: Path
+           ) -> tuple[float, list[float], float]:
+    """The C client's run: requests/s, latencies (seconds) and its CPU seconds per request."""
+    path = folder / "request.bin"
+    path.write_bytes(request)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run([str(loadgen), str(port), str(clients), str(seconds), str(path)],
+                          capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"loadgen failed: {proc.stderr.strip()}")
+    doc = json.loads(proc.stdout)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return doc["requests"] / doc["seconds"], [x / 1e6 for x in doc["latencies_us"]], cpu / max(1, doc["requests"])
+
+
 def load(call: Callable[[Any], None], make_state: Callable[[], Any], clients: int, seconds: float
          ) -> tuple[float, list[float]]:
     """``clients`` threads calling ``call(state)`` for ``seconds``: requests/s and the latencies."""
@@ -205,8 +236,9 @@ def _post(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dic
     return data
 
 
-def bench_infer(name: str, path: Path, workers: int, clients: int, rounds: int, seconds: float) -> dict[str, Any]:
-    """Interleaved rounds of server vs pool on one model."""
+def bench_infer(name: str, path: Path, workers: int, clients: int, rounds: int, seconds: float,
+                loadgen: Path | None = None) -> dict[str, Any]:
+    """Interleaved rounds of server vs pool on one model (and the C client's, given ``loadgen``)."""
     interp = tfedge.Interpreter(path, num_threads=1)
     body, headers = binary_request(interp, np.random.default_rng(0))
     feed = [random_input(spec, np.random.default_rng(0)) for spec in interp.input_specs()]
@@ -241,6 +273,14 @@ def bench_infer(name: str, path: Path, workers: int, clients: int, rounds: int, 
             decode_outputs(data, int(match.group(1)))  # type: ignore[union-attr]
 
         return server_round(call, lambda: LeanClient(server.port))
+
+    scratch = Path(tempfile.mkdtemp(prefix="tfedge-serve-bench-"))
+
+    def c_round() -> tuple[float, list[float], float, float]:
+        assert loadgen is not None
+        server0 = cpu_seconds(server.proc.pid)
+        rps, lats, client_cpu = c_load(loadgen, server.port, request, clients, seconds, scratch)
+        return rps, lats, (cpu_seconds(server.proc.pid) - server0) / len(lats), client_cpu
 
     def tritonclient_round() -> tuple[float, list[float], float, float]:
         import tritonclient.http as triton  # geventhttpclient: each thread its own client and gevent hub
@@ -279,6 +319,8 @@ def bench_infer(name: str, path: Path, workers: int, clients: int, rounds: int, 
     ways = {"server": http_client_round, "server, lean client": lean_round, "pool": pool_round}
     if find_spec("tritonclient") is not None:
         ways = {"server, tritonclient": tritonclient_round, **ways}
+    if loadgen is not None:
+        ways = {"server, C client": c_round, **ways}
     load_before = os.getloadavg()[0]
     try:
         for fn in ways.values():  # warm-up: connections, first calls
@@ -289,6 +331,7 @@ def bench_infer(name: str, path: Path, workers: int, clients: int, rounds: int, 
                 result[way].append(fn())
     finally:
         server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
     row: dict[str, Any] = {}
     for way, runs in result.items():
         lat = sorted(x for _, lats, _, _ in runs for x in lats)
@@ -298,7 +341,8 @@ def bench_infer(name: str, path: Path, workers: int, clients: int, rounds: int, 
                     "client_cpu_ms": 1000 * statistics.median(r[3] for r in runs)}
     row["load_average"] = [load_before, os.getloadavg()[0]]
     pool_row = row["pool"]
-    for way, suffix in (("server, tritonclient", "_tritonclient"), ("server", ""), ("server, lean client", "_lean")):
+    for way, suffix in (("server, tritonclient", "_tritonclient"), ("server", ""), ("server, lean client", "_lean"),
+                        ("server, C client", "_c")):
         if way not in row:
             continue
         s = row[way]
@@ -398,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--calls", type=int, default=20, help="DeepStack calls per round")
     parser.add_argument("--no-mobilenet", action="store_true", help="only the face detector (no TensorFlow)")
+    parser.add_argument("--no-c-client", action="store_true", help="leave out the C client (benchmarks/loadgen.c)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     models = {"face_detection": FACES}
@@ -409,8 +454,10 @@ def main(argv: list[str] | None = None) -> int:
             models[f"mobilenet_v2-{mode}"] = built[model_name("mobilenet_v2", mode)]
     results: dict[str, Any] = {"workers": args.workers, "clients": args.clients, "cpus": os.cpu_count(),
                                "load_average": os.getloadavg()[0]}
-    for name, path in models.items():
-        results[name] = bench_infer(name, path, args.workers, args.clients, args.rounds, args.seconds)
+    with tempfile.TemporaryDirectory() as folder:
+        loadgen = None if args.no_c_client else build_loadgen(Path(folder))
+        for name, path in models.items():
+            results[name] = bench_infer(name, path, args.workers, args.clients, args.rounds, args.seconds, loadgen)
     results["deepstack"] = bench_deepstack(args.rounds, args.calls)
     results["load_average_end"] = os.getloadavg()[0]
     if args.json:

@@ -28,7 +28,8 @@ def table(ctx: Context) -> Section:
             continue
         p = row["pool"]
         for way, suffix, client in (("server, tritonclient", "_tritonclient", "tritonclient"),
-                                    ("server", "", "http.client"), ("server, lean client", "_lean", "lean")):
+                                    ("server", "", "http.client"), ("server, lean client", "_lean", "lean"),
+                                    ("server, C client", "_c", "C")):
             if way not in row:
                 continue
             s = row[way]
@@ -63,19 +64,22 @@ def table(ctx: Context) -> Section:
     return Section(TITLE, body + (
         f"\n\n`tfedge serve --workers {r['workers']}` in a child process, {r['clients']} client threads on loopback, "
         "each on a keep-alive connection, binary tensors in and out as `tritonclient.http` sends them, outputs "
-        "decoded, by three clients: **tritonclient** (`tritonclient.http`, Triton's own Python client, a "
+        "decoded (but by the C client), by up to four clients: **tritonclient** (`tritonclient.http`, Triton's own Python client, a "
         "client per thread, each frame's array set with `set_data_from_numpy` and the outputs read with "
         "`as_numpy`), **http.client** (Python's `http.client`, tritonclient's body with http.client's "
         "own header fields) and **lean** "
         "(the exact bytes tritonclient writes, head and body, encoded once and written to a raw socket, the "
-        "answer read by its Content-Length: what a load generator such as Triton's C++ perf_analyzer costs, "
-        "little), next to "
+        "answer read by its Content-Length and the outputs decoded, in Python) and **C** "
+        "(`benchmarks/loadgen.c`, compiled by the run: the same bytes from one C thread per connection, "
+        "each answer read whole and its status checked: what a load generator such as Triton's C++ "
+        "perf_analyzer costs, and the nearest this machine comes to a client on another machine), next to "
         f"`InterpreterPool(size={r['workers']})` called by the same number of threads in-process with arrays made "
         f"once (the pool's best case); {rounds} rounds of {seconds:g} s each, all ways interleaved{load}; "
         "req/s the median round, p50/p99 over all requests; the load average at the start and end of each "
         "model's rounds in the last column (other work on the machine slows both sides' wall clock, the "
         "server's more: each request hops between two processes). CPU per request, medians of the rounds: the "
-        "server process's, the client's (this process while it posts and decodes), the pool's (this process). "
+        "server process's, the client's (this process while it posts and decodes; the C client's process), "
+        "the pool's (this process). "
         "On this machine the client runs on the server's cores, so the wall-clock ratio charges the server "
         "with the client's CPU and with each hop between the two processes waiting to be scheduled (on a "
         "busy machine, milliseconds), which the pool in-process never pays. The CPU-bound throughput ratio, "
