@@ -84,6 +84,24 @@ CPU revision\t: 1
 """
 
 
+#: qemu's model of a Raspberry Pi 2's core (BCM2836), and /proc/cpuinfo as 32-bit Raspberry Pi OS shows one of them.
+ARMV7L_CPU = "cortex-a7"
+ARMV7L_CPUINFO = """processor\t: 0
+model name\t: ARMv7 Processor rev 5 (v7l)
+BogoMIPS\t: 38.40
+Features\t: half thumb fastmult vfp edsp neon vfpv3 tls vfpv4 idiva idivt vfpd32 lpae evtstrm
+CPU implementer\t: 0x41
+CPU architecture: 7
+CPU variant\t: 0x0
+CPU part\t: 0xc07
+CPU revision\t: 5
+
+Hardware\t: BCM2835
+Revision\t: a01041
+Model\t\t: Raspberry Pi 2 Model B Rev 1.1
+"""
+
+
 def with_arm_cpu(binary: Path, qemu_cpu: str, cpuinfo: str, tmp: Path) -> Path:
     """A script that runs ``binary`` under qemu-user as ``qemu_cpu``, where it sees one such core, not this machine's.
 
@@ -93,6 +111,8 @@ def with_arm_cpu(binary: Path, qemu_cpu: str, cpuinfo: str, tmp: Path) -> Path:
     runs no node on XNNPACK. On the device it reads the real ones. The script mounts
     ``cpuinfo`` and a one-CPU ``possible``/``present``/``online`` over them in a private
     mount namespace (``unshare -m``), so XNNPACK runs its ARM kernels under qemu as on a device.
+    qemu-user looks for a file under ``QEMU_LD_PREFIX`` (the root) first: while a build has
+    /proc mounted there, the root's /proc/cpuinfo is this machine's, so that one is covered too.
     """
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "cpuinfo").write_text(cpuinfo)
@@ -101,7 +121,9 @@ def with_arm_cpu(binary: Path, qemu_cpu: str, cpuinfo: str, tmp: Path) -> Path:
     for name in ("possible", "present", "online"):
         (cpu / name).write_text("0\n")
     setup = (f"mount -t tmpfs none /sys/devices/system/cpu && cp {shlex.quote(str(cpu))}/* /sys/devices/system/cpu/ "
-             f"&& mount --bind {shlex.quote(str(tmp / 'cpuinfo'))} /proc/cpuinfo && exec \"$@\"")
+             f"&& mount --bind {shlex.quote(str(tmp / 'cpuinfo'))} /proc/cpuinfo "
+             f"&& if [ -n \"${{QEMU_LD_PREFIX:-}}\" ] && [ -f \"$QEMU_LD_PREFIX/proc/cpuinfo\" ]; then "
+             f"mount --bind {shlex.quote(str(tmp / 'cpuinfo'))} \"$QEMU_LD_PREFIX/proc/cpuinfo\"; fi && exec \"$@\"")
     script = tmp / binary.name
     script.write_text(f"#!/bin/sh\nexport QEMU_CPU={shlex.quote(qemu_cpu)}\nexec unshare -m sh -c {shlex.quote(setup)} sh {shlex.quote(str(binary))} \"$@\"\n")
     script.chmod(0o755)

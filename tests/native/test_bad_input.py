@@ -494,6 +494,27 @@ def test_sigterm_unwinds_the_build(tmp_path: Path) -> None:
     assert marker.exists()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root")
+def test_mounts_left_by_a_killed_build_are_replaced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A killed build's bind of its since-deleted sources cannot be mounted over; the next build unmounts it."""
+    folder, old, new = tmp_path / "root", tmp_path / "old-src", tmp_path / "new-src"
+    point = folder / root.ROOT_SRC.lstrip("/")
+    for path in (point, old, new):
+        path.mkdir(parents=True)
+    (new / "staged").write_text("")
+    subprocess.run(["mount", "--bind", str(old), str(point)], check=True)
+    old.rmdir()  # as a killed build's temp folder goes
+    try:
+        with root._locked(folder), root._mounted(folder, new):
+            assert (point / "staged").exists()
+            assert len(root._mounts_under(folder)) == 3
+    finally:
+        root._unmount_all(folder)
+    assert root._mounts_under(folder) == []
+    assert capsys.readouterr().err == (f"build_native: unmounting 1 mount(s) left in {folder} by an interrupted "
+                                       f"build: {point}\n")
+
+
 def test_the_glibc_floor_measured_in_the_root_is_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "build.log"
     line = "needs glibc >= 2.35 on the device (this machine has 2.36); takes libexpat.so.1 from the device"

@@ -9,6 +9,7 @@ The installed tfedge is bind-mounted in, the models are checked there (under qem
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shlex
 import shutil
@@ -94,9 +95,30 @@ def _unmount_all(root: Path) -> None:
 
 
 @contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """``root`` held by this build alone (an exclusive lock next to it; another build waits)."""
+    with open(root.with_name(root.name + ".lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for another build using {root}")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # the lock goes with the file's close (or the process's end)
+
+
+@contextmanager
 def _mounted(root: Path, sources: Path) -> Iterator[None]:
-    """/proc, /dev and the staged tfedge sources bind-mounted into ``root`` for the duration."""
+    """/proc, /dev and the staged tfedge sources bind-mounted into ``root`` for the duration.
+
+    Mounts left by a build that was killed (SIGKILL, a reboot-less crash) are unmounted first:
+    a bind of a since-deleted sources folder cannot be mounted over. Only under the lock, so
+    they are never another running build's.
+    """
     binds = [("/proc", root / "proc"), ("/dev", root / "dev"), (str(sources), root / ROOT_SRC.lstrip("/"))]
+    stale = _mounts_under(root)
+    if stale:
+        log(f"unmounting {len(stale)} mount(s) left in {root} by an interrupted build: {', '.join(stale)}")
+        _unmount_all(root)
     try:
         for source, target in binds:
             target.mkdir(parents=True, exist_ok=True)
@@ -209,7 +231,7 @@ def build_in_root(config: BuildConfig, progress: Progress) -> Path:
     sources = Path(tempfile.mkdtemp(prefix="tfedge-src-"))
     try:
         stage_sources(sources)
-        with _mounted(root, sources):
+        with _locked(root), _mounted(root, sources):
             progress.stage("build venv in the root")
             ensure_root_venv(root, target, log_path, config.jobs)
             stage = Path(tempfile.mkdtemp(prefix="tfedge-stage-", dir=root / "tmp"))
