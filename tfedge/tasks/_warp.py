@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,28 +37,29 @@ __all__ = ["Warp", "crop"]
 
 _FRAC = 8  # fraction bits of a sample position: the weights are 0..255 of 256
 _ONE = 1 << _FRAC
-_LANES = np.int64(0x0001000100010001)  # a weight times this: the weight in each of 4 uint16 lanes
-_ROUND = np.uint16(_ONE // 2)
-_SHIFT = np.uint16(_FRAC)
+_RB = np.uint32(0x00FF00FF)  # red and blue of a packed pixel, each in its own 16-bit lane
+_G = np.uint32(0x0000FF00)  # green, left in place
+_ROUND = np.uint32(0x00800080)  # half a level in both lanes
 
 
 class _Buffers:
-    """One thread's arrays for one output size."""
+    """One thread's arrays for one output size (int32 and uint32, reused: the fewer bytes touched,
+    the less of the landmark model's own data is pushed out of the caches)."""
 
     def __init__(self, height: int, width: int) -> None:
-        shape = (height, width)
+        n = height * width
         self.columns = np.arange(width, dtype=np.float32)
         self.rows = np.arange(height, dtype=np.float32)
-        self.x = np.empty(shape, np.float32)
-        self.y = np.empty(shape, np.float32)
-        self.whole = np.empty(shape, np.int64)
-        self.index = np.empty(shape, np.intp)
-        # Weights (w and 256 - w) repeated in 4 uint16 lanes: int64 to compute, uint16 to use;
-        # across, then (the same arrays) down: the fewer bytes touched, the less of the
-        # landmark model's own data is pushed out of the caches.
-        self.weights = np.empty((2, height, width), np.int64)
-        self.pixels = np.empty((4, height, width), np.uint32)
-        self.lanes = np.empty((4, height, width, 4), np.uint16)
+        self.position = np.empty((height, width), np.float32)
+        # x and y in 1/256 pixels, then their whole parts, then the weights 256 - w (across, down).
+        self.xy = np.empty((2, n), np.int32)
+        self.w = np.empty((2, n), np.uint32)  # the weights w (across, down)
+        self.index = np.empty(n, np.intp)
+        # The 4 neighbours (upper left, lower left, upper right, lower right) as packed pixels,
+        # then red and blue in 16-bit lanes; and their green.
+        self.rb = np.empty((4, n), np.uint32)
+        self.g = np.empty((4, n), np.uint32)
+        self.channel = np.empty(n, np.float32)
         self.out = np.empty((1, height, width, 3), np.float32)
         self.source = np.empty(0, np.uint32)
         self.raw = np.empty(0, np.uint8)
@@ -72,14 +73,6 @@ class _Buffers:
         if self.raw.size < size:
             self.raw = np.empty(size + size // 4, np.uint8)
         return self.raw
-
-
-def _weights(position: np.ndarray, weights: np.ndarray) -> None:
-    """The fraction of ``position`` (1/256 pixels) as w and 256 - w, each repeated in 4 uint16 lanes."""
-    w, iw = weights
-    np.bitwise_and(position, _ONE - 1, out=w)
-    w *= _LANES
-    np.subtract(_LANES * _ONE, w, out=iw)
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -114,17 +107,27 @@ class Warp:
         to 8 bits in the region's bounding box).
         """
         bufs = self._buffers()
-        fixed = self._sample(bufs, image, region)
-        out = bufs.out[0]
-        for c in range(3):  # one strided pass per channel: numpy is slow over a last axis of 3
-            channel = out[..., c]
-            np.multiply(fixed[..., c], np.float32(float(scale[c]) / _ONE), out=channel)
-            if float(offset[c]):
-                channel += np.float32(offset[c])
+        rb, g = self._sample(bufs, image, region)
+        # Each channel as int32 (converted to float32 by SIMD, unlike uint32 or strided
+        # uint16): red and blue in 8.8 fixed point, green in 8.16.
+        red, blue, green = (lanes.view(np.int32) for lanes in bufs.rb[1:])
+        np.bitwise_and(rb, np.uint32(0xFFFF), out=red.view(np.uint32))
+        np.right_shift(rb, np.uint32(16), out=blue.view(np.uint32))
+        np.right_shift(g, np.uint32(8), out=green.view(np.uint32))
+        out, channel = bufs.out.reshape(-1, 3), bufs.channel
+        for c, (value, unit) in enumerate(((red, 1 << 8), (green, 1 << 16), (blue, 1 << 8))):
+            # Contiguous arithmetic, then one strided copy per channel (numpy is slow over a last
+            # axis of 3, and slower still doing arithmetic into a strided array).
+            factor, add = np.float32(float(scale[c]) / unit), np.float32(offset[c])
+            np.copyto(channel, value, casting="unsafe")
+            channel *= factor
+            if add:
+                channel += add
+            np.copyto(out[:, c], channel)
         return bufs.out
 
-    def _sample(self, bufs: _Buffers, image: np.ndarray, region: Region) -> np.ndarray:
-        """The region as (height, width, 4) uint16: each channel's value times 256 (8.8 fixed point)."""
+    def _sample(self, bufs: _Buffers, image: np.ndarray, region: Region) -> Tuple[np.ndarray, np.ndarray]:
+        """The region's red and blue (two 8.8 fixed-point uint16 lanes of each uint32) and green (8.24)."""
         height, width = self.height, self.width
         h, w = image.shape[:2]
         if h < 2 or w < 2:  # two pixels each way for the neighbours: repeat the edge (as the sampling does)
@@ -152,53 +155,47 @@ class Warp:
         bw, bh = x1 - x0, y1 - y0
         source = self._pack(bufs, image, x0, y0, bw, bh)
 
-        x, y = bufs.x, bufs.y
-        np.add(bufs.columns * np.float32(ax * _ONE), (bufs.rows * np.float32(bx * _ONE)
-                                                       + np.float32((ox - x0) * _ONE))[:, None], out=x)
-        np.add(bufs.columns * np.float32(ay * _ONE), (bufs.rows * np.float32(by * _ONE)
-                                                       + np.float32((oy - y0) * _ONE))[:, None], out=y)
-        # Positions are affine: inside the box at the 4 corners means inside everywhere.
-        if not (lo_x >= x0 and hi_x <= x1 - 1 and lo_y >= y0 and hi_y <= y1 - 1):
-            np.maximum(x, np.float32(0), out=x)
-            np.minimum(x, np.float32((bw - 1) * _ONE), out=x)
-            np.maximum(y, np.float32(0), out=y)
-            np.minimum(y, np.float32((bh - 1) * _ONE), out=y)
-        whole, index, weights = bufs.whole, bufs.index, bufs.weights
-        np.copyto(whole, x, casting="unsafe")  # >= 0: truncation is floor
-        np.copyto(index, y, casting="unsafe")
-        index >>= _FRAC
-        index *= bw
-        _weights(whole, weights)
-        whole >>= _FRAC
-        index += whole
-        # The pixel, then its right, lower and lower right neighbours. The indices lie in the box
+        # Positions affine in 1/256 pixels, plus a half so that the cast (truncation) rounds;
+        # inside the box at the 4 corners means inside everywhere, else clamped to it.
+        inside = lo_x >= x0 and hi_x <= x1 - 1 and lo_y >= y0 and hi_y <= y1 - 1
+        position, xy = bufs.position, bufs.xy
+        for k, (a, b, o, size) in enumerate(((ax, bx, ox - x0, bw), (ay, by, oy - y0, bh))):
+            np.add(bufs.columns * np.float32(a * _ONE), (bufs.rows * np.float32(b * _ONE)
+                                                          + np.float32(o * _ONE + 0.5))[:, None], out=position)
+            if not inside:
+                np.clip(position, np.float32(0), np.float32((size - 1) * _ONE), out=position)
+            np.copyto(xy[k], position.reshape(-1), casting="unsafe")
+        weights, index = bufs.w, bufs.index
+        np.bitwise_and(xy, _ONE - 1, out=weights.view(np.int32))  # w, across and down
+        xy >>= _FRAC  # whole pixels
+        x, y = xy
+        y *= bw
+        np.add(y, x, out=index)
+        np.subtract(_ONE, weights, out=xy.view(np.uint32))  # 256 - w
+        iw = xy.view(np.uint32)
+        # The pixel, its lower, right and lower right neighbours. The indices lie in the box
         # by construction; mode="clip" because numpy buffers ``out`` in the default mode.
-        pixels = bufs.pixels
-        np.take(source, index, out=pixels[0], mode="clip")
-        np.take(source[1:], index, out=pixels[1], mode="clip")
-        np.take(source[bw:], index, out=pixels[2], mode="clip")
-        np.take(source[bw + 1:], index, out=pixels[3], mode="clip")
-        lanes = bufs.lanes
-        np.copyto(lanes, pixels.view(np.uint8).reshape(lanes.shape))  # each byte in a uint16 lane
-        n = height * width * 4
-        top, right, bottom, corner = lanes.reshape(4, n)
-        w, iw = weights.view(np.uint16).reshape(2, n)
-        top *= iw
-        right *= w
-        top += right
+        rb, g = bufs.rb, bufs.g
+        for k, shift in enumerate((0, bw, 1, bw + 1)):
+            np.take(source[shift:], index, out=rb[k], mode="clip")
+        np.bitwise_and(rb, _G, out=g)
+        rb &= _RB
+        # Across: (left * (256 - w) + right * w), each lane at most 255 * 256 (no carry between
+        # lanes); red and blue rounded back to 8 bits for the step down, green kept (room in 32 bits).
+        for lanes in (rb, g):
+            lanes[:2] *= iw[0]
+            lanes[2:] *= weights[0]
+            lanes[:2] += lanes[2:]
+        top = rb[:2]
         top += _ROUND
-        top >>= _SHIFT
-        bottom *= iw
-        corner *= w
-        bottom += corner
-        bottom += _ROUND
-        bottom >>= _SHIFT
-        np.copyto(whole, y, casting="unsafe")
-        _weights(whole, weights)  # down
-        top *= iw
-        bottom *= w
-        top += bottom  # at most 255 * 256: no lane overflows
-        return lanes[0]
+        top >>= _FRAC
+        top &= _RB
+        # Down: the same between the rows; green ends at most 255 << 24.
+        for lanes in (rb, g):
+            lanes[0] *= iw[1]
+            lanes[1] *= weights[1]
+            lanes[0] += lanes[1]
+        return rb[0], g[0]
 
     @staticmethod
     def _pack(bufs: _Buffers, image: np.ndarray, x0: int, y0: int, bw: int, bh: int) -> np.ndarray:
