@@ -40,27 +40,33 @@ _ONE = 1 << _FRAC
 _RB = np.uint32(0x00FF00FF)  # red and blue of a packed pixel, each in its own 16-bit lane
 _G = np.uint32(0x0000FF00)  # green, left in place
 _ROUND = np.uint32(0x00800080)  # half a level in both lanes
+_LOW16 = np.uint32(0xFFFF)
+_SIXTEEN = np.uint32(16)
+_EIGHT = np.uint32(8)
+_UNITS = (1 << 8, 1 << 16, 1 << 8)  # red, green, blue: 8.8, 8.16 and 8.8 fixed point
 
 
 class _Buffers:
-    """One thread's arrays for one output size (int32 and uint32, reused: the fewer bytes touched,
-    the less of the landmark model's own data is pushed out of the caches)."""
+    """One thread's arrays for one output size (48 bytes of scratch per output pixel, each
+    block used twice: the fewer bytes touched, the less of the landmark model's own data is
+    pushed out of the caches)."""
 
     def __init__(self, height: int, width: int) -> None:
-        n = height * width
+        m = height * width
         self.columns = np.arange(width, dtype=np.float32)
         self.rows = np.arange(height, dtype=np.float32)
-        self.position = np.empty((height, width), np.float32)
-        # x and y in 1/256 pixels, then their whole parts, then the weights 256 - w (across, down).
-        self.xy = np.empty((2, n), np.int32)
-        self.w = np.empty((2, n), np.uint32)  # the weights w (across, down)
-        self.index = np.empty(n, np.intp)
+        self.parts = np.empty((2, height + width), np.float32)  # each axis' row and column terms
+        # (x, y) positions in float32, then the neighbours' green; (x, y) in 1/256 pixels,
+        # their whole parts, the weights 256 - w, then the floats.
+        self.fy = np.empty((2, m), np.uint32)
+        self.xy = np.empty((4, m), np.int32)  # rows 2 and 3: the weights w (across, down)
+        self.index = np.empty(m, np.intp)
         # The 4 neighbours (upper left, lower left, upper right, lower right) as packed pixels,
-        # then red and blue in 16-bit lanes; and their green.
-        self.rb = np.empty((4, n), np.uint32)
-        self.g = np.empty((4, n), np.uint32)
-        self.channel = np.empty(n, np.float32)
+        # then red and blue in 16-bit lanes, then red, green and blue as int32.
+        self.rb = np.empty((4, m), np.uint32)
         self.out = np.empty((1, height, width, 3), np.float32)
+        self.scale = np.empty((3, 1), np.float32)
+        self.offset = np.empty((3, 1), np.float32)
         self.source = np.empty(0, np.uint32)
         self.raw = np.empty(0, np.uint8)
 
@@ -107,27 +113,6 @@ class Warp:
         to 8 bits in the region's bounding box).
         """
         bufs = self._buffers()
-        rb, g = self._sample(bufs, image, region)
-        # Each channel as int32 (converted to float32 by SIMD, unlike uint32 or strided
-        # uint16): red and blue in 8.8 fixed point, green in 8.16.
-        red, blue, green = (lanes.view(np.int32) for lanes in bufs.rb[1:])
-        np.bitwise_and(rb, np.uint32(0xFFFF), out=red.view(np.uint32))
-        np.right_shift(rb, np.uint32(16), out=blue.view(np.uint32))
-        np.right_shift(g, np.uint32(8), out=green.view(np.uint32))
-        out, channel = bufs.out.reshape(-1, 3), bufs.channel
-        for c, (value, unit) in enumerate(((red, 1 << 8), (green, 1 << 16), (blue, 1 << 8))):
-            # Contiguous arithmetic, then one strided copy per channel (numpy is slow over a last
-            # axis of 3, and slower still doing arithmetic into a strided array).
-            factor, add = np.float32(float(scale[c]) / unit), np.float32(offset[c])
-            np.copyto(channel, value, casting="unsafe")
-            channel *= factor
-            if add:
-                channel += add
-            np.copyto(out[:, c], channel)
-        return bufs.out
-
-    def _sample(self, bufs: _Buffers, image: np.ndarray, region: Region) -> Tuple[np.ndarray, np.ndarray]:
-        """The region's red and blue (two 8.8 fixed-point uint16 lanes of each uint32) and green (8.24)."""
         height, width = self.height, self.width
         h, w = image.shape[:2]
         if h < 2 or w < 2:  # two pixels each way for the neighbours: repeat the edge (as the sampling does)
@@ -154,48 +139,83 @@ class Warp:
         y1 = min(max(math.floor(hi_y) + 2, y0 + 2), h)
         bw, bh = x1 - x0, y1 - y0
         source = self._pack(bufs, image, x0, y0, bw, bh)
+        # Positions in 1/256 pixels, plus a half so that the cast (truncation) rounds: per axis
+        # a row term and a column term. Affine: inside the box at the 4 corners means inside
+        # everywhere, else each position is clamped to the box.
+        parts = bufs.parts
+        for k, (a, b, o) in enumerate(((ax, bx, ox - x0), (ay, by, oy - y0))):
+            np.multiply(bufs.rows, np.float32(b * _ONE), out=parts[k, :height])
+            parts[k, :height] += np.float32(o * _ONE + 0.5)
+            np.multiply(bufs.columns, np.float32(a * _ONE), out=parts[k, height:])
+        limits = None
+        if not (lo_x >= x0 and hi_x <= x1 - 1 and lo_y >= y0 and hi_y <= y1 - 1):
+            limits = np.float32((bw - 1) * _ONE), np.float32((bh - 1) * _ONE)
+        bufs.scale[:, 0] = [float(v) / unit for v, unit in zip(scale, _UNITS)]
+        bufs.offset[:, 0] = offset
+        self._sample(bufs, source, bw, limits, any(offset))
+        return bufs.out
 
-        # Positions affine in 1/256 pixels, plus a half so that the cast (truncation) rounds;
-        # inside the box at the 4 corners means inside everywhere, else clamped to it.
-        inside = lo_x >= x0 and hi_x <= x1 - 1 and lo_y >= y0 and hi_y <= y1 - 1
-        position, xy = bufs.position, bufs.xy
-        for k, (a, b, o, size) in enumerate(((ax, bx, ox - x0, bw), (ay, by, oy - y0, bh))):
-            np.add(bufs.columns * np.float32(a * _ONE), (bufs.rows * np.float32(b * _ONE)
-                                                          + np.float32(o * _ONE + 0.5))[:, None], out=position)
-            if not inside:
-                np.clip(position, np.float32(0), np.float32((size - 1) * _ONE), out=position)
-            np.copyto(xy[k], position.reshape(-1), casting="unsafe")
-        weights, index = bufs.w, bufs.index
-        np.bitwise_and(xy, _ONE - 1, out=weights.view(np.int32))  # w, across and down
+    def _sample(self, bufs: _Buffers, source: np.ndarray, bw: int,
+                limits: Optional[Tuple[np.floating, np.floating]], add: bool) -> None:
+        """Sample, blend, scale and write the output."""
+        height, width = self.height, self.width
+        position = bufs.fy.view(np.float32)
+        parts = bufs.parts
+        for k in range(2):
+            np.add(parts[k, height:], parts[k, :height, None], out=position[k].reshape(height, width))
+            if limits is not None:
+                np.clip(position[k], np.float32(0), limits[k], out=position[k])
+        xy, weights, index = bufs.xy[:2], bufs.xy[2:], bufs.index
+        np.copyto(xy, position, casting="unsafe")
+        np.bitwise_and(xy, _ONE - 1, out=weights)  # w, across and down
         xy >>= _FRAC  # whole pixels
         x, y = xy
         y *= bw
         np.add(y, x, out=index)
-        np.subtract(_ONE, weights, out=xy.view(np.uint32))  # 256 - w
-        iw = xy.view(np.uint32)
+        iw, weights = xy.view(np.uint32), weights.view(np.uint32)
+        np.subtract(_ONE, weights, out=iw)  # 256 - w
         # The pixel, its lower, right and lower right neighbours. The indices lie in the box
         # by construction; mode="clip" because numpy buffers ``out`` in the default mode.
-        rb, g = bufs.rb, bufs.g
+        rb = bufs.rb
         for k, shift in enumerate((0, bw, 1, bw + 1)):
             np.take(source[shift:], index, out=rb[k], mode="clip")
-        np.bitwise_and(rb, _G, out=g)
+        # Across: left * (256 - w) + right * w, each lane at most 255 * 256 (no carry between
+        # lanes); red and blue rounded back to 8 bits for the step down, green kept (room in
+        # 32 bits). Green: the left pair in fy, the right pair (a product) in index's bytes.
+        g, right = bufs.fy, index.view(np.uint32).reshape(2, -1)
+        np.bitwise_and(rb[:2], _G, out=g)
+        g *= iw[0]
+        np.bitwise_and(rb[2:], _G, out=right)
+        right *= weights[0]
+        g += right
         rb &= _RB
-        # Across: (left * (256 - w) + right * w), each lane at most 255 * 256 (no carry between
-        # lanes); red and blue rounded back to 8 bits for the step down, green kept (room in 32 bits).
-        for lanes in (rb, g):
-            lanes[:2] *= iw[0]
-            lanes[2:] *= weights[0]
-            lanes[:2] += lanes[2:]
-        top = rb[:2]
-        top += _ROUND
-        top >>= _FRAC
-        top &= _RB
+        rb[:2] *= iw[0]
+        rb[2:] *= weights[0]
+        rb[:2] += rb[2:]
+        upper = rb[:2]
+        upper += _ROUND
+        upper >>= _EIGHT
+        upper &= _RB
         # Down: the same between the rows; green ends at most 255 << 24.
         for lanes in (rb, g):
             lanes[0] *= iw[1]
             lanes[1] *= weights[1]
             lanes[0] += lanes[1]
-        return rb[0], g[0]
+        # Red, green, blue as int32 (converted to float32 by SIMD, unlike uint32): red and blue
+        # in 8.8 fixed point, green in 8.16; then floats, scaled, offset, in the weights' block.
+        np.bitwise_and(rb[0], _LOW16, out=rb[1])
+        np.right_shift(rb[0], _SIXTEEN, out=rb[3])
+        np.right_shift(g[0], _EIGHT, out=rb[2])
+        floats = bufs.xy[:3].view(np.float32)
+        np.copyto(floats, rb[1:].view(np.int32), casting="unsafe")
+        floats *= bufs.scale
+        if add:
+            floats += bufs.offset
+        # One strided copy per channel: numpy is slow over a last axis of 3, and slower still
+        # doing arithmetic into a strided array.
+        out = bufs.out.reshape(-1, 3)
+        for c in range(3):
+            np.copyto(out[:, c], floats[c])
 
     @staticmethod
     def _pack(bufs: _Buffers, image: np.ndarray, x0: int, y0: int, bw: int, bh: int) -> np.ndarray:
