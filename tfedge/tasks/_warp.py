@@ -2,24 +2,32 @@
 
 A landmark model's input is a rotated square of the image resampled to, say, 192 x 192.
 Per frame the work is done once, at the input's size only, in as few numpy passes as
-possible (each pass over the output costs about as much as the arithmetic in it):
+possible, each over contiguous int32/uint32/float32 arrays (numpy's SIMD loops; int64
+arithmetic, uint32 -> float casts, short last axes and arithmetic into strided arrays are
+several times slower per element):
 
 - only the region's bounding box of the image is touched: its RGB pixels are read as one
   ``uint32`` each (a 4-byte read every 3 bytes: the 4th byte is the next pixel's red,
   never used), so one gather fetches a whole pixel;
 - sample positions are affine in the output's row and column: one outer sum per axis, in
-  float32, in 1/256 pixel units; the 8 fraction bits are the bilinear weights;
+  float32, in 1/256 pixel units plus a half, then one cast to int32 (truncation: rounded
+  to 1/256 of a pixel); the low 8 bits are the bilinear weights, the rest the pixel;
 - the 4 neighbours are 4 gathers of one index (the right and lower neighbours are the same
   index into the buffer shifted by 1 and by one row);
-- the blend runs in ``uint16`` lanes (one per channel), weights repeated per lane by one
-  multiply: ``(p00 * (256 - wx) + p01 * wx + 128) >> 8`` per row, then the same between
-  the rows, which leaves each channel in 8.8 fixed point: 1/256 of a pixel position and of
-  a level (MediaPipe's CPU path, OpenCV's ``warpPerspective`` on the 8-bit image, keeps
-  1/32 of a pixel and rounds to whole levels);
-- the input's normalization is folded into the one pass that writes each channel's floats.
+- the blend runs on whole uint32 pixels, no per-lane weights: red and blue masked into two
+  16-bit lanes (``p & 0x00FF00FF``), green left in place (``p & 0xFF00``); each times
+  ``256 - w`` plus its neighbour times ``w`` (at most 255 * 256 per lane: no carries), red
+  and blue rounded back to whole levels between the rows, green kept whole in 32 bits; red
+  and blue end in 8.8 fixed point, green in 8.16 (MediaPipe's CPU path, OpenCV's
+  ``warpPerspective`` on the 8-bit image, keeps 1/32 of a pixel and rounds to whole
+  levels);
+- the input's normalization: the three channels as int32, converted, scaled and offset
+  in one call each, then one strided copy per channel into the interleaved output.
 
-Every buffer is made once per output size and thread: fresh arrays of these sizes cost more
-in page faults than the arithmetic.
+Every buffer is made once per output size and thread (fresh arrays of these sizes cost more
+in page faults than the arithmetic), and each holds two things in turn: 48 bytes of scratch
+per output pixel besides the output's 12, so that less of the landmark model's own data,
+used right after, is pushed out of the caches.
 """
 
 from __future__ import annotations
