@@ -15,19 +15,19 @@ several times slower per element):
 - the 4 neighbours are 4 gathers of one index (the right and lower neighbours are the same
   index into the buffer shifted by 1 and by one row);
 - the blend runs on whole uint32 pixels, no per-lane weights: red and blue masked into two
-  16-bit lanes (``p & 0x00FF00FF``), green left in place (``p & 0xFF00``); each times
+  16-bit lanes (``p & 0x00FF00FF``: red is the low byte on a little-endian host, as all of
+  tfedge's targets are), green left in place (``p & 0xFF00``); each times
   ``256 - w`` plus its neighbour times ``w`` (at most 255 * 256 per lane: no carries), red
-  and blue rounded back to whole levels between the rows, green kept whole in 32 bits; red
-  and blue end in 8.8 fixed point, green in 8.16 (MediaPipe's CPU path, OpenCV's
+  and blue rounded back to whole levels between the rows, green keeps its fraction (room
+  in 32 bits); red and blue end in 8.8 fixed point, green in 8.16 (MediaPipe's CPU path, OpenCV's
   ``warpPerspective`` on the 8-bit image, keeps 1/32 of a pixel and rounds to whole
   levels);
 - the input's normalization: the three channels as int32, converted, scaled and offset
   in one call each, then one strided copy per channel into the interleaved output.
 
 Every buffer is made once per output size and thread (fresh arrays of these sizes cost more
-in page faults than the arithmetic), and each holds two things in turn: 48 bytes of scratch
-per output pixel besides the output's 12, so that less of the landmark model's own data,
-used right after, is pushed out of the caches.
+in page faults than the arithmetic), and most hold two things in turn: 48 bytes of scratch
+per output pixel besides the output's 12.
 """
 
 from __future__ import annotations
@@ -55,9 +55,7 @@ _UNITS = (1 << 8, 1 << 16, 1 << 8)  # red, green, blue: 8.8, 8.16 and 8.8 fixed 
 
 
 class _Buffers:
-    """One thread's arrays for one output size (48 bytes of scratch per output pixel, each
-    block used twice: the fewer bytes touched, the less of the landmark model's own data is
-    pushed out of the caches)."""
+    """One thread's arrays for one output size (48 bytes of scratch per output pixel)."""
 
     def __init__(self, height: int, width: int) -> None:
         m = height * width
@@ -68,7 +66,9 @@ class _Buffers:
         # their whole parts, the weights 256 - w, then the floats.
         self.fy = np.empty((2, m), np.uint32)
         self.xy = np.empty((4, m), np.int32)  # rows 2 and 3: the weights w (across, down)
-        self.index = np.empty(m, np.intp)
+        # The gathers' index, then the right neighbours' green (intp is 4 or 8 bytes).
+        self.right = np.empty((2, m), np.uint32)
+        self.index = self.right.reshape(-1).view(np.intp)[:m]
         # The 4 neighbours (upper left, lower left, upper right, lower right) as packed pixels,
         # then red and blue in 16-bit lanes, then red, green and blue as int32.
         self.rb = np.empty((4, m), np.uint32)
@@ -190,7 +190,7 @@ class Warp:
         # Across: left * (256 - w) + right * w, each lane at most 255 * 256 (no carry between
         # lanes); red and blue rounded back to 8 bits for the step down, green kept (room in
         # 32 bits). Green: the left pair in fy, the right pair (a product) in index's bytes.
-        g, right = bufs.fy, index.view(np.uint32).reshape(2, -1)
+        g, right = bufs.fy, bufs.right
         np.bitwise_and(rb[:2], _G, out=g)
         g *= iw[0]
         np.bitwise_and(rb[2:], _G, out=right)
