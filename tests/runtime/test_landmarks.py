@@ -286,6 +286,32 @@ def test_crop_in_fixed_point_matches_the_bilinear_formula(photo: np.ndarray) -> 
                 assert error.max() < 2.0 and error.mean() < 0.3, (image.shape, region, height)
 
 
+def test_crop_samples_within_half_a_256th_of_a_pixel(photo: np.ndarray) -> None:
+    from tfedge.tasks._warp import Warp
+    from tfedge.tasks.landmarks import crop
+
+    # Green is the column and blue the row: bilinear sampling of a ramp gives back the sample
+    # position itself (both channels keep 1/256 of a level), so the crop shows where it sampled.
+    ramp = np.zeros((256, 256, 3), np.uint8)
+    ramp[..., 0] = photo[:256, :256, 0]
+    ramp[..., 1] = np.arange(256)[None, :]
+    ramp[..., 2] = np.arange(256)[:, None]
+    regions = [Region(128.0, 128.0, 100.0, 100.0, 0.3), Region(200.0, 60.0, 37.0, 37.0, -2.5),
+               Region(10.0, 250.0, 120.0, 120.0, 1.0), Region(128.0, 128.0, 700.0, 700.0, 0.0)]
+    for region in regions:
+        for height, width in ((192, 192), (7, 5)):
+            got = crop(ramp, region, height, width)
+            j, i = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+            exact = np.clip(region.to_image(np.stack([j / width, i / height], axis=-1)) - 0.5, 0, 255)
+            # Rounded to 1/256 of a pixel (was truncated: up to a whole 1/256).
+            assert np.abs(got[..., 1:] - exact).max() <= 0.55 / 256, (region, height)
+            # Within one level of the float64 formula on the photo's red.
+            assert np.abs(got - _bilinear(ramp, region, height, width)).max() < 1.0, (region, height)
+            # The input tensor: the same crop, each channel scaled and offset.
+            tensor = Warp(height, width).tensor(ramp, region, (0.5, 2.0, 1 / 255), (-1.0, 0.0, 0.25))
+            np.testing.assert_allclose(tensor[0], got * [0.5, 2.0, 1 / 255] + [-1.0, 0.0, 0.25], rtol=1e-6, atol=1e-5)
+
+
 def test_region_rules() -> None:
     r = Region(100.0, 100.0, 40.0, 20.0, 0.0)
     # MediaPipe's RectTransformation: shifted by a fraction of the height along its own y,

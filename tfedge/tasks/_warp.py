@@ -2,31 +2,39 @@
 
 A landmark model's input is a rotated square of the image resampled to, say, 192 x 192.
 Per frame the work is done once, at the input's size only, in as few numpy passes as
-possible (each pass over the output costs about as much as the arithmetic in it):
+possible, each over contiguous int32/uint32/float32 arrays (numpy's SIMD loops; int64
+arithmetic, uint32 -> float casts, short last axes and arithmetic into strided arrays are
+several times slower per element):
 
 - only the region's bounding box of the image is touched: its RGB pixels are read as one
   ``uint32`` each (a 4-byte read every 3 bytes: the 4th byte is the next pixel's red,
   never used), so one gather fetches a whole pixel;
 - sample positions are affine in the output's row and column: one outer sum per axis, in
-  float32, in 1/256 pixel units; the 8 fraction bits are the bilinear weights;
+  float32, in 1/256 pixel units plus a half, then one cast to int32 (truncation: rounded
+  to 1/256 of a pixel); the low 8 bits are the bilinear weights, the rest the pixel;
 - the 4 neighbours are 4 gathers of one index (the right and lower neighbours are the same
   index into the buffer shifted by 1 and by one row);
-- the blend runs in ``uint16`` lanes (one per channel), weights repeated per lane by one
-  multiply: ``(p00 * (256 - wx) + p01 * wx + 128) >> 8`` per row, then the same between
-  the rows, which leaves each channel in 8.8 fixed point: 1/256 of a pixel position and of
-  a level (MediaPipe's CPU path, OpenCV's ``warpPerspective`` on the 8-bit image, keeps
-  1/32 of a pixel and rounds to whole levels);
-- the input's normalization is folded into the one pass that writes each channel's floats.
+- the blend runs on whole uint32 pixels, no per-lane weights: red and blue masked into two
+  16-bit lanes (``p & 0x00FF00FF``: red is the low byte on a little-endian host, as all of
+  tfedge's targets are), green left in place (``p & 0xFF00``); each times
+  ``256 - w`` plus its neighbour times ``w`` (at most 255 * 256 per lane: no carries), red
+  and blue rounded back to whole levels between the rows, green keeps its fraction (room
+  in 32 bits); red and blue end in 8.8 fixed point, green in 8.16 (MediaPipe's CPU path, OpenCV's
+  ``warpPerspective`` on the 8-bit image, keeps 1/32 of a pixel and rounds to whole
+  levels);
+- the input's normalization: the three channels as int32, converted, scaled and offset
+  in one call each, then one strided copy per channel into the interleaved output.
 
-Every buffer is made once per output size and thread: fresh arrays of these sizes cost more
-in page faults than the arithmetic.
+Every buffer is made once per output size and thread (fresh arrays of these sizes cost more
+in page faults than the arithmetic), and most hold two things in turn: 48 bytes of scratch
+per output pixel besides the output's 12.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,29 +45,36 @@ __all__ = ["Warp", "crop"]
 
 _FRAC = 8  # fraction bits of a sample position: the weights are 0..255 of 256
 _ONE = 1 << _FRAC
-_LANES = np.int64(0x0001000100010001)  # a weight times this: the weight in each of 4 uint16 lanes
-_ROUND = np.uint16(_ONE // 2)
-_SHIFT = np.uint16(_FRAC)
+_RB = np.uint32(0x00FF00FF)  # red and blue of a packed pixel, each in its own 16-bit lane
+_G = np.uint32(0x0000FF00)  # green, left in place
+_ROUND = np.uint32(0x00800080)  # half a level in both lanes
+_LOW16 = np.uint32(0xFFFF)
+_SIXTEEN = np.uint32(16)
+_EIGHT = np.uint32(8)
+_UNITS = (1 << 8, 1 << 16, 1 << 8)  # red, green, blue: 8.8, 8.16 and 8.8 fixed point
 
 
 class _Buffers:
-    """One thread's arrays for one output size."""
+    """One thread's arrays for one output size (48 bytes of scratch per output pixel)."""
 
     def __init__(self, height: int, width: int) -> None:
-        shape = (height, width)
+        m = height * width
         self.columns = np.arange(width, dtype=np.float32)
         self.rows = np.arange(height, dtype=np.float32)
-        self.x = np.empty(shape, np.float32)
-        self.y = np.empty(shape, np.float32)
-        self.whole = np.empty(shape, np.int64)
-        self.index = np.empty(shape, np.intp)
-        # Weights (w and 256 - w) repeated in 4 uint16 lanes: int64 to compute, uint16 to use;
-        # across, then (the same arrays) down: the fewer bytes touched, the less of the
-        # landmark model's own data is pushed out of the caches.
-        self.weights = np.empty((2, height, width), np.int64)
-        self.pixels = np.empty((4, height, width), np.uint32)
-        self.lanes = np.empty((4, height, width, 4), np.uint16)
+        self.parts = np.empty((2, height + width), np.float32)  # each axis' row and column terms
+        # (x, y) positions in float32, then the neighbours' green; (x, y) in 1/256 pixels,
+        # their whole parts, the weights 256 - w, then the floats.
+        self.fy = np.empty((2, m), np.uint32)
+        self.xy = np.empty((4, m), np.int32)  # rows 2 and 3: the weights w (across, down)
+        # The gathers' index, then the right neighbours' green (intp is 4 or 8 bytes).
+        self.right = np.empty((2, m), np.uint32)
+        self.index = self.right.reshape(-1).view(np.intp)[:m]
+        # The 4 neighbours (upper left, lower left, upper right, lower right) as packed pixels,
+        # then red and blue in 16-bit lanes, then red, green and blue as int32.
+        self.rb = np.empty((4, m), np.uint32)
         self.out = np.empty((1, height, width, 3), np.float32)
+        self.scale = np.empty((3, 1), np.float32)
+        self.offset = np.empty((3, 1), np.float32)
         self.source = np.empty(0, np.uint32)
         self.raw = np.empty(0, np.uint8)
 
@@ -72,14 +87,6 @@ class _Buffers:
         if self.raw.size < size:
             self.raw = np.empty(size + size // 4, np.uint8)
         return self.raw
-
-
-def _weights(position: np.ndarray, weights: np.ndarray) -> None:
-    """The fraction of ``position`` (1/256 pixels) as w and 256 - w, each repeated in 4 uint16 lanes."""
-    w, iw = weights
-    np.bitwise_and(position, _ONE - 1, out=w)
-    w *= _LANES
-    np.subtract(_LANES * _ONE, w, out=iw)
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -114,17 +121,6 @@ class Warp:
         to 8 bits in the region's bounding box).
         """
         bufs = self._buffers()
-        fixed = self._sample(bufs, image, region)
-        out = bufs.out[0]
-        for c in range(3):  # one strided pass per channel: numpy is slow over a last axis of 3
-            channel = out[..., c]
-            np.multiply(fixed[..., c], np.float32(float(scale[c]) / _ONE), out=channel)
-            if float(offset[c]):
-                channel += np.float32(offset[c])
-        return bufs.out
-
-    def _sample(self, bufs: _Buffers, image: np.ndarray, region: Region) -> np.ndarray:
-        """The region as (height, width, 4) uint16: each channel's value times 256 (8.8 fixed point)."""
         height, width = self.height, self.width
         h, w = image.shape[:2]
         if h < 2 or w < 2:  # two pixels each way for the neighbours: repeat the edge (as the sampling does)
@@ -151,54 +147,83 @@ class Warp:
         y1 = min(max(math.floor(hi_y) + 2, y0 + 2), h)
         bw, bh = x1 - x0, y1 - y0
         source = self._pack(bufs, image, x0, y0, bw, bh)
-
-        x, y = bufs.x, bufs.y
-        np.add(bufs.columns * np.float32(ax * _ONE), (bufs.rows * np.float32(bx * _ONE)
-                                                       + np.float32((ox - x0) * _ONE))[:, None], out=x)
-        np.add(bufs.columns * np.float32(ay * _ONE), (bufs.rows * np.float32(by * _ONE)
-                                                       + np.float32((oy - y0) * _ONE))[:, None], out=y)
-        # Positions are affine: inside the box at the 4 corners means inside everywhere.
+        # Positions in 1/256 pixels, plus a half so that the cast (truncation) rounds: per axis
+        # a row term and a column term. Affine: inside the box at the 4 corners means inside
+        # everywhere, else each position is clamped to the box.
+        parts = bufs.parts
+        for k, (a, b, o) in enumerate(((ax, bx, ox - x0), (ay, by, oy - y0))):
+            np.multiply(bufs.rows, np.float32(b * _ONE), out=parts[k, :height])
+            parts[k, :height] += np.float32(o * _ONE + 0.5)
+            np.multiply(bufs.columns, np.float32(a * _ONE), out=parts[k, height:])
+        limits = None
         if not (lo_x >= x0 and hi_x <= x1 - 1 and lo_y >= y0 and hi_y <= y1 - 1):
-            np.maximum(x, np.float32(0), out=x)
-            np.minimum(x, np.float32((bw - 1) * _ONE), out=x)
-            np.maximum(y, np.float32(0), out=y)
-            np.minimum(y, np.float32((bh - 1) * _ONE), out=y)
-        whole, index, weights = bufs.whole, bufs.index, bufs.weights
-        np.copyto(whole, x, casting="unsafe")  # >= 0: truncation is floor
-        np.copyto(index, y, casting="unsafe")
-        index >>= _FRAC
-        index *= bw
-        _weights(whole, weights)
-        whole >>= _FRAC
-        index += whole
-        # The pixel, then its right, lower and lower right neighbours. The indices lie in the box
+            limits = np.float32((bw - 1) * _ONE), np.float32((bh - 1) * _ONE)
+        bufs.scale[:, 0] = [float(v) / unit for v, unit in zip(scale, _UNITS)]
+        bufs.offset[:, 0] = offset
+        self._sample(bufs, source, bw, limits, any(offset))
+        return bufs.out
+
+    def _sample(self, bufs: _Buffers, source: np.ndarray, bw: int,
+                limits: Optional[Tuple[np.floating, np.floating]], add: bool) -> None:
+        """Sample, blend, scale and write the output."""
+        height, width = self.height, self.width
+        position = bufs.fy.view(np.float32)
+        parts = bufs.parts
+        for k in range(2):
+            np.add(parts[k, height:], parts[k, :height, None], out=position[k].reshape(height, width))
+            if limits is not None:
+                np.clip(position[k], np.float32(0), limits[k], out=position[k])
+        xy, weights, index = bufs.xy[:2], bufs.xy[2:], bufs.index
+        np.copyto(xy, position, casting="unsafe")
+        np.bitwise_and(xy, _ONE - 1, out=weights)  # w, across and down
+        xy >>= _FRAC  # whole pixels
+        x, y = xy
+        y *= bw
+        np.add(y, x, out=index)
+        iw, weights = xy.view(np.uint32), weights.view(np.uint32)
+        np.subtract(_ONE, weights, out=iw)  # 256 - w
+        # The pixel, its lower, right and lower right neighbours. The indices lie in the box
         # by construction; mode="clip" because numpy buffers ``out`` in the default mode.
-        pixels = bufs.pixels
-        np.take(source, index, out=pixels[0], mode="clip")
-        np.take(source[1:], index, out=pixels[1], mode="clip")
-        np.take(source[bw:], index, out=pixels[2], mode="clip")
-        np.take(source[bw + 1:], index, out=pixels[3], mode="clip")
-        lanes = bufs.lanes
-        np.copyto(lanes, pixels.view(np.uint8).reshape(lanes.shape))  # each byte in a uint16 lane
-        n = height * width * 4
-        top, right, bottom, corner = lanes.reshape(4, n)
-        w, iw = weights.view(np.uint16).reshape(2, n)
-        top *= iw
-        right *= w
-        top += right
-        top += _ROUND
-        top >>= _SHIFT
-        bottom *= iw
-        corner *= w
-        bottom += corner
-        bottom += _ROUND
-        bottom >>= _SHIFT
-        np.copyto(whole, y, casting="unsafe")
-        _weights(whole, weights)  # down
-        top *= iw
-        bottom *= w
-        top += bottom  # at most 255 * 256: no lane overflows
-        return lanes[0]
+        rb = bufs.rb
+        for k, shift in enumerate((0, bw, 1, bw + 1)):
+            np.take(source[shift:], index, out=rb[k], mode="clip")
+        # Across: left * (256 - w) + right * w, each lane at most 255 * 256 (no carry between
+        # lanes); red and blue rounded back to 8 bits for the step down, green kept (room in
+        # 32 bits). Green: the left pair in fy, the right pair (a product) in index's bytes.
+        g, right = bufs.fy, bufs.right
+        np.bitwise_and(rb[:2], _G, out=g)
+        g *= iw[0]
+        np.bitwise_and(rb[2:], _G, out=right)
+        right *= weights[0]
+        g += right
+        rb &= _RB
+        rb[:2] *= iw[0]
+        rb[2:] *= weights[0]
+        rb[:2] += rb[2:]
+        upper = rb[:2]
+        upper += _ROUND
+        upper >>= _EIGHT
+        upper &= _RB
+        # Down: the same between the rows; green ends at most 255 << 24.
+        for lanes in (rb, g):
+            lanes[0] *= iw[1]
+            lanes[1] *= weights[1]
+            lanes[0] += lanes[1]
+        # Red, green, blue as int32 (converted to float32 by SIMD, unlike uint32): red and blue
+        # in 8.8 fixed point, green in 8.16; then floats, scaled, offset, in the weights' block.
+        np.bitwise_and(rb[0], _LOW16, out=rb[1])
+        np.right_shift(rb[0], _SIXTEEN, out=rb[3])
+        np.right_shift(g[0], _EIGHT, out=rb[2])
+        floats = bufs.xy[:3].view(np.float32)
+        np.copyto(floats, rb[1:].view(np.int32), casting="unsafe")
+        floats *= bufs.scale
+        if add:
+            floats += bufs.offset
+        # One strided copy per channel: numpy is slow over a last axis of 3, and slower still
+        # doing arithmetic into a strided array.
+        out = bufs.out.reshape(-1, 3)
+        for c in range(3):
+            np.copyto(out[:, c], floats[c])
 
     @staticmethod
     def _pack(bufs: _Buffers, image: np.ndarray, x0: int, y0: int, bw: int, bh: int) -> np.ndarray:
