@@ -179,11 +179,8 @@ def build_loadgen(folder: Path) -> Path | None:
     return binary
 
 
-def c_load(loadgen: Path, port: int, request: bytes, clients: int, seconds: float, folder: Path
-           ) -> tuple[float, list[float], float]:
-    """The C client's run: requests/s, latencies (seconds) and its CPU seconds per request."""
-    path = folder / "request.bin"
-    path.write_bytes(request)
+def c_load(loadgen: Path, port: int, path: Path, clients: int, seconds: float) -> tuple[float, list[float], float]:
+    """The C client's run of the request in file ``path``: requests/s, latencies (seconds), its CPU seconds per request."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run([str(loadgen), str(port), str(clients), str(seconds), str(path)],
                           capture_output=True, text=True)
@@ -274,12 +271,15 @@ def bench_infer(name: str, path: Path, workers: int, clients: int, rounds: int, 
 
         return server_round(call, lambda: LeanClient(server.port))
 
-    scratch = Path(tempfile.mkdtemp(prefix="tfedge-serve-bench-"))
+    request_file = None
+    if loadgen is not None:  # written once, beside the compiled client
+        request_file = loadgen.with_name(f"{name}.request")
+        request_file.write_bytes(request)
 
     def c_round() -> tuple[float, list[float], float, float]:
-        assert loadgen is not None
+        assert loadgen is not None and request_file is not None
         server0 = cpu_seconds(server.proc.pid)
-        rps, lats, client_cpu = c_load(loadgen, server.port, request, clients, seconds, scratch)
+        rps, lats, client_cpu = c_load(loadgen, server.port, request_file, clients, seconds)
         return rps, lats, (cpu_seconds(server.proc.pid) - server0) / len(lats), client_cpu
 
     def tritonclient_round() -> tuple[float, list[float], float, float]:
@@ -331,7 +331,6 @@ def bench_infer(name: str, path: Path, workers: int, clients: int, rounds: int, 
                 result[way].append(fn())
     finally:
         server.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
     row: dict[str, Any] = {}
     for way, runs in result.items():
         lat = sorted(x for _, lats, _, _ in runs for x in lats)

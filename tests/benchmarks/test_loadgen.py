@@ -36,6 +36,12 @@ def serve_bench() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
+def loadgen(serve_bench: object, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """benchmarks/loadgen.c, compiled once for the module."""
+    return serve_bench.build_loadgen(tmp_path_factory.mktemp("loadgen"))  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.fixture(scope="module")
 def port() -> Iterator[int]:
     server = Server(build_service({"add": str(ADD)}, workers=2), "127.0.0.1", 0, quiet=True)
     thread = threading.Thread(target=server.serve_forever)
@@ -47,20 +53,20 @@ def port() -> Iterator[int]:
         thread.join()
 
 
-def test_counts_every_answered_request(serve_bench: object, port: int, tmp_path: Path) -> None:
-    loadgen = serve_bench.build_loadgen(tmp_path)  # type: ignore[attr-defined]
+def test_counts_every_answered_request(serve_bench: object, loadgen: Path, port: int, tmp_path: Path) -> None:
     body, headers = serve_bench.binary_request(tfedge.Interpreter(ADD), np.random.default_rng(0))  # type: ignore[attr-defined]
     request = serve_bench.tritonclient_bytes(body, headers, port).replace(b"/models/m/", b"/models/add/")  # type: ignore[attr-defined]
-    rps, latencies, cpu = serve_bench.c_load(loadgen, port, request, 3, 0.5, tmp_path)  # type: ignore[attr-defined]
+    (tmp_path / "request").write_bytes(request)
+    rps, latencies, cpu = serve_bench.c_load(loadgen, port, tmp_path / "request", 3, 0.5)  # type: ignore[attr-defined]
     assert len(latencies) > 10
     assert rps == pytest.approx(len(latencies) / 0.5, rel=0.5)
     assert all(0 < x < 30 for x in latencies)
     assert 0 < cpu < 0.1  # CPU seconds per request
 
 
-def test_stops_on_an_answer_that_is_not_200(serve_bench: object, port: int, tmp_path: Path) -> None:
-    loadgen = serve_bench.build_loadgen(tmp_path)  # type: ignore[attr-defined]
+def test_stops_on_an_answer_that_is_not_200(serve_bench: object, loadgen: Path, port: int, tmp_path: Path) -> None:
     body, headers = serve_bench.binary_request(tfedge.Interpreter(ADD), np.random.default_rng(0))  # type: ignore[attr-defined]
     request = serve_bench.tritonclient_bytes(body, headers, port)  # type: ignore[attr-defined]  # model "m": 404
+    (tmp_path / "request").write_bytes(request)
     with pytest.raises(RuntimeError, match=r"loadgen failed: loadgen: connection \d: the answer was not 200: HTTP/1.1 404"):
-        serve_bench.c_load(loadgen, port, request, 2, 0.5, tmp_path)  # type: ignore[attr-defined]
+        serve_bench.c_load(loadgen, port, tmp_path / "request", 2, 0.5)  # type: ignore[attr-defined]

@@ -102,16 +102,23 @@ def _op_code(match: re.Match[str], ctx: _Context) -> TfedgeError:
     )
 
 
+def _index_out_of_bounds(match: re.Match[str], ctx: _Context) -> TfedgeError:
+    return InvokeError(
+        f"{ctx.name or 'The model failed while running'}: {ctx.first}. An input holds an index outside the "
+        "table the model looks it up in (a token or class id at or above the vocabulary's size, or a "
+        "negative one): check the values of the model's integer inputs."
+    )
+
+
 _CUSTOM = re.compile(r"unresolved custom op: ([^.\s]+)")
-#: GATHER's and GATHER_ND's message for an index input beyond the params' axis (EMBEDDING_LOOKUP's too).
-_OUT_OF_BOUNDS = re.compile(r"index out of bounds|out of bounds .*\((?:node \d+, )?(?:GATHER|GATHER_ND|EMBEDDING_LOOKUP)\)",
-                            re.IGNORECASE)
 #: The one table: a backend message pattern, the stages it applies to, and its error.
 _RULES: tuple[tuple[re.Pattern[str], frozenset[Stage], _Builder], ...] = (
     (re.compile(r"Select TensorFlow op\(s\)"), frozenset(Stage), _flex),
     (_CUSTOM, frozenset(Stage), _custom),
     (re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'"), frozenset(Stage), _op_version),
     (re.compile(r"Op builtin_code out of range: (\d+)"), frozenset(Stage), _op_code),
+    # GATHER's (and GATHER_ND's) message for an index beyond the looked-up axis.
+    (re.compile(r"index out of bounds", re.IGNORECASE), frozenset({Stage.INVOKE}), _index_out_of_bounds),
 )
 
 
@@ -153,13 +160,7 @@ def translate(
         return InputError(f"{name}: {ctx.first}")
     if stage is Stage.GET:
         return InvokeError(f"{name}: {ctx.first}")
-    hint = ""
-    if _OUT_OF_BOUNDS.search(ctx.first):
-        hint = (" An input holds an index outside the table the model looks it up in (a token or class id "
-                "at or above the vocabulary's size, or a negative one): check the values of the model's "
-                "integer inputs.")
-    return InvokeError(f"{name or 'The model failed while running'}: {ctx.first}.{hint}"
-                       if hint else f"{name or 'The model failed while running'}: {ctx.first}")
+    return InvokeError(f"{name or 'The model failed while running'}: {ctx.first}")
 
 
 #: What backends raise for a failed call: ValueError/RuntimeError from their wrappers,
