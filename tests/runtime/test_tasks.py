@@ -450,6 +450,8 @@ def test_cli_classify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
         f"tfedge: error: {str(tmp_path / 'x.npy')!r}: tfedge classify gives each file to the model's one input; this "
         "one takes 'x' (8, 42, 1024) float32, 'y' (1, 90, 1024) float32, 'z' (1, 1) float32. Run it with tfedge run "
         "--input NAME=FILE.npy for each, or call tfedge.tasks.classify(interp, {NAME: array, ...}) in Python.")
+    assert main(["classify", str(fixed), str(tmp_path / "nothere.npy")]) == 1  # a missing file says so first
+    assert capsys.readouterr().err.strip() == f"tfedge: error: Input {str(tmp_path / 'nothere.npy')!r} does not exist."
     assert main(["classify", str(fixed), str(tmp_path / "nothere.jpg")]) == 1
     assert capsys.readouterr().err.strip() == f"tfedge: error: Image {str(tmp_path / 'nothere.jpg')!r} does not exist."
 

@@ -129,13 +129,13 @@ def _classify(args: argparse.Namespace, open_model: Opener) -> int:
     specs = interp.input_specs()
     results: List[Dict[str, Any]] = []
     for path in args.inputs:
-        if len(specs) > 1 and path.endswith(".npy"):  # one array cannot feed them (the Python API takes a mapping)
+        # An image file goes as a path: classify reads it for an image model, and names what another takes.
+        x = _task_input(path) if audio or path.endswith(".npy") else path
+        if len(specs) > 1 and not isinstance(x, str):  # one array cannot feed them (the Python API takes a mapping)
             takes = ", ".join(f"{s.name!r} {s.describe()}" for s in specs)
             raise InputError(f"{path!r}: tfedge classify gives each file to the model's one input; this one takes "
                              f"{takes}. Run it with tfedge run --input NAME=FILE.npy for each, or call "
                              "tfedge.tasks.classify(interp, {NAME: array, ...}) in Python.")
-        # An image file goes as a path: classify reads it for an image model, and names what another takes.
-        x = _task_input(path) if audio or path.endswith(".npy") else path
         if isinstance(x, str) and not Path(x).exists():
             raise InputError(f"Image {path!r} does not exist.")
         if audio:
