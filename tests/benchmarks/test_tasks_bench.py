@@ -14,7 +14,7 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def test_short_run_json() -> None:
-    proc = subprocess.run([sys.executable, str(BENCH / "tasks.py"), "--json", "--rounds", "1", "--calls", "3"],
+    proc = subprocess.run([sys.executable, str(BENCH / "tasks.py"), "--json", "--rounds", "3", "--calls", "20"],
                           capture_output=True, text=True, timeout=300, check=True)
     result = json.loads(proc.stdout)
     for clock in ("wall", "cpu"):
