@@ -140,7 +140,8 @@ KINDS: Dict[str, Kind] = {
     # pose_detection_to_roi, pose_landmarks_to_roi, pose_landmark_by_roi_post_processing
     "pose": Kind("pose", 4, 39, 5, 33, True, (0, 1), 90.0, 1.25, 0.0, (33, 34), 90.0, 1.25, 0.0),
 }
-_HAND_SUBSET = (0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18)  # palm and lower joints: the tracked hand's box
+# The palm and lower joints: the tracked hand's box.
+_HAND_SUBSET = np.array([0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18])
 
 
 def _sigmoid(x: float) -> float:
@@ -158,20 +159,23 @@ def _aligned_region(center: Any, other: Any, rotation: float) -> Region:
 
 
 def _hand_region(points: np.ndarray) -> Region:
-    """MediaPipe's HandLandmarksToRect: the box of the palm's landmarks, upright along wrist -> fingers."""
-    p = points[list(_HAND_SUBSET), :2].astype(np.float64)
-    wrist = p[0]
-    fingers = ((p[4] + p[8]) / 2 + p[6]) / 2  # landmarks 5, 13, then 9 of the subset
-    rotation = _rotation(wrist, fingers, 90.0)
-    mid = (p.min(axis=0) + p.max(axis=0)) / 2
+    """MediaPipe's HandLandmarksToRect: the box of the palm's landmarks, upright along wrist -> fingers.
+
+    In Python floats (float64): numpy's per-call cost outweighs its loops on 12 points.
+    ``points`` are finite (``_landmarks`` drops a model's NaN and infinite answers).
+    """
+    xs, ys = points[_HAND_SUBSET, :2].T.tolist()
+    fingers = (((xs[4] + xs[8]) / 2 + xs[6]) / 2, ((ys[4] + ys[8]) / 2 + ys[6]) / 2)  # landmarks 5, 13, then 9
+    rotation = _rotation((xs[0], ys[0]), fingers, 90.0)
+    mid_x, mid_y = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
     c, s = math.cos(-rotation), math.sin(-rotation)
-    d = p - mid
-    upright = np.stack([d[:, 0] * c - d[:, 1] * s, d[:, 0] * s + d[:, 1] * c], axis=1)
-    lo, hi = upright.min(axis=0), upright.max(axis=0)
-    cx, cy = (lo + hi) / 2
+    dxs, dys = [x - mid_x for x in xs], [y - mid_y for y in ys]
+    across = [dx * c - dy * s for dx, dy in zip(dxs, dys)]
+    down = [dx * s + dy * c for dx, dy in zip(dxs, dys)]
+    lo_x, hi_x, lo_y, hi_y = min(across), max(across), min(down), max(down)
+    cx, cy = (lo_x + hi_x) / 2, (lo_y + hi_y) / 2
     c, s = math.cos(rotation), math.sin(rotation)
-    return Region(float(cx * c - cy * s + mid[0]), float(cx * s + cy * c + mid[1]),
-                  float(hi[0] - lo[0]), float(hi[1] - lo[1]), rotation)
+    return Region(cx * c - cy * s + mid_x, cx * s + cy * c + mid_y, hi_x - lo_x, hi_y - lo_y, rotation)
 
 
 def _overlap(a: Region, b: Region) -> float:
