@@ -12,8 +12,11 @@ body, tests/data/photos/fist.jpg for the hand) against its models' own ``run()``
 tensors, each way back to back in a round:
 
 - ``<kind> tracked``: ``landmarker(frame)`` while tracking holds (the landmark model only:
-  crop, rotate, normalize, run, points to image pixels, next region); against the landmark
+  crop, rotate, normalize, run, points to image pixels, next region), the crop in numpy
+  (``opencv=False``, what every install and the native binaries run); against the landmark
   model's ``run()``;
+- ``<kind> tracked opencv``: the same with the crop by OpenCV's ``warpAffine`` (the default
+  where ``cv2`` imports), when it does, with as many OpenCV threads as the models have;
 - ``<kind> find``: ``landmarker.find(frame)`` (detector, region, landmarks); against the
   sum of both models' ``run()``.
 
@@ -66,23 +69,30 @@ def measure(rounds: int, calls: int, threads: int) -> dict[str, float]:
     return summarize(paired_rounds(ways, rounds=rounds, calls=calls))
 
 
-def measure_landmarks(rounds: int, calls: int, threads: int) -> dict[str, float]:
+def measure_landmarks(rounds: int, calls: int, threads: int) -> dict[str, float | str]:
     """Seconds per frame of each landmarker way and of its models' run(), and the ratios."""
     import numpy as np
     import skimage.data
     from PIL import Image
 
     from tfedge import Interpreter
+    from tfedge.errors import InputError
     from tfedge.tasks import Landmarker
     from tfedge.tasks._image import image_input, prepare
     from tfedge.tasks.landmarks import crop
 
-    result: dict[str, float] = {}
+    result: dict[str, float | str] = {"numpy version": np.__version__}
     for kind, (det_name, lm_name) in LANDMARKERS.items():
         photo = np.asarray(Image.open(FIST).convert("RGB")) if kind == "hand" else skimage.data.astronaut()
         detector = Interpreter(MP / f"{det_name}.tflite", num_threads=threads)
         landmarker = Interpreter(MP / f"{lm_name}.tflite", num_threads=threads)
-        tracker = Landmarker(kind, detector, landmarker, max_results=1)
+        tracker = Landmarker(kind, detector, landmarker, max_results=1, opencv=False)
+        with_cv = None
+        try:
+            with_cv = Landmarker(kind, detector, landmarker, max_results=1, opencv=True)
+            result["opencv version"] = cv2_version(threads)
+        except InputError:  # OpenCV does not import here: the numpy crop only
+            pass
         info = image_input(landmarker)
         det_tensor = prepare(photo, image_input(detector), letterbox=True)[0].copy()
         ways: dict[str, object] = {"detector run": lambda: detector.run(det_tensor)}
@@ -92,20 +102,40 @@ def measure_landmarks(rounds: int, calls: int, threads: int) -> dict[str, float]
         lm_tensor = (crop(photo, region, info.height, info.width)[None] / 255.0).astype(np.float32)
         ways["landmark run"] = lambda: landmarker.run(lm_tensor)
         ways["tracked"] = lambda: tracker(photo)
+        if with_cv is not None:
+            if len(with_cv(photo)) != 1:
+                raise SystemExit(f"the {kind} landmarker with OpenCV's crop did not find one {kind}: nothing to measure")
+            ways["tracked opencv"] = lambda: with_cv(photo)
         ways["find"] = lambda: tracker.find(photo)
         runs_before = tracker.detector_runs
         samples = paired_rounds(ways, rounds=rounds, calls=calls)  # type: ignore[arg-type]
         # find() runs the detector on each of its calls (warm-up and rounds); a tracked frame never should.
         find_calls = max(1, calls // 10) + rounds * calls
         result[f"{kind} detector runs in tracked frames"] = tracker.detector_runs - runs_before - find_calls
+        if with_cv is not None:
+            result[f"{kind} detector runs in tracked frames (opencv)"] = with_cv.detector_runs - 1
         for clock, times in samples.items():
             for name, values in times.items():
                 result[f"{kind} {name} us ({clock})"] = round(statistics.median(values) * 1e6, 1)
             alone = times["landmark run"]
             both = [a + b for a, b in zip(times["detector run"], alone)]
             result[f"{kind} tracked / landmark run ({clock})"] = _ratio(times["tracked"], alone)
+            if "tracked opencv" in times:
+                result[f"{kind} tracked opencv / landmark run ({clock})"] = _ratio(times["tracked opencv"], alone)
             result[f"{kind} find / both runs ({clock})"] = _ratio(times["find"], both)
     return result
+
+
+def cv2_version(threads: int) -> str:
+    """OpenCV's version (warpAffine in 4.11 took 2-3x the time of 5.1 here), its threads set to ``threads``.
+
+    The crop gets the models' thread budget: OpenCV's own pool (a thread per core by
+    default) would buy wall time with CPU time its idle threads spend waiting for work.
+    """
+    import cv2
+
+    cv2.setNumThreads(threads)
+    return str(cv2.__version__)
 
 
 def _ratio(way: list[float], base: list[float]) -> float:

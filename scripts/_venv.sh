@@ -4,7 +4,7 @@
 # the checkout (no editable install). Dependencies install again only when pyproject.toml
 # or this file changed; the wheel is built and installed again on every run.
 PYTHON=${PYTHON:-python3}
-EXTRAS="dev,docs,serve-test,fuzz,convert,convert-litert,litert,tflite,native"
+EXTRAS="dev,docs,serve-test,fuzz,convert,convert-litert,litert,tflite,native,opencv"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi

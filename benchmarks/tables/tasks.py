@@ -45,24 +45,40 @@ def landmarks_table(ctx: Context) -> str:
                      timeout=3600)
     except (RuntimeError, ValueError) as exc:
         return f"Landmarkers not included: `benchmarks/{_SCRIPT.name} --landmarks --json` failed ({str(exc).splitlines()[0]})."
+    cv = r.get("opencv version")
     rows = []
     for kind in ("face", "pose", "hand"):
         for clock in ("wall", "cpu"):
+            with_cv = []
+            if cv:
+                with_cv = [ms(r[f"{kind} tracked opencv us ({clock})"] / 1e6),
+                           f"{r[f'{kind} tracked opencv / landmark run ({clock})']:.2f}×"]
             rows.append([f"{kind} ({clock})", ms(r[f"{kind} landmark run us ({clock})"] / 1e6),
                          ms(r[f"{kind} tracked us ({clock})"] / 1e6), f"{r[f'{kind} tracked / landmark run ({clock})']:.2f}×",
-                         ms(r[f"{kind} detector run us ({clock})"] / 1e6), ms(r[f"{kind} find us ({clock})"] / 1e6),
-                         f"{r[f'{kind} find / both runs ({clock})']:.2f}×"])
-    body = markdown_table(["landmarker", "landmark run()", "tracked frame", "/ run", "detector run()", "find()",
-                           "/ both runs"], rows)
+                         *with_cv, ms(r[f"{kind} detector run us ({clock})"] / 1e6),
+                         ms(r[f"{kind} find us ({clock})"] / 1e6), f"{r[f'{kind} find / both runs ({clock})']:.2f}×"])
+    opencv_columns = ["tracked, OpenCV crop", "/ run"] if cv else []
+    body = markdown_table(["landmarker", "landmark run()", "tracked frame", "/ run", *opencv_columns,
+                           "detector run()", "find()", "/ both runs"], rows)
+    if cv:
+        crop_note = (f" The OpenCV columns: the same frames with the crop by OpenCV {cv}'s `warpAffine` "
+                     "(`cv2.setNumThreads(1)`, the models' budget), the default where `cv2` imports: MediaPipe's own "
+                     "CPU crop (8-bit, 1/32 pixel); the detector ran "
+                     f"{int(r['face detector runs in tracked frames (opencv)'])}, "
+                     f"{int(r['pose detector runs in tracked frames (opencv)'])} and "
+                     f"{int(r['hand detector runs in tracked frames (opencv)'])} times in those.")
+    else:
+        crop_note = " OpenCV does not import here: the numpy crop only."
     return body + (
         f"\n\nMediaPipe's face (face_detection_short_range + face_landmark), pose (pose_detection + "
         f"pose_landmark_full) and hand (palm_detection_lite + hand_landmark_lite) models, 1 thread, on `astronaut()` "
         f"(face, body) and `tests/data/photos/fist.jpg` (hand); {rounds} rounds of {calls} frames, all ways back to "
         "back in each round, medians of per-round ratios. A tracked frame (`max_results=1`) runs the landmark "
-        "model only (the rotated crop in fixed point, normalization folded in, run, points to the image's pixels, "
-        "the next region): the detector ran "
+        "model only (the rotated crop by numpy in fixed point with the normalization folded in, as "
+        "`opencv=False` and the native binaries run it; run; points to the image's pixels; the next region), "
+        f"numpy {r.get('numpy version', '?')}: the detector ran "
         f"{int(r['face detector runs in tracked frames'])}, {int(r['pose detector runs in tracked frames'])} and "
         f"{int(r['hand detector runs in tracked frames'])} times in the face's, the body's and the hand's tracked "
-        "frames. `find()` runs both models. "
+        f"frames.{crop_note} `find()` runs both models. "
         "Goal: tracked frame / run <= 1.25x."
     )

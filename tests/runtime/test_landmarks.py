@@ -266,8 +266,20 @@ def _bilinear(image: np.ndarray, region: Region, height: int, width: int) -> np.
     return top * (1 - fy) + bottom * fy
 
 
-def test_crop_in_fixed_point_matches_the_bilinear_formula(photo: np.ndarray) -> None:
+def _needs(opencv: bool) -> None:
+    if opencv:
+        pytest.importorskip("cv2")
+
+
+# OpenCV's crop (MediaPipe's): positions kept to 1/32 of a pixel, levels rounded to whole ones.
+_LIMITS = {False: (2.0, 0.3), True: (4.0, 0.35)}  # the largest and the mean error against float64, in levels
+
+
+@pytest.mark.parametrize("opencv", [False, True], ids=["numpy", "opencv"])
+def test_crop_matches_the_bilinear_formula(photo: np.ndarray, opencv: bool) -> None:
     from tfedge.tasks.landmarks import crop
+
+    _needs(opencv)
 
     rng = np.random.default_rng(0)
     regions = [Region(250.0, 130.0, 220.0, 220.0, 0.2), Region(10.0, 10.0, 300.0, 300.0, 1.0),  # over an edge
@@ -278,17 +290,21 @@ def test_crop_in_fixed_point_matches_the_bilinear_formula(photo: np.ndarray) -> 
     for image in images:
         for region in regions:
             for height, width in ((192, 192), (7, 5)):
-                got = crop(image, region, height, width)
+                got = crop(image, region, height, width, opencv=opencv)
                 want = _bilinear(image, region, height, width)
                 assert got.shape == (height, width, 3) and got.dtype == np.float32
-                # 1/256 of a pixel in position and of a level in value, rounded once between the rows.
+                # numpy: 1/256 of a pixel in position and of a level in value, rounded once between the rows.
                 error = np.abs(got - want)
-                assert error.max() < 2.0 and error.mean() < 0.3, (image.shape, region, height)
+                largest, mean = _LIMITS[opencv]
+                assert error.max() < largest and error.mean() < mean, (image.shape, region, height)
 
 
-def test_crop_samples_within_half_a_256th_of_a_pixel(photo: np.ndarray) -> None:
+@pytest.mark.parametrize("opencv", [False, True], ids=["numpy", "opencv"])
+def test_crop_samples_where_it_should(photo: np.ndarray, opencv: bool) -> None:
     from tfedge.tasks._warp import Warp
     from tfedge.tasks.landmarks import crop
+
+    _needs(opencv)
 
     # Green is the column and blue the row: bilinear sampling of a ramp gives back the sample
     # position itself (both channels keep 1/256 of a level), so the crop shows where it sampled.
@@ -300,16 +316,44 @@ def test_crop_samples_within_half_a_256th_of_a_pixel(photo: np.ndarray) -> None:
                Region(10.0, 250.0, 120.0, 120.0, 1.0), Region(128.0, 128.0, 700.0, 700.0, 0.0)]
     for region in regions:
         for height, width in ((192, 192), (7, 5)):
-            got = crop(ramp, region, height, width)
+            got = crop(ramp, region, height, width, opencv=opencv)
             j, i = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
             exact = np.clip(region.to_image(np.stack([j / width, i / height], axis=-1)) - 0.5, 0, 255)
-            # Rounded to 1/256 of a pixel (was truncated: up to a whole 1/256).
-            assert np.abs(got[..., 1:] - exact).max() <= 0.55 / 256, (region, height)
-            # Within one level of the float64 formula on the photo's red.
-            assert np.abs(got - _bilinear(ramp, region, height, width)).max() < 1.0, (region, height)
+            # numpy: rounded to 1/256 of a pixel (was truncated: up to a whole 1/256). OpenCV: to
+            # 1/32 of a pixel, then the level to a whole one (half a pixel on this ramp).
+            assert np.abs(got[..., 1:] - exact).max() <= (0.5 + 0.5 / 32 + 1e-3 if opencv else 0.55 / 256), region
+            # Within one level of the float64 formula on the photo's red (numpy).
+            if not opencv:
+                assert np.abs(got - _bilinear(ramp, region, height, width)).max() < 1.0, (region, height)
             # The input tensor: the same crop, each channel scaled and offset.
-            tensor = Warp(height, width).tensor(ramp, region, (0.5, 2.0, 1 / 255), (-1.0, 0.0, 0.25))
+            tensor = Warp(height, width, opencv=opencv).tensor(ramp, region, (0.5, 2.0, 1 / 255), (-1.0, 0.0, 0.25))
             np.testing.assert_allclose(tensor[0], got * [0.5, 2.0, 1 / 255] + [-1.0, 0.0, 0.25], rtol=1e-6, atol=1e-5)
+
+
+def test_opencv_and_numpy_crops_give_the_same_face(photo: np.ndarray) -> None:
+    pytest.importorskip("cv2")
+    found = {}
+    for opencv in (False, True):
+        lm = Landmarker("face", Interpreter(FACE_DETECTOR), Interpreter(FACE_LANDMARKS), opencv=opencv)
+        assert lm._warp.opencv is opencv
+        (face,) = lm.find(photo)
+        found[opencv] = face.points
+    # The crops differ by at most a few levels: the points by a fraction of a pixel.
+    gap = np.abs(found[True][:, :2] - found[False][:, :2])
+    assert gap.mean() < 0.5 and gap.max() < 3.0, (gap.mean(), gap.max())
+
+
+def test_without_opencv_the_crop_is_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from tfedge.tasks._warp import Warp
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` raises ImportError, as when it is not installed
+    assert Warp(8, 8).opencv is False and Warp(8, 8, opencv=False).opencv is False
+    with pytest.raises(InputError) as info:
+        Landmarker("face", Interpreter(FACE_DETECTOR), Interpreter(FACE_LANDMARKS), opencv=True)
+    assert str(info.value) == ("opencv=True needs OpenCV, which does not import here: pip install "
+                               "opencv-python-headless (or pass opencv=None to use it only when present).")
 
 
 def test_region_rules() -> None:

@@ -131,6 +131,8 @@ EXCLUDED_MODULES: Tuple[str, ...] = (
     "_osx_support", "_bootsubprocess", "pprint", "gzip", "py_compile", "encodings.bz2_codec",
     "encodings.punycode", "encodings.rot_13", "encodings.hex_codec", "encodings.base64_codec",
     "numpy.typing", "numpy.matlib", "numpy.ma.mrecords",
+    # OpenCV (the landmarkers' crop when cv2 imports): never built in (80 MB); the binary crops in numpy.
+    "cv2",
     # Pillow (tfedge.tasks reads image files with it): only a --serve build with Pillow
     # carries it, and only its JPEG and PNG decoders (tfedge.serve.native.PILLOW_KEPT).
     "PIL",
