@@ -17,9 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .backends import BACKEND_ERRORS, Backend, Runtime, Stage, mapped, translate
+from .backends import BACKEND_ERRORS, Backend, Runtime, Stage, kernel_message, mapped, translate
 from .delegates import DelegateKind, DelegateSpec, _load, _Skip, fall_back
-from .errors import first_line
 
 __all__ = ["Built", "Session", "blame", "placement"]
 
@@ -64,8 +63,8 @@ class _NotTheDelegate(Exception):
 
 
 def _under_it(what: str, exc: BaseException) -> str:
-    """``the model failed to prepare under it (the backend's first line)``."""
-    return f"the model failed {what} under it ({first_line(exc).rstrip('.')})"
+    """``the model failed to prepare under it: the backend's first line, readable``."""
+    return f"the model failed {what} under it: {kernel_message(exc).rstrip('.')}"
 
 
 class Session:

@@ -20,8 +20,6 @@ ALLOWED: tuple[type[BaseException], ...] = (ModelError,)
 _MODEL = model_seeds("litert-testdata/add.tflite")[0]
 _FOLDER = scratch_dir("fuzz-embedded-")
 (_FOLDER / "add.tflite").write_bytes(_MODEL)
-# The binary's folder, as tests/native/test_embedded.py points it elsewhere.
-embedded._embedded_dir = lambda: _FOLDER
 
 
 def _manifest(models: dict[str, object], format_: object = embedded.MANIFEST_FORMAT) -> bytes:
@@ -43,7 +41,15 @@ def seeds() -> list[bytes]:
 def one_input(data: bytes) -> None:
     """List, read and resolve the embedded models of a binary whose manifest is ``data``."""
     (_FOLDER / embedded.MANIFEST_NAME).write_bytes(data)
+    # The binary's folder, pointed here for this input only, as tests/native/test_embedded.py
+    # does: the replay runs in pytest's process, where later tests must see no embedded models.
+    real = embedded._embedded_dir
+    embedded._embedded_dir = lambda: _FOLDER
     embedded._manifest.cache_clear()
-    for name in embedded.embedded_models():
-        embedded.embedded_model(name)
-    embedded.resolve_model(None)
+    try:
+        for name in embedded.embedded_models():
+            embedded.embedded_model(name)
+        embedded.resolve_model(None)
+    finally:
+        embedded._embedded_dir = real
+        embedded._manifest.cache_clear()

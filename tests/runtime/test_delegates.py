@@ -139,8 +139,8 @@ def test_prepare_failure_falls_back_and_outputs_match(testdelegate: str, backend
     with pytest.warns(DelegateFallbackWarning) as record:
         interp = tfedge.Interpreter(model, backend=backend, delegates=[(testdelegate, {"mode": "fail_prepare"})])
     assert _one_warning(record.list) == (
-        f"Delegate '{testdelegate}' skipped: the model failed to prepare under it (Restored original "
-        "execution plan after delegate application failure). Falling back to the CPU."
+        f"Delegate '{testdelegate}' skipped: the model failed to prepare under it: Restored original "
+        "execution plan after delegate application failure. Falling back to the CPU."
     )
     assert interp.placement == {"xnnpack": 2, "cpu": 0}
     xs = _inputs(interp)
@@ -161,8 +161,8 @@ def test_library_that_is_no_delegate_is_named(backend: str) -> None:
     ("mode", "reason"),
     [
         ("fail_create", "{lib} failed to create the delegate: testdelegate: asked to fail at create (mode=fail_create)"),
-        ("fail_prepare", "the model failed to prepare under it (Restored original execution plan after delegate "
-                         "application failure)"),
+        ("fail_prepare", "the model failed to prepare under it: Restored original execution plan after delegate "
+                         "application failure"),
     ],
 )
 def test_strict_raises_delegate_error(testdelegate: str, backend: str, mode: str, reason: str) -> None:
@@ -277,8 +277,8 @@ def test_dynamic_shapes_runs_by_default_through_the_fallback() -> None:
     with pytest.warns(DelegateFallbackWarning) as record:
         out = interp.run(xs)
     assert _one_warning(record.list) == (
-        "Delegate 'xnnpack' skipped: the model failed while running under it (XNNPack delegate failed to "
-        "reshape runtimeNode number 24 (TfLiteXNNPackDelegate) failed to prepare). Falling back to the CPU."
+        "Delegate 'xnnpack' skipped: the model failed while running under it: XNNPack delegate failed to "
+        "reshape runtime (node 24, TfLiteXNNPackDelegate). Falling back to the CPU."
     )
     assert interp.delegates_used == ()
     assert interp.placement == {"cpu": 24}

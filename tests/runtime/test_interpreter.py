@@ -193,6 +193,13 @@ def test_an_index_input_beyond_the_table_names_the_op_and_what_to_check(backend:
     ("Node number 5 (CONV_2D) failed to invoke.", "node 5 (CONV_2D) failed to invoke"),
     ("Invoke called on model that is not ready.", "Invoke called on model that is not ready."),
     ("first line\nNode number 1 (ADD) failed to invoke.", "first line"),
+    # XNNPACK's messages glued one to the next (a fuzzed model's, in the fallback warning).
+    ("unsupported zero-point value (16128) in channel 116 of INT32 tensor 0 in XNNPACK delegateunsupported "
+     "datatype (INT32) of tensor 0 in XNNPACK delegatefailed to create XNNPACK Value for tensor 0Node number 3 "
+     "(TfLiteXNNPackDelegate) failed to prepare.",
+     "unsupported zero-point value (16128) in channel 116 of INT32 tensor 0 in XNNPACK delegate; unsupported "
+     "datatype (INT32) of tensor 0 in XNNPACK delegate; failed to create XNNPACK Value for tensor 0 "
+     "(node 3, TfLiteXNNPackDelegate)"),
 ])
 def test_backend_messages_are_made_readable(raw: str, readable: str) -> None:
     from tfedge.backends import kernel_message

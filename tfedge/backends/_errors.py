@@ -25,15 +25,19 @@ __all__ = ["BACKEND_ERRORS", "Stage", "kernel_message", "mapped", "translate"]
 _NODE_FAILED = re.compile(r"\s*Node number (\d+) \(([^)]*)\) failed to (invoke|prepare)\.?")
 #: A kernel's source location in front of its message (``tensorflow/lite/kernels/reshape.cc:92 ``).
 _SOURCE = re.compile(r"^\S+\.(?:cc|h):\d+\s+")
+#: The XNNPACK delegate's messages end so, and the backends glue the next one on
+#: (``... in XNNPACK delegateunsupported datatype ...``).
+_GLUED = re.compile(r"(?<=in XNNPACK delegate)(?=\S)")
 
 
 def kernel_message(exc: BaseException) -> str:
     """The backend's first line, readable: ``gather index out of bounds (node 3, GATHER)``.
 
     The backends glue a kernel's message to ``Node number N (OP) failed to invoke.``
-    and may put the kernel's source file in front; other messages are left as they are.
+    (or ``prepare``), and one XNNPACK message to the next, and may put the kernel's
+    source file in front; other messages are left as they are.
     """
-    line = first_line(exc)
+    line = _GLUED.sub("; ", first_line(exc))
     match = _NODE_FAILED.search(line)
     if match is None:
         return line
