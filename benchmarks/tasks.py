@@ -76,23 +76,20 @@ def measure_landmarks(rounds: int, calls: int, threads: int) -> dict[str, float 
     from PIL import Image
 
     from tfedge import Interpreter
-    from tfedge.errors import InputError
     from tfedge.tasks import Landmarker
     from tfedge.tasks._image import image_input, prepare
     from tfedge.tasks.landmarks import crop
 
     result: dict[str, float | str] = {"numpy version": np.__version__}
+    cv_version = limit_opencv(threads)  # None: OpenCV does not import here, the numpy crop only
+    if cv_version:
+        result["opencv version"] = cv_version
     for kind, (det_name, lm_name) in LANDMARKERS.items():
         photo = np.asarray(Image.open(FIST).convert("RGB")) if kind == "hand" else skimage.data.astronaut()
         detector = Interpreter(MP / f"{det_name}.tflite", num_threads=threads)
         landmarker = Interpreter(MP / f"{lm_name}.tflite", num_threads=threads)
         tracker = Landmarker(kind, detector, landmarker, max_results=1, opencv=False)
-        with_cv = None
-        try:
-            with_cv = Landmarker(kind, detector, landmarker, max_results=1, opencv=True)
-            result["opencv version"] = cv2_version(threads)
-        except InputError:  # OpenCV does not import here: the numpy crop only
-            pass
+        with_cv = Landmarker(kind, detector, landmarker, max_results=1, opencv=True) if cv_version else None
         info = image_input(landmarker)
         det_tensor = prepare(photo, image_input(detector), letterbox=True)[0].copy()
         ways: dict[str, object] = {"detector run": lambda: detector.run(det_tensor)}
@@ -126,14 +123,17 @@ def measure_landmarks(rounds: int, calls: int, threads: int) -> dict[str, float 
     return result
 
 
-def cv2_version(threads: int) -> str:
-    """OpenCV's version (warpAffine in 4.11 took 2-3x the time of 5.1 here), its threads set to ``threads``.
+def limit_opencv(threads: int) -> str | None:
+    """OpenCV's version with its threads set to ``threads``, or None when ``cv2`` does not import.
 
     The crop gets the models' thread budget: OpenCV's own pool (a thread per core by
     default) would buy wall time with CPU time its idle threads spend waiting for work.
+    (warpAffine in 4.11 took 2-3x the time of 5.1 here: the version goes into the table.)
     """
-    import cv2
-
+    try:
+        import cv2
+    except Exception:  # noqa: BLE001 - as tfedge.tasks decides: not installed, or a broken install
+        return None
     cv2.setNumThreads(threads)
     return str(cv2.__version__)
 
