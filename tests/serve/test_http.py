@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
+import os
 import signal
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -164,16 +167,16 @@ def test_native_messages_reach_the_log_as_they_come(server: ServerProcess) -> No
     assert "XNNPACK" not in server.text()
 
 
-def test_a_connection_per_request_reuses_the_threads() -> None:
-    """Frigate opens a connection per frame: the server's connection threads are kept, not made each time."""
+@contextlib.contextmanager
+def serving_add(on_request: Callable[[], None]) -> Iterator[str]:
+    """An in-process server of add.tflite (1 worker) whose connection threads call ``on_request`` per request; its URL."""
     from tfedge.serve import Server, build_service
 
     service = build_service({"add": ADD}, workers=1)
-    answered_by: set = set()  # the Thread objects themselves, kept alive (an id could be reused)
     handle = service.handle
 
     def recording(*args: object) -> object:
-        answered_by.add(threading.current_thread())
+        on_request()
         return handle(*args)  # type: ignore[arg-type]
 
     service.handle = recording  # type: ignore[method-assign]
@@ -181,17 +184,35 @@ def test_a_connection_per_request_reuses_the_threads() -> None:
     thread = threading.Thread(target=server.serve_forever)
     thread.start()
     try:
-        url = f"http://127.0.0.1:{server.address[1]}"
+        yield f"http://127.0.0.1:{server.address[1]}"
+    finally:
+        server.stop()
+        thread.join()
+
+
+def test_a_connection_per_request_reuses_the_threads() -> None:
+    """Frigate opens a connection per frame: the server's connection threads are kept, not made each time."""
+    answered_by: set = set()  # the Thread objects themselves, kept alive (an id could be reused)
+    with serving_add(lambda: answered_by.add(threading.current_thread())) as url:
         for _ in range(20):
             assert call(url, "GET", "/v2/health/live")[0] == 200  # a new connection each, one after another
             time.sleep(0.02)  # the thread goes back to waiting once it sees the client close
         assert len(answered_by) <= 4, answered_by  # a new thread each time before
-    finally:
-        server.stop()
-        thread.join()
     for worker in answered_by:  # and they end with the server
         worker.join(10)
         assert not worker.is_alive()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_BATCH is Linux's")
+def test_connection_threads_do_not_preempt_on_wakeup_and_the_app_keeps_its_policy() -> None:
+    """The connection threads run under SCHED_BATCH (see server._yield_on_wakeup); the embedding app's threads do not."""
+    policies: list = []
+    before = os.sched_getscheduler(0)
+    with serving_add(lambda: policies.append(os.sched_getscheduler(0))) as url:  # 0: the calling thread
+        for _ in range(3):
+            assert call(url, "GET", "/v2/health/live")[0] == 200
+    assert policies == [os.SCHED_BATCH] * 3
+    assert os.sched_getscheduler(0) == before  # the test's own thread: untouched
 
 
 def _exchange(port: int, data: bytes) -> bytes:
