@@ -214,6 +214,20 @@ def test_connection_threads_do_not_preempt_on_wakeup_and_the_app_keeps_its_polic
     assert policies == [os.SCHED_BATCH] * 3
     assert os.sched_getscheduler(0) == before  # the test's own thread: untouched
 
+    # A server started under a policy its user chose (here SCHED_IDLE, which needs no privilege) keeps it.
+    policies.clear()
+    chosen: list = []
+
+    def under_idle() -> None:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # this thread only; it ends below
+        with serving_add(lambda: policies.append(os.sched_getscheduler(0))) as url:
+            chosen.append(call(url, "GET", "/v2/health/live")[0])
+
+    thread = threading.Thread(target=under_idle)
+    thread.start()
+    thread.join(60)
+    assert chosen == [200] and policies == [os.SCHED_IDLE]
+
 
 def _exchange(port: int, data: bytes) -> bytes:
     """Send raw bytes, half-close, and read the answer to the end."""

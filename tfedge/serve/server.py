@@ -180,14 +180,17 @@ def _yield_on_wakeup() -> bool:
     threads queued on one of them: MobileNetV2 int8 on 2 workers, 4 connections 398 -> 424
     req/s, 8 connections 361 -> 424 (2 connections: as before); a lone client's latency within
     the noise, on an idle machine and beside two busy processes (RESULTS.md, section 8). Same
-    priority otherwise (nice unchanged, no privilege needed); elsewhere, or where a sandbox
-    refuses it, a no-op.
+    priority otherwise (nice unchanged, no privilege needed). Only from the default policy: a
+    server started under another (``chrt --fifo``, ``--idle``) keeps it. Elsewhere, or where a
+    sandbox refuses it, a no-op.
     """
     policy = getattr(os, "SCHED_BATCH", None)
     if policy is None or not sys.platform.startswith("linux"):
         return False
     try:
-        os.sched_setscheduler(0, policy, os.sched_param(0))  # 0: the calling thread (Linux)
+        if os.sched_getscheduler(0) != os.SCHED_OTHER:  # 0: the calling thread (Linux)
+            return False
+        os.sched_setscheduler(0, policy, os.sched_param(0))
     except (OSError, AttributeError):
         return False
     return True
