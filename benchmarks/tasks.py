@@ -124,15 +124,16 @@ def measure_landmarks(rounds: int, calls: int, threads: int) -> dict[str, float 
 
 
 def limit_opencv(threads: int) -> str | None:
-    """OpenCV's version with its threads set to ``threads``, or None when ``cv2`` does not import.
+    """OpenCV's version with its threads set to ``threads``, or None when the landmarkers would not use it.
 
     The crop gets the models' thread budget: OpenCV's own pool (a thread per core by
     default) would buy wall time with CPU time its idle threads spend waiting for work.
     (warpAffine in 4.11 took 2-3x the time of 5.1 here: the version goes into the table.)
     """
-    try:
-        import cv2
-    except Exception:  # noqa: BLE001 - as tfedge.tasks decides: not installed, or a broken install
+    from tfedge.tasks._warp import _opencv  # the landmarkers' own decision, so opencv=True then works
+
+    cv2 = _opencv()
+    if cv2 is None:
         return None
     cv2.setNumThreads(threads)
     return str(cv2.__version__)

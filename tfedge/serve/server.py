@@ -170,8 +170,8 @@ def _kernel_timeouts(sock: socket.socket, seconds: float) -> bool:
     return True
 
 
-def _yield_on_wakeup() -> bool:
-    """Make the calling thread one that does not preempt the running one when it wakes; True when it took.
+def _yield_on_wakeup() -> None:
+    """Make the calling thread one that does not preempt the running one when it wakes.
 
     Linux's SCHED_BATCH, for the connection threads: a thread woken by a request's bytes
     then takes an idle core, or waits for the running thread's turn to end, instead of
@@ -184,16 +184,13 @@ def _yield_on_wakeup() -> bool:
     server started under another (``chrt --fifo``, ``--idle``) keeps it. Elsewhere, or where a
     sandbox refuses it, a no-op.
     """
-    policy = getattr(os, "SCHED_BATCH", None)
-    if policy is None or not sys.platform.startswith("linux"):
-        return False
+    if not sys.platform.startswith("linux"):
+        return
     try:
-        if os.sched_getscheduler(0) != os.SCHED_OTHER:  # 0: the calling thread (Linux)
-            return False
-        os.sched_setscheduler(0, policy, os.sched_param(0))
-    except (OSError, AttributeError):
-        return False
-    return True
+        if os.sched_getscheduler(0) == os.SCHED_OTHER:  # 0: the calling thread (Linux)
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except OSError:
+        pass
 
 
 class _Handler(BaseHTTPRequestHandler):
